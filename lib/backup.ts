@@ -1,0 +1,176 @@
+/**
+ * `backup`: snapshot, verify, checksum, publish, in that order, under the locks of the database
+ * and of the backup folder. A backup counts only once it is verified and renamed into place;
+ * until then it lives under a temporary name that every command ignores and the next run cleans.
+ *
+ * @module
+ */
+import { basename, dirname, join } from "node:path";
+import { describeCause, isDiskFull, LitekeepError, OperationError } from "./errors.ts";
+import {
+  cleanTemps,
+  publish,
+  removeTempDb,
+  syncFile,
+  tempPathFor,
+  writeFileAtomic,
+} from "./atomic.ts";
+import { dbStem, freeBackupPath } from "./backup_set.ts";
+import { type ChecksumAlgorithm, hashFile, sidecarLine, sidecarPath } from "./checksum.ts";
+import { acquireLocks, dbLockPath, dirLockPath } from "./lock.ts";
+import {
+  checkpointDatabase,
+  type CheckpointMode,
+  type CheckpointResult,
+  snapshotDatabase,
+} from "./snapshot.ts";
+import { checkDatabaseFile, type CheckMode, type TableCount } from "./sqlite.ts";
+import { inspectFile } from "./verify.ts";
+
+/** How to back up. */
+export interface BackupOptions {
+  /** The live database. */
+  db: string;
+  /** Where backups go. @default `<folder of db>/backups` */
+  backupDir?: string;
+  /** @default "sha256" */
+  checksum?: ChecksumAlgorithm | "none";
+  /** @default "full" */
+  verify?: CheckMode | "none";
+  /** A checkpoint to run after the snapshot (never needed for completeness). */
+  checkpoint?: CheckpointMode;
+  /** @default 10000 */
+  busyTimeoutMs?: number;
+  /** The time the backup is named after. */
+  now: Date;
+  /** Called between copy steps with pages copied and total. */
+  onProgress?: (copiedPages: number, totalPages: number) => void;
+}
+
+/** What a backup produced. */
+export interface BackupResult {
+  database: string;
+  file: string;
+  sidecar: string | null;
+  bytes: number;
+  pages: number;
+  pageSize: number;
+  /** Journal mode of the source database. */
+  journalMode: string;
+  durationMs: number;
+  checksum: { algorithm: ChecksumAlgorithm; hex: string } | null;
+  verify: CheckMode | "none";
+  tables: TableCount[];
+  checkpoint: CheckpointResult | null;
+  /** Temporary files of killed runs that this run removed. */
+  cleaned: string[];
+}
+
+/** The backup folder used when none is configured. */
+export function defaultBackupDir(db: string): string {
+  return join(dirname(db), "backups");
+}
+
+/**
+ * Backs `options.db` up into the backup folder.
+ *
+ * @throws {OperationError} for a bad source, an unwritable folder, a full disk or a failed check
+ * @throws {BusyError} when another run holds a lock or the database stays locked
+ */
+export async function backupDatabase(options: BackupOptions): Promise<BackupResult> {
+  const started = performance.now();
+  const db = options.db;
+  const dir = options.backupDir ?? defaultBackupDir(db);
+  const checksum = options.checksum ?? "sha256";
+  const verify = options.verify ?? "full";
+  // Check the source before creating anything, so a wrong path leaves no empty folder behind.
+  await checkDatabaseFile(db);
+  await ensureFolder(dir);
+
+  await using _locks = await acquireLocks([
+    { path: dbLockPath(db), what: `database "${db}"` },
+    { path: dirLockPath(dir), what: `backup folder "${dir}"` },
+  ]);
+  // Holding the folder lock, no live run owns a temporary file here: all are leftovers.
+  const cleaned = await cleanTemps(dir, options.now);
+
+  const stem = dbStem(db);
+  const temp = tempPathFor(dir, `${stem}.db`);
+  try {
+    const snap = await snapshotDatabase(db, temp, {
+      busyTimeoutMs: options.busyTimeoutMs ?? 10_000,
+      onProgress: options.onProgress,
+    });
+    const inspection = inspectFile(temp, verify);
+    if (inspection.problems.length > 0) {
+      throw new OperationError(
+        `Backup of "${db}" failed verification, so it was discarded: ${
+          inspection.problems.slice(0, 3).join("; ")
+        }`,
+        {
+          hint:
+            `run "litekeep verify" on the database's own backups and "PRAGMA integrity_check" on it`,
+        },
+      );
+    }
+    await syncFile(temp);
+    const hex = checksum === "none" ? null : await hashFile(temp, checksum);
+    const bytes = (await Deno.stat(temp)).size;
+
+    const file = await freeBackupPath(dir, stem, options.now);
+    // The backup is complete and synced before its name appears; the sidecar follows it. A
+    // crash between the two leaves a verified backup without a sidecar, which verify reports.
+    await publish(temp, file);
+    let sidecar: string | null = null;
+    if (hex !== null && checksum !== "none") {
+      sidecar = sidecarPath(file, checksum);
+      await writeFileAtomic(sidecar, sidecarLine(hex, file));
+    }
+    const checkpoint = options.checkpoint
+      ? checkpointDatabase(db, options.checkpoint, options.busyTimeoutMs ?? 10_000)
+      : null;
+    return {
+      database: db,
+      file,
+      sidecar,
+      bytes,
+      pages: snap.pages,
+      pageSize: snap.pageSize,
+      journalMode: snap.journalMode,
+      durationMs: Math.round(performance.now() - started),
+      checksum: hex === null || checksum === "none" ? null : { algorithm: checksum, hex },
+      verify,
+      tables: inspection.tables,
+      checkpoint,
+      cleaned: cleaned.map((path) => basename(path)),
+    };
+  } catch (error) {
+    throw withDiskContext(error, dir);
+  } finally {
+    await removeTempDb(temp);
+  }
+}
+
+/** Creates the backup folder (and its parents) when missing. */
+async function ensureFolder(dir: string): Promise<void> {
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+  } catch (cause) {
+    throw new OperationError(`Cannot create backup folder "${dir}": ${describeCause(cause)}`, {
+      cause,
+      hint: "choose a writable folder with --backup-dir, or fix the permissions",
+    });
+  }
+}
+
+/** File errors while writing the backup become one message that names the folder. */
+function withDiskContext(error: unknown, dir: string): unknown {
+  if (error instanceof LitekeepError || !(error instanceof Error)) return error;
+  if (error instanceof Deno.errors.PermissionDenied || isDiskFull(error)) {
+    return new OperationError(`Cannot write the backup into "${dir}": ${describeCause(error)}`, {
+      cause: error,
+      hint: "free some space or fix the folder's permissions, then run the backup again",
+    });
+  }
+  return error;
+}

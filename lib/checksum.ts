@@ -1,0 +1,65 @@
+/**
+ * Checksums and their sidecar files, in the format `sha256sum -c` and `md5sum -c` read:
+ * `<hex>  <name>` with the backup's base name, so the check works from inside the folder.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { basename } from "node:path";
+import { exists } from "./backup_set.ts";
+
+/** Checksum algorithms litekeep writes. */
+export type ChecksumAlgorithm = "sha256" | "md5";
+
+/** The allowed values of `--checksum`. */
+export const CHECKSUM_CHOICES = ["sha256", "md5", "none"] as const;
+
+/** Hashes a file with streaming reads (1 MiB at a time), so memory stays flat for any size. */
+export async function hashFile(path: string, algorithm: ChecksumAlgorithm): Promise<string> {
+  const hash = createHash(algorithm);
+  using file = await Deno.open(path, { read: true });
+  const buffer = new Uint8Array(1 << 20);
+  for (;;) {
+    const n = await file.read(buffer);
+    if (n === null) break;
+    hash.update(buffer.subarray(0, n));
+  }
+  return hash.digest("hex");
+}
+
+/** The sidecar path of a backup for an algorithm. */
+export function sidecarPath(backupPath: string, algorithm: ChecksumAlgorithm): string {
+  return `${backupPath}.${algorithm}`;
+}
+
+/** The sidecar's one line. */
+export function sidecarLine(hex: string, backupPath: string): string {
+  return `${hex}  ${basename(backupPath)}\n`;
+}
+
+/** A sidecar found beside a backup. */
+export interface Sidecar {
+  path: string;
+  algorithm: ChecksumAlgorithm;
+  /** The expected hex digest, lower case. */
+  hex: string;
+  /** The file name the sidecar names. */
+  name: string;
+}
+
+/** Finds and parses the sidecar of `backupPath`; undefined when there is none. */
+export async function readSidecar(backupPath: string): Promise<Sidecar | undefined> {
+  for (const algorithm of ["sha256", "md5"] as const) {
+    const path = sidecarPath(backupPath, algorithm);
+    if (!await exists(path)) continue;
+    const text = await Deno.readTextFile(path);
+    const length = algorithm === "sha256" ? 64 : 32;
+    // "<hex>  <name>" (text mode) or "<hex> *<name>" (binary mode), as the coreutils write them.
+    const m = new RegExp(`^([0-9a-fA-F]{${length}}) [ *](.+)$`).exec(text.split("\n")[0]);
+    if (!m) {
+      return { path, algorithm, hex: "", name: "" };
+    }
+    return { path, algorithm, hex: m[1].toLowerCase(), name: m[2] };
+  }
+  return undefined;
+}

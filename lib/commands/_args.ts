@@ -1,0 +1,74 @@
+/**
+ * Helpers for the commands' argument parsing: `node:util` `parseArgs` in strict mode, with its
+ * errors turned into usage errors, and checked conversions of flag values.
+ *
+ * @module
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { resolve } from "node:path";
+import { UsageError } from "../errors.ts";
+import type { Context } from "../context.ts";
+
+/** Parses `argv` strictly: unknown flags and missing values are usage errors (exit 2). */
+// The result's type is node:util's, inferred from `options`; spelling it out adds nothing.
+// deno-lint-ignore explicit-module-boundary-types
+export function parseStrict<T extends NonNullable<ParseArgsConfig["options"]>>(
+  command: string,
+  argv: string[],
+  options: T,
+) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (cause) {
+    const text = cause instanceof Error ? cause.message : String(cause);
+    throw new UsageError(`${command}: ${text.replace(/\. To specify a positional.*$/s, "")}`, {
+      cause,
+      hint: `see "litekeep ${command} --help"`,
+    });
+  }
+}
+
+/** A whole number >= `min` from a flag value. */
+export function intValue(command: string, flag: string, value: string, min = 0): number {
+  if (!/^\d+$/.test(value) || Number(value) < min) {
+    throw new UsageError(`${command}: --${flag} must be a whole number >= ${min}, not "${value}"`, {
+      hint: `see "litekeep ${command} --help"`,
+    });
+  }
+  return Number(value);
+}
+
+/** One of `choices` from a flag value. */
+export function choiceValue<C extends string>(
+  command: string,
+  flag: string,
+  value: string,
+  choices: readonly C[],
+): C {
+  if (!choices.includes(value as C)) {
+    throw new UsageError(
+      `${command}: --${flag} must be one of ${choices.join(", ")}, not "${value}"`,
+    );
+  }
+  return value as C;
+}
+
+/** At most `max` positionals. */
+export function positionals(command: string, values: string[], max: number): string[] {
+  if (values.length > max) {
+    throw new UsageError(`${command}: unexpected argument "${values[max]}"`, {
+      hint: `see "litekeep ${command} --help"`,
+    });
+  }
+  return values;
+}
+
+/** A path from the command line, resolved against the working directory. */
+export function cliPath(ctx: Context, path: string): string {
+  return resolve(ctx.io.cwd, path);
+}
+
+/** Writes the one JSON object of a `--json` run. */
+export function printJson(ctx: Context, value: unknown): void {
+  ctx.io.stdout(`${JSON.stringify(value, null, 2)}\n`);
+}

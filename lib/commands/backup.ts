@@ -1,0 +1,136 @@
+/**
+ * `litekeep backup [DB]`: a consistent, verified, checksummed snapshot into the backup folder.
+ *
+ * @module
+ */
+import { backupDatabase, type BackupResult } from "../backup.ts";
+import { CHECKSUM_CHOICES } from "../checksum.ts";
+import type { Context } from "../context.ts";
+import { UsageError } from "../errors.ts";
+import { formatBytes, formatDuration, formatTables } from "../format.ts";
+import { CHECKPOINT_MODES, type CheckpointMode } from "../snapshot.ts";
+import { choiceValue, cliPath, intValue, parseStrict, positionals, printJson } from "./_args.ts";
+
+/** One line for the command list. */
+export const summary = "consistent online snapshot of DB into the backup folder, verified";
+
+/** Help text. */
+export const usage = `Usage: litekeep backup [DB] [options]
+
+Takes a consistent snapshot of DB (all committed data, WAL included) while the application
+keeps writing, verifies it, and writes {stem}_backup_{YYYYMMDD_HHMMSS}.db with a checksum
+sidecar into the backup folder.
+
+Options:
+  -d, --backup-dir DIR     where backups go (default: config "backupDir", else DB's folder/backups)
+  --checksum ALG           sha256 (default), md5 or none
+  --verify MODE            full (integrity_check, default), quick (quick_check) or none
+  --checkpoint MODE        after the snapshot, run a WAL checkpoint: passive, full, restart, truncate
+  --skip-checkpoint        accepted for compatibility: no checkpoint is run (the default)
+  --busy-timeout MS        wait this long for a writer's lock (default 10000)
+  -h, --help               show this help
+
+Examples:
+  litekeep backup instance/gym_system.db
+  litekeep backup --checkpoint truncate --json
+`;
+
+const OPTIONS = {
+  "backup-dir": { type: "string", short: "d" },
+  checksum: { type: "string" },
+  verify: { type: "string" },
+  checkpoint: { type: "string" },
+  "skip-checkpoint": { type: "boolean" },
+  "busy-timeout": { type: "string" },
+} as const;
+
+/** The typed flags of `backup`. */
+export interface BackupFlags {
+  db?: string;
+  backupDir?: string;
+  checksum?: "sha256" | "md5" | "none";
+  verify?: "full" | "quick" | "none";
+  checkpoint?: CheckpointMode;
+  busyTimeoutMs?: number;
+}
+
+/** Parses `backup`'s arguments. @throws {UsageError} */
+export function parseFlags(argv: string[]): BackupFlags {
+  const { values, positionals: rest } = parseStrict("backup", argv, OPTIONS);
+  const [db] = positionals("backup", rest, 1);
+  if (values.checkpoint !== undefined && values["skip-checkpoint"]) {
+    throw new UsageError("backup: --checkpoint and --skip-checkpoint contradict each other");
+  }
+  return {
+    db,
+    backupDir: values["backup-dir"],
+    checksum: values.checksum === undefined
+      ? undefined
+      : choiceValue("backup", "checksum", values.checksum, CHECKSUM_CHOICES),
+    verify: values.verify === undefined
+      ? undefined
+      : choiceValue("backup", "verify", values.verify, ["full", "quick", "none"] as const),
+    checkpoint: values.checkpoint === undefined
+      ? undefined
+      : choiceValue("backup", "checkpoint", values.checkpoint.toLowerCase(), CHECKPOINT_MODES),
+    busyTimeoutMs: values["busy-timeout"] === undefined
+      ? undefined
+      : intValue("backup", "busy-timeout", values["busy-timeout"]),
+  };
+}
+
+/** Runs `backup`. */
+export async function run(argv: string[], ctx: Context): Promise<number> {
+  const flags = parseFlags(argv);
+  const config = ctx.config;
+  const db = flags.db !== undefined ? cliPath(ctx, flags.db) : config?.db;
+  if (db === undefined) {
+    throw new UsageError("backup: no database given", {
+      hint: 'name it ("litekeep backup instance/app.db") or set "db" in litekeep.json',
+    });
+  }
+  const started = performance.now();
+  const result = await backupDatabase({
+    db,
+    backupDir: flags.backupDir !== undefined ? cliPath(ctx, flags.backupDir) : config?.backupDir,
+    checksum: flags.checksum ?? config?.checksum,
+    verify: flags.verify ?? config?.verify,
+    checkpoint: flags.checkpoint,
+    busyTimeoutMs: flags.busyTimeoutMs ?? config?.busyTimeout,
+    now: ctx.io.now(),
+    onProgress: (done, total) => {
+      const seconds = ((performance.now() - started) / 1000).toFixed(1);
+      ctx.log.progress(
+        `backup: ${
+          Math.floor((done / Math.max(total, 1)) * 100)
+        }% (${done}/${total} pages, ${seconds} s)`,
+      );
+    },
+  });
+  ctx.log.endProgress();
+  for (const name of result.cleaned) {
+    ctx.log.info(`removed leftover of an interrupted run: ${name}`);
+  }
+  if (ctx.json) printJson(ctx, { ok: true, command: "backup", ...result });
+  else if (!ctx.quiet) ctx.io.stdout(describe(result));
+  return 0;
+}
+
+function describe(r: BackupResult): string {
+  const checksum = r.checksum ? `${r.checksum.algorithm} ${r.checksum.hex}` : "none";
+  const verified = r.verify === "none"
+    ? "not verified (--verify none)"
+    : `${r.verify === "full" ? "integrity_check" : "quick_check"}: ok`;
+  let text = `Backup written: ${r.file}\n` +
+    `  from      ${r.database} (${r.journalMode} mode)\n` +
+    `  size      ${formatBytes(r.bytes)} (${r.pages} pages of ${r.pageSize} bytes)\n` +
+    `  duration  ${formatDuration(r.durationMs)}\n` +
+    `  checksum  ${checksum}\n` +
+    `  verified  ${verified}\n`;
+  if (r.checkpoint) {
+    const c = r.checkpoint;
+    text += `  checkpoint ${c.mode}: ${c.busy ? "busy (incomplete)" : "done"}, ` +
+      `${c.checkpointedFrames} of ${c.logFrames} frames\n`;
+  }
+  return `${text}  tables\n${formatTables(r.tables)}`;
+}

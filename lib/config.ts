@@ -1,0 +1,149 @@
+/**
+ * The config file, `litekeep.json`. Every key is checked: an unknown key or a value of the wrong
+ * type is a usage error (exit 2) that names the key, because a typo in a cron job's config must
+ * not silently back up the wrong thing. Relative paths resolve against the file's folder.
+ *
+ * @module
+ */
+import { dirname, isAbsolute, resolve } from "node:path";
+import { describeCause, UsageError } from "./errors.ts";
+
+/** Retention rules, as in the `keep` object. */
+export interface KeepConfig {
+  days?: number;
+  count?: number;
+  last?: number;
+  daily?: number;
+  weekly?: number;
+  monthly?: number;
+}
+
+/** The remote host, as in the `remote` object. */
+export interface RemoteConfig {
+  host?: string;
+  db?: string;
+  bin?: string;
+  sshOptions?: string[];
+}
+
+/** A loaded config file, with paths already resolved. */
+export interface Config {
+  /** The file it came from. */
+  path: string;
+  db?: string;
+  backupDir?: string;
+  keep?: KeepConfig;
+  checksum?: "sha256" | "md5" | "none";
+  verify?: "full" | "quick" | "none";
+  busyTimeout?: number;
+  remote?: RemoteConfig;
+}
+
+type Kind = "string" | "count" | "strings" | { oneOf: readonly string[] } | Schema;
+interface Schema {
+  [key: string]: Kind;
+}
+
+const SCHEMA: Schema = {
+  db: "string",
+  backupDir: "string",
+  keep: {
+    days: "count",
+    count: "count",
+    last: "count",
+    daily: "count",
+    weekly: "count",
+    monthly: "count",
+  },
+  checksum: { oneOf: ["sha256", "md5", "none"] },
+  verify: { oneOf: ["full", "quick", "none"] },
+  busyTimeout: "count",
+  remote: { host: "string", db: "string", bin: "string", sshOptions: "strings" },
+};
+
+/**
+ * Finds the config file: `--config FILE`, else `./litekeep.json` when present, else
+ * `LITEKEEP_CONFIG`. Returns undefined when there is none.
+ */
+export async function findConfig(
+  explicit: string | undefined,
+  cwd: string,
+  env: (name: string) => string | undefined,
+): Promise<string | undefined> {
+  if (explicit !== undefined) return resolve(cwd, explicit);
+  const local = resolve(cwd, "litekeep.json");
+  try {
+    await Deno.stat(local);
+    return local;
+  } catch {
+    // Not present: fall through to the environment.
+  }
+  const fromEnv = env("LITEKEEP_CONFIG");
+  return fromEnv ? resolve(cwd, fromEnv) : undefined;
+}
+
+/**
+ * Reads and checks a config file.
+ *
+ * @throws {UsageError} when it cannot be read, is not JSON, has an unknown key or a bad value
+ */
+export async function loadConfig(path: string): Promise<Config> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (cause) {
+    throw new UsageError(`Cannot read config file "${path}": ${describeCause(cause)}`, {
+      cause,
+      hint: "check the --config path or LITEKEEP_CONFIG",
+    });
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (cause) {
+    throw new UsageError(`Config file "${path}" is not valid JSON: ${describeCause(cause)}`, {
+      cause,
+    });
+  }
+  checkObject(data, SCHEMA, "", path);
+  const config = { ...(data as Omit<Config, "path">), path };
+  const base = dirname(path);
+  const at = (p: string | undefined) => (p === undefined || isAbsolute(p) ? p : resolve(base, p));
+  config.db = at(config.db);
+  config.backupDir = at(config.backupDir);
+  return config;
+}
+
+function checkObject(value: unknown, schema: Schema, prefix: string, file: string): void {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new UsageError(
+      `Config file "${file}": ${prefix ? `"${prefix}"` : "the top level"} must be an object`,
+    );
+  }
+  for (const [key, item] of Object.entries(value)) {
+    const name = prefix ? `${prefix}.${key}` : key;
+    const kind = schema[key];
+    if (kind === undefined) {
+      throw new UsageError(`Config file "${file}": unknown key "${name}"`, {
+        hint: `allowed keys${prefix ? ` in "${prefix}"` : ""}: ${Object.keys(schema).join(", ")}`,
+      });
+    }
+    const bad = (want: string) =>
+      new UsageError(`Config file "${file}": "${name}" must be ${want}`, {
+        hint: `it is ${JSON.stringify(item)}`,
+      });
+    if (kind === "string") {
+      if (typeof item !== "string" || item === "") throw bad("a non-empty string");
+    } else if (kind === "count") {
+      if (!Number.isInteger(item) || (item as number) < 0) throw bad("a whole number >= 0");
+    } else if (kind === "strings") {
+      if (!Array.isArray(item) || !item.every((s) => typeof s === "string")) {
+        throw bad("a list of strings");
+      }
+    } else if ("oneOf" in kind && Array.isArray(kind.oneOf)) {
+      if (!kind.oneOf.includes(item as string)) throw bad(`one of ${kind.oneOf.join(", ")}`);
+    } else {
+      checkObject(item, kind as Schema, name, file);
+    }
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * Human formatting for summaries and progress lines.
+ *
+ * @module
+ */
+import type { TableCount } from "./sqlite.ts";
+
+/** `12.3 MiB`. */
+export function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** `0.42 s`, `3 min 12 s`. */
+export function formatDuration(ms: number): string {
+  if (ms < 60_000) return `${(ms / 1000).toFixed(2)} s`;
+  const s = Math.round(ms / 1000);
+  return s < 3600
+    ? `${Math.floor(s / 60)} min ${s % 60} s`
+    : `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
+/** Table names and row counts, one per line, aligned. */
+export function formatTables(tables: TableCount[], indent = "    "): string {
+  if (tables.length === 0) return `${indent}(no tables)\n`;
+  const width = Math.max(...tables.map((t) => t.name.length));
+  return tables.map((t) => `${indent}${t.name.padEnd(width)}  ${t.rows ?? "-"}\n`).join("");
+}
+
+/** Total rows over tables that could be counted. */
+export function totalRows(tables: TableCount[]): number {
+  return tables.reduce((sum, t) => sum + (t.rows ?? 0), 0);
+}

@@ -1,0 +1,42 @@
+/**
+ * The process boundary: where output goes and what the environment says. Commands receive an
+ * `Io` instead of touching `Deno.stdout` or `Deno.env`, so that every path runs in-process in tests.
+ *
+ * @module
+ */
+
+/** What a command may use from the outside world. */
+export interface Io {
+  /** Writes results (stdout). */
+  stdout(text: string): void;
+  /** Writes logs, warnings, errors and progress (stderr). */
+  stderr(text: string): void;
+  /** True when stderr is a terminal: progress lines instead of timestamped log lines. */
+  stderrIsTerminal: boolean;
+  /** Reads an environment variable. */
+  env(name: string): string | undefined;
+  /** The working directory that relative paths on the command line resolve against. */
+  cwd: string;
+  /** The current time; tests may pin it. */
+  now(): Date;
+}
+
+const encoder = new TextEncoder();
+
+function writeAll(file: { writeSync(p: Uint8Array): number }, text: string): void {
+  const bytes = encoder.encode(text);
+  let offset = 0;
+  while (offset < bytes.length) offset += file.writeSync(bytes.subarray(offset));
+}
+
+/** The real process: Deno's stdout/stderr, environment and clock. */
+export function processIo(): Io {
+  return {
+    stdout: (text) => writeAll(Deno.stdout, text),
+    stderr: (text) => writeAll(Deno.stderr, text),
+    stderrIsTerminal: Deno.stderr.isTerminal(),
+    env: (name) => Deno.env.get(name),
+    cwd: Deno.cwd(),
+    now: () => new Date(),
+  };
+}

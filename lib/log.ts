@@ -1,0 +1,80 @@
+/**
+ * Logging and progress on stderr. On a terminal, long work draws one progress line; elsewhere
+ * (cron appending to a log file) every line starts with an ISO-8601 timestamp and no progress
+ * is drawn.
+ *
+ * @module
+ */
+import type { Io } from "./io.ts";
+
+/** Where commands send everything that is not a result. */
+export interface Logger {
+  /** A normal log line, hidden by `--quiet`. */
+  info(message: string): void;
+  /** A line shown only with `--verbose`. */
+  debug(message: string): void;
+  /** A warning: shown even with `--quiet`. */
+  warn(message: string): void;
+  /** An error line, and its hint. Always shown. */
+  error(message: string, hint?: string): void;
+  /**
+   * Draws `line` as the progress line. Only on a terminal, not with `--quiet`, and only once
+   * the work has run for `delayMs` (short work shows no progress at all).
+   */
+  progress(line: string): void;
+  /** Clears the progress line, if one is drawn. */
+  endProgress(): void;
+}
+
+/** How much to say. */
+export interface LoggerOptions {
+  quiet?: boolean;
+  verbose?: boolean;
+  /** Progress starts only after this long. @default 1000 */
+  delayMs?: number;
+}
+
+/** Creates the logger for one run. */
+export function createLogger(io: Io, options: LoggerOptions = {}): Logger {
+  const started = performance.now();
+  const delayMs = options.delayMs ?? 1000;
+  let drawn = false;
+  let lastDraw = 0;
+
+  function line(prefix: string, message: string): void {
+    clear();
+    const stamp = io.stderrIsTerminal ? "" : `${io.now().toISOString()} `;
+    for (const part of message.split("\n")) io.stderr(`${stamp}${prefix}${part}\n`);
+  }
+  function clear(): void {
+    if (drawn) {
+      io.stderr("\r\x1b[K");
+      drawn = false;
+    }
+  }
+  return {
+    info(message) {
+      if (!options.quiet) line("", message);
+    },
+    debug(message) {
+      if (options.verbose) line("debug: ", message);
+    },
+    warn(message) {
+      line("warning: ", message);
+    },
+    error(message, hint) {
+      line("error: ", message);
+      if (hint) line("hint: ", hint);
+    },
+    progress(text) {
+      if (!io.stderrIsTerminal || options.quiet) return;
+      const now = performance.now();
+      // Redraw at most ten times a second: a terminal is slower than SQLite.
+      if (now - started < delayMs || now - lastDraw < 100) return;
+      lastDraw = now;
+      io.stderr(`\r\x1b[K${text}`);
+      drawn = true;
+    },
+    endProgress: clear,
+  };
+}

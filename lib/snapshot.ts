@@ -1,0 +1,174 @@
+/**
+ * Consistent online snapshots, and WAL checkpoints.
+ *
+ * A snapshot is SQLite's online backup API run inside ONE read transaction on the source: the
+ * first read fixes the instant, every later step reads that same instant, so writers in other
+ * processes (WAL mode) neither disturb nor restart it, and it finishes in one pass however busy
+ * the database is. Step-wise copying without that held transaction restarts on every foreign
+ * commit and may never finish under a steady writer.
+ *
+ * @module
+ */
+import { backup } from "node:sqlite";
+import { dirname } from "node:path";
+import { describeCause, isDiskFull, OperationError, UsageError } from "./errors.ts";
+import {
+  checkDatabaseFile,
+  openReadOnly,
+  openReadWrite,
+  pragmaValue,
+  sqliteFailure,
+} from "./sqlite.ts";
+
+/** How to take a snapshot. */
+export interface SnapshotOptions {
+  /** How long to wait for a writer's lock (rollback-journal mode) before giving up, in ms. */
+  busyTimeoutMs: number;
+  /** Pages copied per step; progress is reported between steps. @default 4096 */
+  stepPages?: number;
+  /** Called between steps with the pages copied so far and the total. */
+  onProgress?: (copiedPages: number, totalPages: number) => void;
+}
+
+/** What a snapshot copied. */
+export interface SnapshotResult {
+  /** Pages in the snapshot. */
+  pages: number;
+  pageSize: number;
+  /** Journal mode of the source database (`wal`, `delete`, ...). */
+  journalMode: string;
+}
+
+/**
+ * Copies every committed transaction of `source` (WAL content included) at one instant into a
+ * new file `dest`, in rollback-journal mode, so the copy needs no `-wal`/`-shm` to be opened.
+ * `dest` must not exist; on failure it may be left partial and the caller removes it.
+ *
+ * @throws {OperationError} when the source cannot be read or `dest` cannot be written
+ * @throws {BusyError} when the source stays locked past `busyTimeoutMs`
+ */
+export async function snapshotDatabase(
+  source: string,
+  dest: string,
+  options: SnapshotOptions,
+): Promise<SnapshotResult> {
+  await checkDatabaseFile(source);
+  let db;
+  try {
+    db = openReadOnly(source, options.busyTimeoutMs);
+  } catch (error) {
+    throw sqliteFailure(error, "Cannot open database", source);
+  }
+  try {
+    let journalMode: string, pageSize: number, pages: number;
+    try {
+      db.exec("BEGIN");
+      // This read takes the shared lock and fixes the snapshot for the whole copy.
+      db.prepare("SELECT count(*) FROM sqlite_schema").get();
+      journalMode = String(pragmaValue(db, "journal_mode"));
+      pageSize = Number(pragmaValue(db, "page_size"));
+      // Inside the transaction, page_count is the snapshot's size.
+      pages = Number(pragmaValue(db, "page_count"));
+    } catch (error) {
+      throw sqliteFailure(
+        error,
+        "Cannot read database",
+        source,
+        `a writer held it for longer than --busy-timeout (${options.busyTimeoutMs} ms); retry later or raise --busy-timeout`,
+      );
+    }
+    try {
+      await backup(db, dest, {
+        rate: options.stepPages ?? 4096,
+        progress: ({ totalPages, remainingPages }) =>
+          options.onProgress?.(totalPages - remainingPages, totalPages),
+      });
+    } catch (error) {
+      const folder = dirname(dest);
+      throw new OperationError(
+        `Cannot write the snapshot of "${source}" into "${folder}": ${describeCause(error)}`,
+        {
+          cause: error,
+          hint: isDiskFull(error)
+            ? "free some space there, or choose another backup folder"
+            : "check the folder's permissions and free space",
+        },
+      );
+    }
+    db.exec("COMMIT");
+    await makeSelfContained(dest);
+    return { pages, pageSize, journalMode };
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Marks a database file as rollback-journal mode (file format bytes 18 and 19 set to 1), which
+ * is what `PRAGMA journal_mode=DELETE` does to a checkpointed database. The backup API copies
+ * page 1 as it is, so a snapshot of a WAL database says "WAL"; opening it would then create
+ * `-wal`/`-shm` files. Done on the unpublished file, before it is synced and hashed.
+ */
+export async function makeSelfContained(path: string): Promise<void> {
+  using file = await Deno.open(path, { read: true, write: true });
+  const versions = new Uint8Array(2);
+  await file.seek(18, Deno.SeekMode.Start);
+  if (await file.read(versions) !== 2) {
+    throw new OperationError(`Snapshot "${path}" is shorter than a SQLite header`);
+  }
+  if (versions[0] === 1 && versions[1] === 1) return;
+  await file.seek(18, Deno.SeekMode.Start);
+  await file.write(new Uint8Array([1, 1]));
+}
+
+/** The checkpoint modes of `PRAGMA wal_checkpoint`. */
+export const CHECKPOINT_MODES = ["passive", "full", "restart", "truncate"] as const;
+/** A checkpoint mode. */
+export type CheckpointMode = typeof CHECKPOINT_MODES[number];
+
+/** What `PRAGMA wal_checkpoint` reported. */
+export interface CheckpointResult {
+  mode: CheckpointMode;
+  /** True when readers or writers kept the checkpoint from completing. */
+  busy: boolean;
+  /** Frames in the WAL (-1 when the database is not in WAL mode). */
+  logFrames: number;
+  /** Frames copied back into the database (-1 when not in WAL mode). */
+  checkpointedFrames: number;
+}
+
+/**
+ * Runs `PRAGMA wal_checkpoint(MODE)` on `path`.
+ *
+ * @throws {UsageError} for an unknown mode
+ * @throws {OperationError} or {BusyError} when the database cannot be opened or stays locked
+ */
+export function checkpointDatabase(
+  path: string,
+  mode: CheckpointMode,
+  busyTimeoutMs: number,
+): CheckpointResult {
+  if (!CHECKPOINT_MODES.includes(mode)) {
+    throw new UsageError(`Unknown checkpoint mode "${mode}"`, {
+      hint: `use one of: ${CHECKPOINT_MODES.join(", ")}`,
+    });
+  }
+  let db;
+  try {
+    db = openReadWrite(path, busyTimeoutMs);
+  } catch (error) {
+    throw sqliteFailure(error, "Cannot open database", path);
+  }
+  try {
+    const row = db.prepare(`PRAGMA wal_checkpoint(${mode.toUpperCase()})`).get() as Record<
+      string,
+      number
+    >;
+    const [busy, logFrames, checkpointedFrames] = Object.values(row).map(Number);
+    return { mode, busy: busy !== 0, logFrames, checkpointedFrames };
+  } catch (error) {
+    throw sqliteFailure(error, "Cannot checkpoint database", path);
+  } finally {
+    db.close();
+  }
+}

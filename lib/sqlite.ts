@@ -1,0 +1,157 @@
+/**
+ * Opening SQLite files safely, and reading what a database holds. Built on Deno's `node:sqlite`
+ * (SQLite statically linked into the runtime: no shared library, nothing downloaded).
+ *
+ * @module
+ */
+import { DatabaseSync } from "node:sqlite";
+import { resolve } from "node:path";
+import { BusyError, describeCause, isBusy, OperationError } from "./errors.ts";
+
+const MAGIC = "SQLite format 3\0";
+
+/** What the first 100 bytes of a database file say. */
+export interface FileHeader {
+  /** File size in bytes. */
+  size: number;
+  pageSize: number;
+  /** True when the header says WAL (read/write version 2). */
+  wal: boolean;
+}
+
+/**
+ * Checks that `path` is a non-empty SQLite database file, before anything opens it, so every
+ * way it can be wrong gets its own plain message.
+ *
+ * @param role names the file in messages, e.g. "database" or "backup"
+ * @throws {OperationError} naming the path and the cause (exit 1)
+ */
+export async function checkDatabaseFile(path: string, role = "database"): Promise<FileHeader> {
+  const fail = (why: string, hint: string, cause?: unknown) =>
+    new OperationError(`Cannot open ${role} "${path}": ${why}`, { hint, cause });
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (cause) {
+    throw fail(describeCause(cause), 'check the path (and the config file\'s "db")', cause);
+  }
+  if (info.isDirectory) {
+    throw fail("it is a folder, not a database file", "give the path of the .db file itself");
+  }
+  if (info.size === 0) {
+    throw fail(
+      "the database is empty (0 bytes), so there is no data to copy",
+      "check that the application really writes to this path",
+    );
+  }
+  const header = new Uint8Array(100);
+  let read = 0;
+  try {
+    using file = await Deno.open(path, { read: true });
+    while (read < header.length) {
+      const n = await file.read(header.subarray(read));
+      if (n === null) break;
+      read += n;
+    }
+  } catch (cause) {
+    throw fail(describeCause(cause), "check the file's permissions", cause);
+  }
+  if (read < 100 || new TextDecoder().decode(header.subarray(0, 16)) !== MAGIC) {
+    throw fail(
+      "file is not a SQLite database",
+      `check the path, or run "litekeep info" on it`,
+    );
+  }
+  const rawPageSize = (header[16] << 8) | header[17];
+  return {
+    size: info.size,
+    pageSize: rawPageSize === 1 ? 65536 : rawPageSize,
+    wal: header[18] === 2 || header[19] === 2,
+  };
+}
+
+/**
+ * Opens a file that nothing else writes (a backup, or an unpublished snapshot) read-only. A file
+ * in rollback-journal mode opened read-only is never modified and gets no side files; callers
+ * check first that the header does not say WAL.
+ */
+export function openBackupFile(path: string): DatabaseSync {
+  return new DatabaseSync(resolve(path), { readOnly: true });
+}
+
+/** Opens a live database read-only, waiting up to `busyTimeoutMs` for locks. */
+export function openReadOnly(path: string, busyTimeoutMs: number): DatabaseSync {
+  // Absolute, so no name is ever read as a "file:" URI.
+  return new DatabaseSync(resolve(path), { readOnly: true, timeout: busyTimeoutMs });
+}
+
+/** Opens a live database for writing (checkpoints, restores), waiting up to `busyTimeoutMs`. */
+export function openReadWrite(path: string, busyTimeoutMs: number): DatabaseSync {
+  return new DatabaseSync(resolve(path), { timeout: busyTimeoutMs });
+}
+
+/** Quotes an SQL identifier. */
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** A table and its row count (null when it cannot be counted, e.g. a virtual table). */
+export interface TableCount {
+  name: string;
+  rows: number | null;
+}
+
+/** Every user table of `db` with its row count, by name. */
+export function tableCounts(db: DatabaseSync): TableCount[] {
+  const tables = db.prepare(
+    "SELECT name, sql FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+  ).all() as Array<{ name: string; sql: string | null }>;
+  return tables.map(({ name, sql }) => {
+    if (sql && /^\s*CREATE\s+VIRTUAL\b/i.test(sql)) return { name, rows: null };
+    try {
+      const row = db.prepare(`SELECT count(*) AS n FROM ${quoteIdent(name)}`).get() as {
+        n: number;
+      };
+      return { name, rows: Number(row.n) };
+    } catch {
+      return { name, rows: null };
+    }
+  });
+}
+
+/** Integrity check modes. */
+export type CheckMode = "full" | "quick";
+
+/**
+ * Runs `PRAGMA integrity_check` (full) or `quick_check`.
+ *
+ * @returns the problems found; empty when the database is sound
+ */
+export function integrityProblems(db: DatabaseSync, mode: CheckMode): string[] {
+  const pragma = mode === "full" ? "integrity_check" : "quick_check";
+  const rows = db.prepare(`PRAGMA ${pragma}(100)`).all() as Array<Record<string, string>>;
+  const messages = rows.map((row) => String(Object.values(row)[0]));
+  return messages.length === 1 && messages[0] === "ok" ? [] : messages;
+}
+
+/** Reads one pragma's single value. */
+export function pragmaValue(db: DatabaseSync, name: string): unknown {
+  const row = db.prepare(`PRAGMA ${name}`).get() as Record<string, unknown> | undefined;
+  return row ? Object.values(row)[0] : undefined;
+}
+
+/** Translates a SQLite error met while reading `path` into a litekeep error. */
+export function sqliteFailure(
+  error: unknown,
+  doing: string,
+  path: string,
+  busyHint = "retry later, or raise --busy-timeout",
+): Error {
+  if (isBusy(error)) {
+    return new BusyError(`${doing} "${path}": ${describeCause(error)}`, {
+      cause: error,
+      hint: busyHint,
+    });
+  }
+  return new OperationError(`${doing} "${path}": ${describeCause(error)}`, { cause: error });
+}

@@ -1,0 +1,190 @@
+/**
+ * Proving backups sound: the checksum against the sidecar, SQLite's integrity check, and the
+ * tables with their row counts. Backups are opened immutable, so verifying never modifies a
+ * backup and never creates side files beside it.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { describeCause, OperationError } from "./errors.ts";
+import { makeSelfContained } from "./snapshot.ts";
+import { listBackups } from "./backup_set.ts";
+import { hashFile, readSidecar } from "./checksum.ts";
+import {
+  checkDatabaseFile,
+  type CheckMode,
+  integrityProblems,
+  openBackupFile,
+  pragmaValue,
+  type TableCount,
+  tableCounts,
+} from "./sqlite.ts";
+
+/** What SQLite says of one database file. */
+export interface Inspection {
+  /** Integrity problems; empty when sound or when not checked. */
+  problems: string[];
+  tables: TableCount[];
+  pageSize: number;
+  pageCount: number;
+}
+
+/**
+ * Opens a file that nothing writes (a backup, or an unpublished snapshot) read-only and runs the
+ * integrity check (`mode`), then counts the rows of every table. The file must be in
+ * rollback-journal mode (see `inspectWalFile` otherwise): then nothing is written beside it.
+ *
+ * @throws {OperationError} when the file cannot be read as a database at all
+ */
+export function inspectFile(path: string, mode: CheckMode | "none"): Inspection {
+  let db;
+  try {
+    db = openBackupFile(path);
+  } catch (cause) {
+    throw new OperationError(`Cannot open "${path}": ${describeCause(cause)}`, { cause });
+  }
+  try {
+    const problems = mode === "none" ? [] : integrityProblems(db, mode);
+    return {
+      problems,
+      tables: tableCounts(db),
+      pageSize: Number(pragmaValue(db, "page_size")),
+      pageCount: Number(pragmaValue(db, "page_count")),
+    };
+  } catch (cause) {
+    return {
+      problems: [`cannot be read: ${describeCause(cause)}`],
+      tables: [],
+      pageSize: 0,
+      pageCount: 0,
+    };
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Inspects a file whose header says WAL (backups made by other tools) without touching it:
+ * SQLite would create `-wal`/`-shm` beside it, so a copy in the system temp folder, switched to
+ * rollback-journal mode, is checked instead. A `-wal` beside the file is not part of it.
+ */
+export async function inspectWalFile(path: string, mode: CheckMode | "none"): Promise<Inspection> {
+  const dir = await Deno.makeTempDir({ prefix: "litekeep-verify-" });
+  try {
+    const copy = join(dir, "copy.db");
+    await Deno.copyFile(path, copy);
+    await makeSelfContained(copy);
+    return inspectFile(copy, mode);
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** The checksum part of a verification. */
+export type ChecksumCheck =
+  | { status: "ok" | "mismatch"; algorithm: string; expected: string; actual: string }
+  | { status: "missing" }
+  | { status: "unreadable"; sidecar: string };
+
+/** The verification of one backup file. */
+export interface VerifyReport {
+  path: string;
+  ok: boolean;
+  checksum: ChecksumCheck;
+  /** Integrity check mode used. */
+  integrity: CheckMode;
+  /** Why the backup failed; empty when ok. */
+  problems: string[];
+  /** Things worth knowing that do not fail the backup (a missing sidecar). */
+  warnings: string[];
+  tables: TableCount[];
+  bytes: number;
+}
+
+/** Verifies one backup file. Never throws for a bad backup: the report says what is wrong. */
+export async function verifyBackup(path: string, mode: CheckMode): Promise<VerifyReport> {
+  const report: VerifyReport = {
+    path,
+    ok: false,
+    checksum: { status: "missing" },
+    integrity: mode,
+    problems: [],
+    warnings: [],
+    tables: [],
+    bytes: 0,
+  };
+  let wal = false;
+  try {
+    const header = await checkDatabaseFile(path, "backup");
+    report.bytes = header.size;
+    if (header.wal) {
+      wal = true;
+      report.warnings.push(
+        "the file is in WAL mode (not self-contained); it was checked through a temporary copy",
+      );
+    }
+  } catch (error) {
+    report.problems.push(error instanceof Error ? error.message : String(error));
+    return report;
+  }
+  const sidecar = await readSidecar(path);
+  if (!sidecar) {
+    report.warnings.push("no .sha256 or .md5 sidecar: the checksum was not checked");
+  } else if (!sidecar.hex) {
+    report.checksum = { status: "unreadable", sidecar: sidecar.path };
+    report.problems.push(`sidecar "${sidecar.path}" is not in sha256sum/md5sum format`);
+  } else {
+    const actual = await hashFile(path, sidecar.algorithm);
+    const status = actual === sidecar.hex ? "ok" : "mismatch";
+    report.checksum = { status, algorithm: sidecar.algorithm, expected: sidecar.hex, actual };
+    if (status === "mismatch") {
+      report.problems.push(
+        `${sidecar.algorithm} mismatch: the file changed since the backup was taken`,
+      );
+    }
+  }
+  const inspection = wal ? await inspectWalFile(path, mode) : inspectFile(path, mode);
+  report.tables = inspection.tables;
+  for (const problem of inspection.problems) report.problems.push(`integrity: ${problem}`);
+  report.ok = report.problems.length === 0;
+  return report;
+}
+
+/**
+ * Expands the paths given to `verify`: a folder means every backup in it (oldest first).
+ *
+ * @throws {OperationError} naming a path that does not exist or cannot be read
+ */
+export async function expandBackupPaths(paths: string[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const path of paths) {
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(path);
+    } catch (cause) {
+      throw new OperationError(`Cannot verify "${path}": ${describeCause(cause)}`, {
+        cause,
+        hint: "check the path",
+      });
+    }
+    if (!info.isDirectory) {
+      files.push(path);
+      continue;
+    }
+    let backups;
+    try {
+      backups = await listBackups(path);
+    } catch (cause) {
+      throw new OperationError(`Cannot list backups in "${path}": ${describeCause(cause)}`, {
+        cause,
+      });
+    }
+    if (backups.length === 0) {
+      throw new OperationError(`No backups in folder "${path}"`, {
+        hint: "backups are named {stem}_backup_YYYYMMDD_HHMMSS.db",
+      });
+    }
+    files.push(...backups.map((b) => b.path));
+  }
+  return files;
+}

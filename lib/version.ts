@@ -1,0 +1,2 @@
+/** The litekeep version: the one place it is written. */
+export const VERSION = "0.1.0";

@@ -1,0 +1,107 @@
+/**
+ * A writer process that keeps committing to a database, as the users' app does: used by the
+ * tests, the demo and the benchmarks.
+ *
+ * @module
+ */
+import { DatabaseSync } from "node:sqlite";
+import { join } from "node:path";
+
+/**
+ * A writer process: each transaction inserts one payment and one `ledger` row naming it, so a
+ * consistent copy always has as many ledger rows as writer payments, and a torn one does not.
+ * It runs until the stop file appears, then prints a JSON summary.
+ */
+export const WRITER_SCRIPT = `
+import { DatabaseSync } from "node:sqlite";
+const [db, stopFile, rate] = Deno.args;
+const conn = new DatabaseSync(db, { timeout: 5000 });
+conn.exec("CREATE TABLE IF NOT EXISTS ledger (id INTEGER PRIMARY KEY, payment_id INTEGER NOT NULL)");
+const pay = conn.prepare("INSERT INTO payments VALUES (NULL, 1, 500, datetime('now'), 'card', 'writer:' || ?)");
+const led = conn.prepare("INSERT INTO ledger VALUES (NULL, ?)");
+let commits = 0, busy = 0, worst = 0;
+const gap = Number(rate) > 0 ? 1000 / Number(rate) : 0;
+const started = performance.now();
+for (;;) {
+  if (commits % 16 === 0) {
+    try { Deno.statSync(stopFile); break; } catch { /* keep writing */ }
+  }
+  const t0 = performance.now();
+  try {
+    conn.exec("BEGIN IMMEDIATE");
+    const id = pay.run(commits).lastInsertRowid;
+    led.run(id);
+    conn.exec("COMMIT");
+    commits++;
+  } catch (e) {
+    busy++;
+    try { conn.exec("ROLLBACK"); } catch { /* not in a transaction */ }
+  }
+  worst = Math.max(worst, performance.now() - t0);
+  if (commits === 1) console.log("ready");
+  if (gap > 0) {
+    const due = started + commits * gap;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+}
+conn.close();
+console.log(JSON.stringify({ commits, busy, worstMs: worst }));
+`;
+
+/** What the writer reported when stopped. */
+export interface WriterReport {
+  commits: number;
+  busy: number;
+  worstMs: number;
+}
+
+/** A running writer process. */
+export interface Writer extends AsyncDisposable {
+  /** Stops it and returns its report. */
+  stop(): Promise<WriterReport>;
+}
+
+/**
+ * Starts a writer process on `db` and waits for its first commit.
+ *
+ * @param ratePerSecond commits per second; 0 for as fast as it can
+ */
+export async function startWriter(db: string, dir: string, ratePerSecond = 0): Promise<Writer> {
+  const script = join(dir, "writer.ts");
+  const stopFile = join(dir, `writer-stop-${crypto.randomUUID()}`);
+  await Deno.writeTextFile(script, WRITER_SCRIPT);
+  // The ledger table is created before the writer starts, so every copy has it.
+  const conn = new DatabaseSync(db);
+  conn.exec(
+    "CREATE TABLE IF NOT EXISTS ledger (id INTEGER PRIMARY KEY, payment_id INTEGER NOT NULL)",
+  );
+  conn.close();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-write", script, db, stopFile, String(ratePerSecond)],
+    stdout: "piped",
+    stderr: "inherit",
+    stdin: "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("ready\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`writer on ${db} exited before its first commit`);
+    text += value;
+  }
+  let stopped: Promise<WriterReport> | undefined;
+  const stop = () =>
+    stopped ??= (async () => {
+      await Deno.writeTextFile(stopFile, "");
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += value;
+      }
+      await child.status;
+      const last = text.trim().split("\n").pop() ?? "{}";
+      return JSON.parse(last) as WriterReport;
+    })();
+  return { stop, [Symbol.asyncDispose]: async () => void await stop() };
+}

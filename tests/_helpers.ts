@@ -1,0 +1,164 @@
+/**
+ * Test helpers: disposable temp folders, real SQLite databases, the CLI in-process and as a
+ * real process, and a writer process that keeps committing.
+ *
+ * @module
+ */
+import { DatabaseSync } from "node:sqlite";
+import { join } from "node:path";
+import { runCli as runCliInProcess } from "../lib/cli.ts";
+import type { Io } from "../lib/io.ts";
+import { createGymDb, type GymOptions } from "../scripts/_gym.ts";
+export { startWriter, type Writer, type WriterReport } from "../scripts/_writer.ts";
+
+/** True in CI, where a missing component must fail a test instead of skipping it. */
+export const IN_CI = Deno.env.get("CI") === "true";
+
+/** The repository root. */
+export const ROOT = new URL("..", import.meta.url).pathname;
+
+/** A temp folder removed (with everything in it) at the end of the scope. */
+export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix: "litekeep-test-" });
+  return {
+    path,
+    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }).catch(() => {}),
+  };
+}
+
+/** Creates the gym database at `path`. */
+export function makeDb(path: string, options: GymOptions = {}): Record<string, number> {
+  return createGymDb(path, options);
+}
+
+/** Rows of one query, through an independent judge: the `sqlite3` CLI. */
+export async function sqlite3(db: string, sql: string): Promise<string> {
+  const out = await new Deno.Command("sqlite3", {
+    args: [db, sql],
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  const text = new TextDecoder().decode(out.stdout).trim();
+  if (!out.success) {
+    throw new Error(`sqlite3 ${db} failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return text;
+}
+
+/** Counts rows with node:sqlite, read-only. */
+export function count(db: string, table: string): number {
+  const conn = new DatabaseSync(db, { readOnly: true });
+  try {
+    return Number((conn.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n);
+  } finally {
+    conn.close();
+  }
+}
+
+/** The names in a folder, sorted. */
+export async function ls(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+  return names.sort();
+}
+
+/** What a CLI run produced. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options for running the CLI. */
+export interface CliOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  now?: Date;
+  terminal?: boolean;
+}
+
+/** Runs the CLI in-process with captured output. */
+export async function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  let stdout = "";
+  let stderr = "";
+  const io: Io = {
+    stdout: (t) => void (stdout += t),
+    stderr: (t) => void (stderr += t),
+    stderrIsTerminal: options.terminal ?? false,
+    env: (name) => options.env?.[name],
+    cwd: options.cwd ?? Deno.cwd(),
+    now: () => options.now ?? new Date(),
+  };
+  const code = await runCliInProcess(args, io);
+  return { code, stdout, stderr };
+}
+
+/** The argv that runs litekeep from source as a real process. */
+export function cliCommand(args: string[]): string[] {
+  return [
+    "run",
+    "--allow-read",
+    "--allow-write",
+    "--allow-env",
+    "--allow-run",
+    join(ROOT, "main.ts"),
+    ...args,
+  ];
+}
+
+/** Runs the CLI as a real process (the real exit path of `main.ts`). */
+export async function spawnCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: cliCommand(args),
+    cwd: options.cwd,
+    env: options.env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+}
+
+/** Fails in CI when a tool is missing; elsewhere says whether to skip. */
+export async function have(tool: string): Promise<boolean> {
+  try {
+    const out = await new Deno.Command("sh", {
+      args: ["-c", `command -v "$1"`, "sh", tool],
+      stdout: "null",
+    }).output();
+    if (out.success) return true;
+  } catch {
+    // fall through
+  }
+  if (IN_CI) throw new Error(`${tool} is not installed, and CI must not skip tests that need it`);
+  return false;
+}
+
+/**
+ * Mounts a tmpfs of `sizeKiB` at `dir` (root only). Returns a disposable that unmounts it, or
+ * undefined outside CI when mounting is not allowed here.
+ */
+export async function mountTmpfs(
+  dir: string,
+  sizeKiB: number,
+  readOnly = false,
+): Promise<AsyncDisposable | undefined> {
+  await Deno.mkdir(dir, { recursive: true });
+  const options = `size=${sizeKiB}k${readOnly ? ",ro" : ""}`;
+  const out = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", options, "tmpfs", dir],
+    stdout: "null",
+    stderr: "piped",
+  }).output().catch(() => undefined);
+  if (!out?.success) {
+    if (IN_CI) throw new Error(`cannot mount a tmpfs at ${dir}: CI must run these tests as root`);
+    return undefined;
+  }
+  return {
+    [Symbol.asyncDispose]: async () => {
+      await new Deno.Command("umount", { args: [dir] }).output();
+    },
+  };
+}

@@ -1,0 +1,390 @@
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { join } from "node:path";
+import { backupDatabase } from "../lib/backup.ts";
+import { acquireLock, dirLockPath } from "../lib/lock.ts";
+import {
+  cliCommand,
+  count,
+  have,
+  ls,
+  makeDb,
+  mountTmpfs,
+  runCli,
+  spawnCli,
+  sqlite3,
+  startWriter,
+  tempDir,
+} from "./_helpers.ts";
+
+const NOW = new Date(2025, 9, 19, 15, 55, 38);
+
+Deno.test("backupDatabase() includes transactions that are still only in the -wal", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "gym_system.db");
+  makeDb(db);
+  // Keep a connection open with auto-checkpoint off: the new rows live only in the WAL.
+  const app = new DatabaseSync(db);
+  app.exec("PRAGMA wal_autocheckpoint = 0");
+  app.exec("INSERT INTO members (name, joined_at) VALUES ('only in wal', '2025-10-19')");
+  const walSize = (await Deno.stat(`${db}-wal`)).size;
+  assert.ok(walSize > 0, "the test needs a non-empty WAL");
+
+  const result = await backupDatabase({ db, now: NOW });
+  app.close();
+
+  assert.equal(result.file, join(dir.path, "backups", "gym_system_backup_20251019_155538.db"));
+  assert.equal(result.journalMode, "wal");
+  assert.equal(
+    await sqlite3(result.file, "SELECT count(*) FROM members WHERE name = 'only in wal'"),
+    "1",
+  );
+  assert.deepEqual(result.tables.find((t) => t.name === "members"), { name: "members", rows: 345 });
+});
+
+Deno.test("backupDatabase() writes a self-contained file in rollback-journal mode", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "gym.db");
+  makeDb(db);
+  const { file } = await backupDatabase({ db, now: NOW });
+  assert.equal(await sqlite3(file, "PRAGMA journal_mode"), "delete");
+  assert.equal(await sqlite3(file, "PRAGMA integrity_check"), "ok");
+  assert.equal(await sqlite3(file, "SELECT count(*) FROM payments"), "2000");
+  // Opening it (above, three times) created no side files.
+  assert.deepEqual(await ls(join(dir.path, "backups")), [
+    ".litekeep.lock",
+    "gym_backup_20251019_155538.db",
+    "gym_backup_20251019_155538.db.sha256",
+  ]);
+});
+
+Deno.test("backupDatabase() completes in one pass while a writer commits continuously", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "busy.db");
+  // About 120 MB: long enough (>1 s with verification) for thousands of foreign commits.
+  makeDb(db, { payments: 400_000, noteBytes: 200 });
+  await using writer = await startWriter(db, dir.path);
+  const before = count(db, "ledger");
+  let steps = 0;
+  let backwards = 0;
+  let last = -1;
+  const t0 = performance.now();
+  const result = await backupDatabase({
+    db,
+    now: NOW,
+    onProgress: (copied) => {
+      steps++;
+      if (copied < last) backwards++;
+      last = copied;
+    },
+  });
+  const elapsed = performance.now() - t0;
+  const after = count(db, "ledger");
+  const report = await writer.stop();
+
+  assert.ok(elapsed > 1000, `the backup took ${elapsed} ms; the test needs more than 1 s`);
+  assert.ok(after - before > 10, `the writer committed only ${after - before} times meanwhile`);
+  assert.equal(report.busy, 0, "the writer must never see SQLITE_BUSY");
+  assert.ok(steps > 5, "progress must come in several steps");
+  assert.equal(backwards, 0, "a restarted backup would report fewer pages copied");
+  // One instant: every writer payment in the copy has its ledger row, and vice versa.
+  const ledger = Number(await sqlite3(result.file, "SELECT count(*) FROM ledger"));
+  const paid = Number(
+    await sqlite3(result.file, "SELECT count(*) FROM payments WHERE note LIKE 'writer:%'"),
+  );
+  assert.equal(ledger, paid);
+  assert.ok(ledger >= before && ledger <= after, `${ledger} not in [${before}, ${after}]`);
+  assert.equal(await sqlite3(result.file, "PRAGMA integrity_check"), "ok");
+});
+
+Deno.test("backupDatabase() never overwrites a backup made in the same second", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "gym.db");
+  makeDb(db);
+  const first = await backupDatabase({ db, now: NOW });
+  const second = await backupDatabase({ db, now: NOW });
+  const third = await backupDatabase({ db, now: NOW, checksum: "md5" });
+  assert.match(first.file, /gym_backup_20251019_155538\.db$/);
+  assert.match(second.file, /gym_backup_20251019_155538_2\.db$/);
+  assert.match(third.file, /gym_backup_20251019_155538_3\.db$/);
+});
+
+Deno.test("backupDatabase() writes sidecars that sha256sum -c and md5sum -c accept", async (t) => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "gym.db");
+  makeDb(db);
+  for (const [algorithm, tool] of [["sha256", "sha256sum"], ["md5", "md5sum"]] as const) {
+    await t.step(tool, async () => {
+      assert.ok(await have(tool));
+      const backupDir = join(dir.path, algorithm);
+      const result = await backupDatabase({ db, backupDir, now: NOW, checksum: algorithm });
+      assert.equal(result.sidecar, `${result.file}.${algorithm}`);
+      const out = await new Deno.Command(tool, {
+        args: ["-c", `${result.file.split("/").pop()}.${algorithm}`],
+        cwd: backupDir,
+        stdout: "piped",
+      }).output();
+      assert.ok(out.success, `${tool} -c failed`);
+      assert.match(new TextDecoder().decode(out.stdout), /: OK\n$/);
+      // And it catches a change: flip one byte of the backup.
+      using f = await Deno.open(result.file, { read: true, write: true });
+      await f.seek(5000, Deno.SeekMode.Start);
+      await f.write(new Uint8Array([0x5a]));
+      f.close();
+      const bad = await new Deno.Command(tool, {
+        args: ["-c", `${result.file.split("/").pop()}.${algorithm}`],
+        cwd: backupDir,
+        stdout: "null",
+        stderr: "null",
+      }).output();
+      assert.equal(bad.success, false);
+    });
+  }
+});
+
+Deno.test("backupDatabase() writes no sidecar with checksum none", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "gym.db");
+  makeDb(db);
+  const result = await backupDatabase({ db, now: NOW, checksum: "none", verify: "none" });
+  assert.equal(result.sidecar, null);
+  assert.deepEqual(await ls(join(dir.path, "backups")), [
+    ".litekeep.lock",
+    "gym_backup_20251019_155538.db",
+  ]);
+});
+
+Deno.test("backup discards a snapshot that fails verification and exits 1", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "broken.db");
+  makeDb(db, { wal: false, payments: 5000 });
+  // Corrupt one page of the payments_paid_at index: the data pages stay readable, so the copy
+  // succeeds, but integrity_check finds the index wrong.
+  const conn = new DatabaseSync(db);
+  const root = Number(
+    (conn.prepare("SELECT rootpage FROM sqlite_schema WHERE name = 'payments_paid_at'").get() as {
+      rootpage: number;
+    }).rootpage,
+  );
+  const pageSize = Number(
+    (conn.prepare("PRAGMA page_size").get() as { page_size: number }).page_size,
+  );
+  conn.close();
+  {
+    using f = await Deno.open(db, { read: true, write: true });
+    // The end of the page holds the cells (keys and child pointers).
+    await f.seek(root * pageSize - 100, Deno.SeekMode.Start);
+    await f.write(new Uint8Array(100).fill(0x41));
+  }
+  const res = await runCli(["backup", db]);
+  assert.equal(res.code, 1);
+  assert.equal(res.stdout, "");
+  assert.match(res.stderr, /error: Backup of ".*broken\.db" failed verification/);
+  assert.deepEqual(await ls(join(dir.path, "backups")), [".litekeep.lock"]);
+});
+
+Deno.test("backup --checkpoint truncate empties the WAL after the snapshot", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "gym.db");
+  makeDb(db);
+  const app = new DatabaseSync(db);
+  app.exec("PRAGMA wal_autocheckpoint = 0");
+  app.exec("UPDATE members SET status = 'paused' WHERE id < 100");
+  assert.ok((await Deno.stat(`${db}-wal`)).size > 0);
+  const res = await runCli(["backup", db, "--checkpoint=truncate", "--json"]);
+  assert.equal(res.code, 0, res.stderr);
+  const walAfter = (await Deno.stat(`${db}-wal`)).size;
+  app.close();
+  const out = JSON.parse(res.stdout);
+  assert.equal(out.checkpoint.mode, "truncate");
+  assert.equal(out.checkpoint.busy, false);
+  assert.equal(walAfter, 0);
+});
+
+Deno.test("backup waits --busy-timeout for a writer's lock, then exits 75", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "journal.db");
+  makeDb(db, { wal: false });
+  // A writer in rollback-journal mode holding an exclusive lock: no reader may start.
+  const app = new DatabaseSync(db);
+  app.exec("BEGIN EXCLUSIVE");
+  app.exec("DELETE FROM payments WHERE id < 10");
+  const t0 = performance.now();
+  const res = await runCli(["backup", db, "--busy-timeout", "300"]);
+  const waited = performance.now() - t0;
+  app.exec("ROLLBACK");
+  app.close();
+  assert.equal(res.code, 75, res.stderr);
+  assert.equal(res.stdout, "");
+  assert.match(res.stderr, /error: Cannot read database ".*journal\.db": the database is locked/);
+  assert.match(res.stderr, /hint: .*--busy-timeout \(300 ms\)/);
+  assert.ok(waited >= 250, `gave up after ${waited} ms`);
+  assert.deepEqual(await ls(join(dir.path, "backups")), [".litekeep.lock"]);
+});
+
+Deno.test("backup exits 75 while another run holds the folder's lock", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "gym.db");
+  makeDb(db);
+  const backupDir = join(dir.path, "backups");
+  await Deno.mkdir(backupDir);
+  await using _held = await acquireLock(dirLockPath(backupDir), "test");
+  const res = await runCli(["backup", db]);
+  assert.equal(res.code, 75);
+  assert.equal(res.stdout, "");
+  assert.match(
+    res.stderr,
+    new RegExp(
+      `Another litekeep run is working on backup folder ".*backups" \\(pid ${Deno.pid}\\)`,
+    ),
+  );
+});
+
+Deno.test("backup is not blocked by the lock of a run that was killed", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "gym.db");
+  makeDb(db);
+  const backupDir = join(dir.path, "backups");
+  await Deno.mkdir(backupDir);
+  // A process takes the folder lock the way litekeep does, then dies by SIGKILL.
+  const holder = new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      `const f = await Deno.open(${
+        JSON.stringify(dirLockPath(backupDir))
+      }, {read: true, write: true, create: true});
+       await f.lock(true); console.log("locked"); await new Promise(() => setTimeout(() => {}, 60000));`,
+    ],
+    stdout: "piped",
+  }).spawn();
+  const reader = holder.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  assert.equal((await reader.read()).value?.trim(), "locked");
+  assert.equal((await runCli(["backup", db])).code, 75);
+  holder.kill("SIGKILL");
+  await holder.status;
+  reader.releaseLock();
+  await holder.stdout.cancel().catch(() => {});
+  const res = await runCli(["backup", db]);
+  assert.equal(res.code, 0, res.stderr);
+});
+
+Deno.test("backup killed with SIGKILL leaves no backup, and the next run cleans up", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "gym.db");
+  makeDb(db, { payments: 300_000, noteBytes: 200 });
+  const backupDir = join(dir.path, "backups");
+  const child = new Deno.Command(Deno.execPath(), {
+    args: cliCommand(["backup", db]),
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  // Wait until its temporary file exists and has grown, then kill it mid-copy.
+  for (let i = 0;; i++) {
+    const names = await ls(backupDir).catch(() => [] as string[]);
+    const temp = names.find((n) => n.startsWith(".litekeep-tmp-") && n.endsWith(".db"));
+    if (temp && (await Deno.stat(join(backupDir, temp))).size > 1 << 20) break;
+    assert.ok(i < 2000, "the backup never started writing");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  child.kill("SIGKILL");
+  await child.status;
+  const left = await ls(backupDir);
+  assert.ok(left.every((n) => n.startsWith(".")), `a backup appeared: ${left}`);
+  assert.ok(left.some((n) => n.startsWith(".litekeep-tmp-")), "expected the killed run's temp");
+  // verify ignores the leftover; the next backup removes it.
+  assert.equal((await runCli(["verify", backupDir])).code, 1);
+  const res = await runCli(["backup", db, "--verify", "quick"]);
+  assert.equal(res.code, 0, res.stderr);
+  assert.match(res.stderr, /removed leftover of an interrupted run: \.litekeep-tmp-/);
+  assert.equal((await ls(backupDir)).filter((n) => n.startsWith(".litekeep-tmp-")).length, 0);
+});
+
+Deno.test("backup of a bad input names the path, exits 1 and creates nothing", async (t) => {
+  await using dir = await tempDir();
+  const cases: Array<[string, () => Promise<string>, RegExp]> = [
+    ["missing file", () => Promise.resolve(join(dir.path, "missing.db")), /no such file/],
+    ["a folder", async () => {
+      const p = join(dir.path, "folder.db");
+      await Deno.mkdir(p);
+      return p;
+    }, /it is a folder/],
+    ["not SQLite", async () => {
+      const p = join(dir.path, "notes.db");
+      await Deno.writeTextFile(p, "these are not the pages you are looking for\n".repeat(10));
+      return p;
+    }, /file is not a SQLite database/],
+    ["empty file", async () => {
+      const p = join(dir.path, "empty.db");
+      await Deno.writeFile(p, new Uint8Array());
+      return p;
+    }, /the database is empty \(0 bytes\)/],
+  ];
+  for (const [name, make, why] of cases) {
+    await t.step(name, async () => {
+      const path = await make();
+      const res = await runCli(["backup", path]);
+      assert.equal(res.code, 1);
+      assert.equal(res.stdout, "");
+      assert.match(res.stderr, /error: Cannot open database "/);
+      assert.ok(res.stderr.includes(path), res.stderr);
+      assert.match(res.stderr, why);
+      assert.match(res.stderr, /hint: /);
+      assert.equal((await ls(dir.path)).includes("backups"), false);
+    });
+  }
+});
+
+Deno.test("backup into a folder that cannot be created exits 1 naming it", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "gym.db");
+  makeDb(db);
+  await Deno.writeTextFile(join(dir.path, "file"), "");
+  const target = join(dir.path, "file", "backups");
+  const res = await runCli(["backup", db, "--backup-dir", target]);
+  assert.equal(res.code, 1);
+  assert.equal(res.stdout, "");
+  assert.ok(res.stderr.includes(`Cannot create backup folder "${target}"`), res.stderr);
+});
+
+Deno.test("backup into a read-only folder exits 1 and leaves nothing", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "gym.db");
+  makeDb(db);
+  const target = join(dir.path, "ro");
+  await using mount = await mountTmpfs(target, 1024, true);
+  if (!mount) return;
+  const res = await runCli(["backup", db, "--backup-dir", target]);
+  assert.equal(res.code, 1);
+  assert.ok(res.stderr.includes(`"${target}`), res.stderr);
+  assert.deepEqual(await ls(target), []);
+});
+
+Deno.test("backup onto a disk that fills up exits 1 and leaves no partial file", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "gym.db");
+  makeDb(db, { payments: 20_000, noteBytes: 100 });
+  const target = join(dir.path, "small");
+  await using mount = await mountTmpfs(target, 512);
+  if (!mount) return;
+  const res = await runCli(["backup", db, "--backup-dir", target]);
+  assert.equal(res.code, 1);
+  assert.equal(res.stdout, "");
+  assert.match(res.stderr, /no space left on the device/);
+  assert.ok(res.stderr.includes(target), res.stderr);
+  assert.deepEqual(await ls(target), [".litekeep.lock"]);
+});
+
+Deno.test("backup exits with the real process exit codes", async () => {
+  await using dir = await tempDir();
+  const missing = await spawnCli(["backup", join(dir.path, "nope.db")]);
+  assert.equal(missing.code, 1);
+  assert.equal(missing.stdout, "");
+  assert.match(missing.stderr, /^\S+Z error: Cannot open database ".*nope\.db": no such file/m);
+  const usage = await spawnCli(["backup", "--no-such-flag"]);
+  assert.equal(usage.code, 2);
+  const db = join(dir.path, "gym.db");
+  makeDb(db);
+  const ok = await spawnCli(["--json", "backup", db]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(JSON.parse(ok.stdout).ok, true);
+});
