@@ -25,7 +25,7 @@ import {
   snapshotDatabase,
 } from "./snapshot.ts";
 import { checkDatabaseFile, type CheckMode, type TableCount } from "./sqlite.ts";
-import { inspectFile } from "./verify.ts";
+import { inspectInWorker } from "./verify.ts";
 
 /** How to back up. */
 export interface BackupOptions {
@@ -43,9 +43,14 @@ export interface BackupOptions {
   busyTimeoutMs?: number;
   /** The time the backup is named after. */
   now: Date;
-  /** Called between copy steps with pages copied and total. */
-  onProgress?: (copiedPages: number, totalPages: number) => void;
+  /** Told what the backup is doing: copy steps, then the check. */
+  onProgress?: (progress: BackupProgress) => void;
 }
+
+/** Where a backup is: copying (pages so far of total), or checking and hashing the copy. */
+export type BackupProgress =
+  | { phase: "copy"; copiedPages: number; totalPages: number }
+  | { phase: "check" };
 
 /** What a backup produced. */
 export interface BackupResult {
@@ -99,9 +104,16 @@ export async function backupDatabase(options: BackupOptions): Promise<BackupResu
   try {
     const snap = await snapshotDatabase(db, temp, {
       busyTimeoutMs: options.busyTimeoutMs ?? 10_000,
-      onProgress: options.onProgress,
+      onProgress: (copiedPages, totalPages) =>
+        options.onProgress?.({ phase: "copy", copiedPages, totalPages }),
     });
-    const inspection = inspectFile(temp, verify);
+    await syncFile(temp);
+    options.onProgress?.({ phase: "check" });
+    // Hash here while a worker checks: two cores, one pass each over the same synced file.
+    const [inspection, hex] = await Promise.all([
+      inspectInWorker(temp, verify),
+      checksum === "none" ? Promise.resolve(null) : hashFile(temp, checksum),
+    ]);
     if (inspection.problems.length > 0) {
       throw new OperationError(
         `Backup of "${db}" failed verification, so it was discarded: ${
@@ -113,8 +125,6 @@ export async function backupDatabase(options: BackupOptions): Promise<BackupResu
         },
       );
     }
-    await syncFile(temp);
-    const hex = checksum === "none" ? null : await hashFile(temp, checksum);
     const bytes = (await Deno.stat(temp)).size;
 
     const file = await freeBackupPath(dir, stem, options.now);

@@ -64,6 +64,29 @@ export function inspectFile(path: string, mode: CheckMode | "none"): Inspection 
 }
 
 /**
+ * `inspectFile()` in a worker thread: the same result, while the caller's thread hashes the file
+ * or draws progress. The worker module is bundled into the binary by the compile task.
+ *
+ * @throws {OperationError} when the file cannot be read as a database at all
+ */
+export function inspectInWorker(path: string, mode: CheckMode | "none"): Promise<Inspection> {
+  const worker = new Worker(new URL("./check_worker.ts", import.meta.url).href, { type: "module" });
+  return new Promise<Inspection>((resolve, reject) => {
+    worker.onmessage = (
+      event: MessageEvent<{ ok: true; inspection: Inspection } | { ok: false; message: string }>,
+    ) => {
+      if (event.data.ok) resolve(event.data.inspection);
+      else reject(new OperationError(event.data.message));
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      reject(new OperationError(`Cannot check "${path}": ${event.message}`));
+    };
+    worker.postMessage({ path, mode });
+  }).finally(() => worker.terminate());
+}
+
+/**
  * Inspects a file whose header says WAL (backups made by other tools) without touching it:
  * SQLite would create `-wal`/`-shm` beside it, so a copy in the system temp folder, switched to
  * rollback-journal mode, is checked instead. A `-wal` beside the file is not part of it.
@@ -74,7 +97,7 @@ export async function inspectWalFile(path: string, mode: CheckMode | "none"): Pr
     const copy = join(dir, "copy.db");
     await Deno.copyFile(path, copy);
     await makeSelfContained(copy);
-    return inspectFile(copy, mode);
+    return await inspectInWorker(copy, mode);
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
@@ -128,13 +151,16 @@ export async function verifyBackup(path: string, mode: CheckMode): Promise<Verif
     return report;
   }
   const sidecar = await readSidecar(path);
+  // The checksum (this thread) and the integrity check (a worker) run side by side.
+  const inspecting = wal ? inspectWalFile(path, mode) : inspectInWorker(path, mode);
+  const hashing = sidecar?.hex ? hashFile(path, sidecar.algorithm) : Promise.resolve("");
+  const [inspection, actual] = await Promise.all([inspecting, hashing]);
   if (!sidecar) {
     report.warnings.push("no .sha256 or .md5 sidecar: the checksum was not checked");
   } else if (!sidecar.hex) {
     report.checksum = { status: "unreadable", sidecar: sidecar.path };
     report.problems.push(`sidecar "${sidecar.path}" is not in sha256sum/md5sum format`);
   } else {
-    const actual = await hashFile(path, sidecar.algorithm);
     const status = actual === sidecar.hex ? "ok" : "mismatch";
     report.checksum = { status, algorithm: sidecar.algorithm, expected: sidecar.hex, actual };
     if (status === "mismatch") {
@@ -143,7 +169,6 @@ export async function verifyBackup(path: string, mode: CheckMode): Promise<Verif
       );
     }
   }
-  const inspection = wal ? await inspectWalFile(path, mode) : inspectFile(path, mode);
   report.tables = inspection.tables;
   for (const problem of inspection.problems) report.problems.push(`integrity: ${problem}`);
   report.ok = report.problems.length === 0;

@@ -72,7 +72,9 @@ Deno.test("backupDatabase() completes in one pass while a writer commits continu
   const result = await backupDatabase({
     db,
     now: NOW,
-    onProgress: (copied) => {
+    onProgress: (p) => {
+      if (p.phase !== "copy") return;
+      const copied = p.copiedPages;
       steps++;
       if (copied < last) backwards++;
       last = copied;
@@ -387,4 +389,19 @@ Deno.test("backup exits with the real process exit codes", async () => {
   const ok = await spawnCli(["--json", "backup", db]);
   assert.equal(ok.code, 0, ok.stderr);
   assert.equal(JSON.parse(ok.stdout).ok, true);
+});
+
+Deno.test("backup draws a progress line on a terminal when it takes over a second", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "gym.db");
+  makeDb(db, { payments: 400_000, noteBytes: 200 });
+  const tty = await runCli(["backup", db], { terminal: true });
+  assert.equal(tty.code, 0, tty.stderr);
+  assert.match(
+    tty.stderr,
+    /\r\x1b\[Kbackup: (copying \d+% \(\d+\/\d+ pages\)|checking and hashing the copy) \d+\.\d s/,
+  );
+  const cron = await runCli(["backup", db], { terminal: false });
+  assert.equal(cron.code, 0, cron.stderr);
+  assert.equal(cron.stderr, "");
 });

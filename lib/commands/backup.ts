@@ -90,6 +90,11 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
     });
   }
   const started = performance.now();
+  let status = "backup: starting";
+  const draw = () =>
+    ctx.log.progress(`${status} ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  // The check runs in a worker, so this timer keeps ticking while it works.
+  const ticker = setInterval(draw, 250);
   const result = await backupDatabase({
     db,
     backupDir: flags.backupDir !== undefined ? cliPath(ctx, flags.backupDir) : config?.backupDir,
@@ -98,15 +103,14 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
     checkpoint: flags.checkpoint,
     busyTimeoutMs: flags.busyTimeoutMs ?? config?.busyTimeout,
     now: ctx.io.now(),
-    onProgress: (done, total) => {
-      const seconds = ((performance.now() - started) / 1000).toFixed(1);
-      ctx.log.progress(
-        `backup: ${
-          Math.floor((done / Math.max(total, 1)) * 100)
-        }% (${done}/${total} pages, ${seconds} s)`,
-      );
+    onProgress: (p) => {
+      status = p.phase === "copy"
+        ? `backup: copying ${Math.floor((p.copiedPages / Math.max(p.totalPages, 1)) * 100)}% ` +
+          `(${p.copiedPages}/${p.totalPages} pages)`
+        : "backup: checking and hashing the copy";
+      draw();
     },
-  });
+  }).finally(() => clearInterval(ticker));
   ctx.log.endProgress();
   for (const name of result.cleaned) {
     ctx.log.info(`removed leftover of an interrupted run: ${name}`);
