@@ -109,7 +109,11 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
   try {
     const split = splitGlobalFlags(argv);
     flags = split.flags;
-    log = createLogger(io, { quiet: flags.quiet, verbose: flags.verbose });
+    log = createLogger(io, {
+      quiet: flags.quiet,
+      verbose: flags.verbose,
+      delayMs: io.progressDelayMs,
+    });
     const [name, ...rest] = split.rest;
     if (flags.version && name === undefined) {
       io.stdout(`litekeep ${VERSION}\n`);

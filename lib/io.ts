@@ -19,6 +19,8 @@ export interface Io {
   cwd: string;
   /** The current time; tests may pin it. */
   now(): Date;
+  /** Work shorter than this shows no progress line. @default 1000 */
+  progressDelayMs?: number;
 }
 
 const encoder = new TextEncoder();

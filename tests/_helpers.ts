@@ -76,6 +76,8 @@ export interface CliOptions {
   env?: Record<string, string>;
   now?: Date;
   terminal?: boolean;
+  /** How long work must run before progress shows. @default 1000 */
+  progressDelayMs?: number;
 }
 
 /** Runs the CLI in-process with captured output. */
@@ -89,6 +91,7 @@ export async function runCli(args: string[], options: CliOptions = {}): Promise<
     env: (name) => options.env?.[name],
     cwd: options.cwd ?? Deno.cwd(),
     now: () => options.now ?? new Date(),
+    progressDelayMs: options.progressDelayMs,
   };
   const code = await runCliInProcess(args, io);
   return { code, stdout, stderr };
