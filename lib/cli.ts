@@ -4,7 +4,11 @@
  *
  * @module
  */
+import * as agent from "./commands/agent.ts";
 import * as backup from "./commands/backup.ts";
+import * as compare from "./commands/compare.ts";
+import * as info from "./commands/info.ts";
+import * as pull from "./commands/pull.ts";
 import * as verify from "./commands/verify.ts";
 import { findConfig, loadConfig } from "./config.ts";
 import type { Command, Context } from "./context.ts";
@@ -17,6 +21,10 @@ import { VERSION } from "./version.ts";
 const COMMANDS: Record<string, Command> = {
   backup,
   verify,
+  pull,
+  info,
+  compare,
+  agent,
 };
 
 /** The flags every command accepts, before or after the command word. */
@@ -69,8 +77,9 @@ export function splitGlobalFlags(argv: string[]): { flags: GlobalFlags; rest: st
 
 /** The top-level help. */
 export function mainUsage(): string {
-  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
-  const list = Object.entries(COMMANDS)
+  const shown = Object.entries(COMMANDS).filter(([, c]) => !c.hidden);
+  const width = Math.max(...shown.map(([n]) => n.length));
+  const list = shown
     .map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`)
     .join("\n");
   return `litekeep ${VERSION}: keeps SQLite databases safe

@@ -26,6 +26,8 @@ export interface Context {
 export interface Command {
   /** One line for the command list. */
   summary: string;
+  /** Left out of the help (the remote agent). */
+  hidden?: boolean;
   /** Usage / Options / Examples. */
   usage: string;
   /** Runs the command; returns the exit code. Throws litekeep errors for failures. */

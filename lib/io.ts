@@ -9,6 +9,8 @@
 export interface Io {
   /** Writes results (stdout). */
   stdout(text: string): void;
+  /** Writes binary results (the agent's snapshot stream) to stdout. */
+  stdoutBytes(chunk: Uint8Array): Promise<void>;
   /** Writes logs, warnings, errors and progress (stderr). */
   stderr(text: string): void;
   /** True when stderr is a terminal: progress lines instead of timestamped log lines. */
@@ -35,6 +37,10 @@ function writeAll(file: { writeSync(p: Uint8Array): number }, text: string): voi
 export function processIo(): Io {
   return {
     stdout: (text) => writeAll(Deno.stdout, text),
+    stdoutBytes: async (chunk) => {
+      let offset = 0;
+      while (offset < chunk.length) offset += await Deno.stdout.write(chunk.subarray(offset));
+    },
     stderr: (text) => writeAll(Deno.stderr, text),
     stderrIsTerminal: Deno.stderr.isTerminal(),
     env: (name) => Deno.env.get(name),

@@ -24,14 +24,23 @@ export function dbLockPath(db: string): string {
   return join(dirname(db), `.${basename(db)}.litekeep.lock`);
 }
 
+/** Lock files this process holds. */
+const held = new Set<string>();
+
 /**
- * Takes the lock at `path` without waiting.
+ * Takes the lock at `path` without waiting. A lock this process already holds is taken again
+ * (nested: `pull` backs up the database it holds locked); only the outer holder frees it, and
+ * nested scopes end before the outer one.
  *
  * @param what names the locked thing in the message, e.g. `backup folder "data/backups"`
  * @throws {BusyError} when another process holds it (exit 75)
  * @throws {OperationError} when the lock file cannot be created
  */
 export async function acquireLock(path: string, what: string): Promise<Lock> {
+  if (held.has(path)) {
+    const nested = () => Promise.resolve();
+    return { path, release: nested, [Symbol.asyncDispose]: nested };
+  }
   let file: Deno.FsFile;
   try {
     file = await Deno.open(path, { read: true, write: true, create: true });
@@ -59,10 +68,12 @@ export async function acquireLock(path: string, what: string): Promise<Lock> {
   // Record who holds it, for the message above; the flock itself is what counts.
   await file.truncate(0);
   await file.write(new TextEncoder().encode(`${Deno.pid}\n`));
+  held.add(path);
   let released = false;
   async function release(): Promise<void> {
     if (released) return;
     released = true;
+    held.delete(path);
     try {
       await file.unlock();
     } finally {
@@ -85,13 +96,13 @@ async function readHolder(path: string): Promise<string | undefined> {
 export async function acquireLocks(
   wanted: Array<{ path: string; what: string }>,
 ): Promise<AsyncDisposable & { release(): Promise<void> }> {
-  const held: Lock[] = [];
+  const taken: Lock[] = [];
   const release = async () => {
-    for (const lock of held.reverse()) await lock.release();
-    held.length = 0;
+    for (const lock of taken.reverse()) await lock.release();
+    taken.length = 0;
   };
   try {
-    for (const { path, what } of wanted) held.push(await acquireLock(path, what));
+    for (const { path, what } of wanted) taken.push(await acquireLock(path, what));
   } catch (error) {
     await release();
     throw error;

@@ -14,6 +14,7 @@ import { dirname } from "node:path";
 import { describeCause, isDiskFull, OperationError, UsageError } from "./errors.ts";
 import {
   checkDatabaseFile,
+  openBackupFile,
   openReadOnly,
   openReadWrite,
   pragmaValue,
@@ -119,6 +120,36 @@ export async function makeSelfContained(path: string): Promise<void> {
   if (versions[0] === 1 && versions[1] === 1) return;
   await file.seek(18, Deno.SeekMode.Start);
   await file.write(new Uint8Array([1, 1]));
+}
+
+/**
+ * Writes the whole content of `source` (a file nothing else writes) INTO the live database
+ * `target` through SQLite's backup API: the target's own locking, journal and WAL apply, so
+ * processes reading it stay safe, a `-wal` beside it can never be paired with foreign pages,
+ * and its journal mode is kept (WAL stays WAL). SQLite waits for other connections' locks.
+ *
+ * @throws {OperationError} when the target cannot be written
+ */
+export async function copyInto(source: string, target: string): Promise<void> {
+  let db;
+  try {
+    db = openBackupFile(source);
+  } catch (error) {
+    throw sqliteFailure(error, "Cannot open", source);
+  }
+  try {
+    // One step: the whole copy is one write transaction on the target.
+    await backup(db, target, { rate: 0x7fffffff });
+  } catch (error) {
+    throw new OperationError(`Cannot write into database "${target}": ${describeCause(error)}`, {
+      cause: error,
+      hint: isDiskFull(error)
+        ? "free some space there and run again; the database was not changed"
+        : "check its permissions; the database was not changed",
+    });
+  } finally {
+    db.close();
+  }
 }
 
 /** The checkpoint modes of `PRAGMA wal_checkpoint`. */

@@ -119,6 +119,37 @@ export function tableCounts(db: DatabaseSync): TableCount[] {
   });
 }
 
+/** A table with its row count and its newest row (max rowid, or max of a chosen column). */
+export interface TableSummary extends TableCount {
+  newest: string | null;
+}
+
+/**
+ * Every user table with its row count and newest value: `max(rowid)`, or `max(column)` for the
+ * tables named in `orderBy`. Values are text, as every remote tool can report them.
+ */
+export function tableSummaries(
+  db: DatabaseSync,
+  orderBy: Record<string, string> = {},
+): TableSummary[] {
+  return tableCounts(db).map((table) => {
+    const column = Object.hasOwn(orderBy, table.name) ? quoteIdent(orderBy[table.name]) : "rowid";
+    let newest: string | null = null;
+    if (table.rows !== null) {
+      try {
+        const row = db.prepare(`SELECT max(${column}) AS v FROM ${quoteIdent(table.name)}`)
+          .get() as {
+            v: unknown;
+          };
+        newest = row.v === null || row.v === undefined ? null : String(row.v);
+      } catch {
+        // WITHOUT ROWID table, or a column that does not exist: nothing to show.
+      }
+    }
+    return { ...table, newest };
+  });
+}
+
 /** Integrity check modes. */
 export type CheckMode = "full" | "quick";
 

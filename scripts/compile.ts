@@ -19,10 +19,16 @@ export const TARGETS = [
 
 /**
  * The narrowest permissions that work, baked into the binary: files anywhere (databases and
- * backups live where the user says), environment (config and HOME for ssh), and only ssh/scp
- * as subprocesses.
+ * backups live where the user says), environment (config and HOME for ssh), free disk space
+ * for `info` (statfs, nothing else of the system), and only ssh/scp as subprocesses.
  */
-export const PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env", "--allow-run=ssh,scp"];
+export const PERMISSIONS = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-sys=statfs",
+  "--allow-run=ssh,scp",
+];
 
 const root = new URL("..", import.meta.url).pathname;
 const wanted = Deno.args.length > 0 ? Deno.args : [...TARGETS];

@@ -7,6 +7,7 @@ function capture(terminal: boolean): { io: Io; err: () => string } {
   return {
     io: {
       stdout: () => {},
+      stdoutBytes: () => Promise.resolve(),
       stderr: (t) => void (err += t),
       stderrIsTerminal: terminal,
       env: () => undefined,

@@ -1,0 +1,108 @@
+/**
+ * The remote side of `pull`, `info` and `compare` when litekeep itself is installed on the
+ * remote (`litekeep agent`): the same protocol 1 as the python3 and sqlite3 fallbacks, written
+ * by the same core as local backups.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { once } from "node:events";
+import { createGzip } from "node:zlib";
+import { join } from "node:path";
+import { removeTempDb, TEMP_PREFIX } from "./atomic.ts";
+import { localInfo } from "./info.ts";
+import { PROTOCOL } from "./remote_scripts.ts";
+import { snapshotDatabase } from "./snapshot.ts";
+import { openBackupFile, pragmaValue, tableSummaries } from "./sqlite.ts";
+import type { SnapshotHeader } from "./transfer.ts";
+
+/** Where the agent writes its answer. */
+export type Sink = (chunk: Uint8Array) => Promise<void>;
+
+/** How the agent works. */
+export interface AgentOptions {
+  /** Folder for the snapshot's temporary file; empty for $TMPDIR or /tmp. */
+  tmpDir: string;
+  compress: "none" | "gzip";
+  orderBy: Record<string, string>;
+  busyTimeoutMs: number;
+  /** Read from $TMPDIR when `tmpDir` is empty. */
+  envTmpDir?: string;
+}
+
+const encoder = new TextEncoder();
+
+function headerLine(value: unknown): Uint8Array {
+  return encoder.encode(`LITEKEEP ${PROTOCOL} ${JSON.stringify(value)}\n`);
+}
+
+/** Answers `info` for `db`. */
+export async function serveInfo(db: string, options: AgentOptions, sink: Sink): Promise<void> {
+  await sink(headerLine(await localInfo(db, options.orderBy, options.busyTimeoutMs)));
+}
+
+/**
+ * Answers `snapshot` for `db`: a consistent snapshot into a temporary file, then the header,
+ * the chunked (optionally gzip level 1) body and the sha256 trailer. The temporary file is
+ * removed on every way out, including a broken pipe when the connection drops.
+ */
+export async function serveSnapshot(db: string, options: AgentOptions, sink: Sink): Promise<void> {
+  const dir = options.tmpDir || options.envTmpDir || "/tmp";
+  const random = crypto.getRandomValues(new Uint32Array(1))[0].toString(36);
+  const temp = join(dir, `${TEMP_PREFIX}remote-${Deno.pid}-${random}.db`);
+  try {
+    const snap = await snapshotDatabase(db, temp, { busyTimeoutMs: options.busyTimeoutMs });
+    const conn = openBackupFile(temp);
+    let header: SnapshotHeader;
+    try {
+      header = {
+        tool: "litekeep",
+        sqlite: String((conn.prepare("SELECT sqlite_version() AS v").get() as { v: string }).v),
+        journalMode: snap.journalMode,
+        pageSize: snap.pageSize,
+        pages: Number(pragmaValue(conn, "page_count")),
+        size: (await Deno.stat(temp)).size,
+        encoding: options.compress === "gzip" ? "gzip" : "raw",
+        framing: "chunked",
+        tables: tableSummaries(conn, options.orderBy),
+      };
+    } finally {
+      conn.close();
+    }
+    await sink(headerLine(header));
+    const sendChunk = async (data: Uint8Array) => {
+      if (data.length === 0) return;
+      await sink(encoder.encode(`${data.length.toString(16)}\n`));
+      await sink(data);
+    };
+    const hash = createHash("sha256");
+    using file = await Deno.open(temp, { read: true });
+    const buffer = new Uint8Array(1 << 20);
+    if (options.compress === "gzip") {
+      // Level 1: on a Pi's CPU the faster level wins over a slow link (see docs/BENCHMARKS.md).
+      const gzip = createGzip({ level: 1 });
+      const pump = (async () => {
+        for await (const out of gzip) await sendChunk(out as Uint8Array);
+      })();
+      for (;;) {
+        const n = await file.read(buffer);
+        if (n === null) break;
+        const block = buffer.slice(0, n);
+        hash.update(block);
+        if (!gzip.write(block)) await once(gzip, "drain");
+      }
+      gzip.end();
+      await pump;
+    } else {
+      for (;;) {
+        const n = await file.read(buffer);
+        if (n === null) break;
+        hash.update(buffer.subarray(0, n));
+        await sendChunk(buffer.subarray(0, n));
+      }
+    }
+    await sink(encoder.encode(`0\n${JSON.stringify({ sha256: hash.digest("hex") })}\n`));
+  } finally {
+    await removeTempDb(temp);
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * `litekeep agent` (hidden): the remote side of pull, info and compare, started over ssh by
+ * another litekeep. Speaks protocol 1 on stdout; failures are one `LITEKEEP-ERROR <kind>
+ * <message>` line on stderr and exit code 3, as with the python3 and sqlite3 fallbacks.
+ *
+ * @module
+ */
+import { serveInfo, serveSnapshot } from "../agent.ts";
+import type { Context } from "../context.ts";
+import { BusyError, LitekeepError } from "../errors.ts";
+import { PROTOCOL } from "../remote_scripts.ts";
+import { parseStrict } from "./_args.ts";
+
+/** One line for the command list (hidden). */
+export const summary = "remote side of pull/info/compare (started over ssh)";
+
+/** This command is not listed in the help. */
+export const hidden = true;
+
+/** Help text. */
+export const usage =
+  `Usage: litekeep agent --protocol ${PROTOCOL} snapshot|info DB TMPDIR COMPRESS ORDERBY
+
+Started over ssh by "litekeep pull", "info" and "compare" on another host. Not for direct use.
+`;
+
+/** The typed arguments of `agent`. */
+export interface AgentFlags {
+  protocol: number;
+  op: string;
+  db: string;
+  tmpDir: string;
+  compress: "none" | "gzip";
+  orderBy: Record<string, string>;
+}
+
+/** Parses `agent`'s arguments. */
+export function parseFlags(argv: string[]): AgentFlags {
+  const { values, positionals } = parseStrict("agent", argv, { protocol: { type: "string" } });
+  const [op = "", db = "", tmpDir = "", compress = "none", orderBy = ""] = positionals;
+  return {
+    protocol: Number(values.protocol),
+    op,
+    db,
+    tmpDir,
+    compress: compress === "gzip" ? "gzip" : "none",
+    orderBy: Object.fromEntries(
+      orderBy.split("\n").filter((l) => l.includes("\t")).map((l) => l.split("\t", 2)),
+    ),
+  };
+}
+
+/** Classifies an error into the protocol's kinds. */
+function kindOf(error: unknown): string {
+  if (error instanceof BusyError) return "busy";
+  const text = error instanceof Error ? error.message : String(error);
+  if (/no such file/.test(text)) return "notfound";
+  if (/empty \(0 bytes\)/.test(text)) return "empty";
+  if (/not a SQLite database|is a folder/.test(text)) return "notdb";
+  if (/no space left/.test(text)) return "space";
+  return "io";
+}
+
+/** Runs `agent`. */
+export async function run(argv: string[], ctx: Context): Promise<number> {
+  const fail = (kind: string, message: string) => {
+    ctx.io.stderr(`LITEKEEP-ERROR ${kind} ${message.replaceAll("\n", " ")}\n`);
+    return 3;
+  };
+  const flags = parseFlags(argv);
+  if (flags.protocol !== PROTOCOL) {
+    return fail("protocol", `this litekeep speaks protocol ${PROTOCOL}, not ${flags.protocol}`);
+  }
+  // A dropped connection sends SIGHUP or SIGTERM: stop writing so the temp file is removed.
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  const signals = ["SIGHUP", "SIGTERM", "SIGINT"] as const;
+  for (const s of signals) Deno.addSignalListener(s, onSignal);
+  const sink = (chunk: Uint8Array) => {
+    if (stop.signal.aborted) throw new Error("stopped by a signal");
+    return ctx.io.stdoutBytes(chunk);
+  };
+  const options = {
+    tmpDir: flags.tmpDir,
+    compress: flags.compress,
+    orderBy: flags.orderBy,
+    busyTimeoutMs: ctx.config?.busyTimeout ?? 10_000,
+    envTmpDir: ctx.io.env("TMPDIR"),
+  };
+  try {
+    if (flags.op === "snapshot") await serveSnapshot(flags.db, options, sink);
+    else if (flags.op === "info") await serveInfo(flags.db, options, sink);
+    else return fail("usage", `unknown operation "${flags.op}"`);
+    return 0;
+  } catch (error) {
+    if (error instanceof Deno.errors.BrokenPipe || stop.signal.aborted) return 4;
+    const message = error instanceof LitekeepError
+      ? error.message
+      : error instanceof Error
+      ? error.message
+      : String(error);
+    return fail(kindOf(error), message);
+  } finally {
+    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * `info` for a local database: what it is and what it holds, read-only.
+ *
+ * @module
+ */
+import { statfsSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import {
+  checkDatabaseFile,
+  openReadOnly,
+  pragmaValue,
+  sqliteFailure,
+  tableSummaries,
+} from "./sqlite.ts";
+import type { DbInfo } from "./transfer.ts";
+
+/** Free bytes on the filesystem holding `path`; null where the OS will not say. */
+export function freeBytes(path: string): number | null {
+  try {
+    const fs = statfsSync(dirname(resolve(path)));
+    return Number(fs.bavail) * Number(fs.bsize);
+  } catch {
+    return null;
+  }
+}
+
+/** The size of `path`, or null when it does not exist. */
+async function sizeOrNull(path: string): Promise<number | null> {
+  try {
+    return (await Deno.stat(path)).size;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Describes a local database. Opens it read-only: never checkpoints, never writes.
+ *
+ * @throws {OperationError} naming the path for a missing, empty or non-SQLite file
+ */
+export async function localInfo(
+  path: string,
+  orderBy: Record<string, string> = {},
+  busyTimeoutMs = 10_000,
+): Promise<DbInfo> {
+  await checkDatabaseFile(path);
+  // Sizes before opening: a read-only connection may create an empty -wal.
+  const stat = await Deno.stat(path);
+  const walSize = await sizeOrNull(`${path}-wal`);
+  let db;
+  try {
+    db = openReadOnly(path, busyTimeoutMs);
+  } catch (error) {
+    throw sqliteFailure(error, "Cannot open database", path);
+  }
+  try {
+    db.exec("BEGIN");
+    const info: DbInfo = {
+      tool: "litekeep",
+      sqlite: String((db.prepare("SELECT sqlite_version() AS v").get() as { v: string }).v),
+      path,
+      size: stat.size,
+      mtime: (stat.mtime?.getTime() ?? 0) / 1000,
+      journalMode: String(pragmaValue(db, "journal_mode")),
+      pageSize: Number(pragmaValue(db, "page_size")),
+      pageCount: Number(pragmaValue(db, "page_count")),
+      walSize,
+      freeBytes: freeBytes(path),
+      tables: tableSummaries(db, orderBy),
+    };
+    db.exec("COMMIT");
+    return info;
+  } catch (error) {
+    throw sqliteFailure(error, "Cannot read database", path);
+  } finally {
+    db.close();
+  }
+}

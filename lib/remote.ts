@@ -1,0 +1,186 @@
+/**
+ * ssh and scp, safely. Every call is an argv array with `BatchMode=yes` (cron never hangs on a
+ * password prompt), a connect timeout and keep-alives; the user's `~/.ssh/config` applies, so
+ * host aliases work. ssh joins the remote words into ONE shell string on the remote, so every
+ * remote word is quoted exactly once by `shellQuote`; a host that starts with `-` is refused so
+ * it can never be read as an option.
+ *
+ * @module
+ */
+import { describeCause, OperationError, UsageError } from "./errors.ts";
+import { ProcessError } from "./proc.ts";
+
+/** A `HOST:PATH` location. */
+export interface RemoteSpec {
+  host: string;
+  path: string;
+}
+
+/** How to reach the remote. */
+export interface SshOptions {
+  /** Extra `-o` options (`Port=2222`, `IdentityFile=...`), from `--ssh-option` and the config. */
+  options?: string[];
+  /** Seconds to wait for the connection. @default 10 */
+  connectTimeoutS?: number;
+}
+
+/**
+ * Checks a host (alias, name, `user@host`, IPv4 or `[IPv6]`): no leading `-`, no whitespace or
+ * control characters, nothing a shell or ssh would read as syntax.
+ *
+ * @throws {UsageError}
+ */
+export function checkHost(host: string): string {
+  if (host === "") throw new UsageError("The remote host is empty", { hint: "write HOST:PATH" });
+  if (host.startsWith("-")) {
+    throw new UsageError(`Refusing host "${host}": a host cannot start with "-"`, {
+      hint: "ssh would read it as an option; use an alias from ~/.ssh/config",
+    });
+  }
+  if (!/^[A-Za-z0-9_.@%:\[\]+-]+$/.test(host)) {
+    throw new UsageError(
+      `Refusing host "${host}": it contains characters a host name cannot have`,
+      {
+        hint: "use a host name, user@host, or an alias from ~/.ssh/config",
+      },
+    );
+  }
+  return host;
+}
+
+/**
+ * Reads `HOST:PATH` the way scp does: a colon before the first slash makes it remote.
+ * Returns undefined for a local path (`./a:b`, `/x/y`, `db.sqlite`).
+ *
+ * @throws {UsageError} for a bad host or an empty remote path
+ */
+export function parseRemoteSpec(text: string): RemoteSpec | undefined {
+  const bracket = /^(\[[^\]]*\]|[^/:]*@\[[^\]]*\]):(.*)$/s.exec(text);
+  const plain = /^([^/:]+):(.*)$/s.exec(text);
+  const m = bracket ?? plain;
+  if (!m) return undefined;
+  const [, host, path] = m;
+  checkHost(host);
+  if (path === "") {
+    throw new UsageError(`No remote path in "${text}"`, {
+      hint: "write HOST:PATH, e.g. raspberry-pi:/home/pi/app/instance/app.db",
+    });
+  }
+  return { host, path };
+}
+
+/** Quotes one word for a POSIX shell: `'...'` with each `'` written as `'\''`. */
+export function shellQuote(word: string): string {
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/** The options every ssh/scp call starts with. */
+function commonOptions(options: SshOptions): string[] {
+  const base = [
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    `ConnectTimeout=${options.connectTimeoutS ?? 10}`,
+    "-o",
+    "ServerAliveInterval=5",
+    "-o",
+    "ServerAliveCountMax=3",
+  ];
+  for (const option of options.options ?? []) {
+    if (option.startsWith("-") || !/^[A-Za-z]+[ =]/.test(option)) {
+      throw new UsageError(`Bad ssh option "${option}"`, {
+        hint: 'give an ssh -o option such as "Port=2222" or "IdentityFile=~/.ssh/pi"',
+      });
+    }
+    base.push("-o", option);
+  }
+  return base;
+}
+
+/**
+ * The ssh argv that runs `remoteWords` on `host`: each word quoted once, joined by spaces,
+ * `--` before the host so nothing after it is read as an option.
+ */
+export function sshArgs(host: string, remoteWords: string[], options: SshOptions = {}): string[] {
+  checkHost(host);
+  return [...commonOptions(options), "--", host, remoteWords.map(shellQuote).join(" ")];
+}
+
+/**
+ * Escapes a remote path for scp in SFTP mode (`-s`): no remote shell is involved, but scp
+ * expands glob characters, so those are escaped with a backslash.
+ */
+export function scpPath(path: string): string {
+  return path.replace(/[\\*?\[\]{}]/g, (c) => `\\${c}`);
+}
+
+/** The scp argv that copies `host:remotePath` to `localPath` over SFTP (no remote shell). */
+export function scpArgs(
+  host: string,
+  remotePath: string,
+  localPath: string,
+  options: SshOptions = {},
+): string[] {
+  checkHost(host);
+  // -s: the SFTP protocol, so the remote path is never read by a shell; -p keeps times.
+  return [
+    "-s",
+    "-q",
+    "-p",
+    ...commonOptions(options),
+    "--",
+    `${host}:${scpPath(remotePath)}`,
+    localPath,
+  ];
+}
+
+/**
+ * Turns a failed ssh/scp run into a litekeep error that names the host and says what to do.
+ * ssh exits 255 for its own failures (connection, authentication); anything else came from
+ * the remote command.
+ */
+export function sshFailure(error: unknown, host: string, doing: string): Error {
+  if (error instanceof Deno.errors.NotFound) {
+    return new OperationError(`Cannot run ssh to reach "${host}": ssh is not installed`, {
+      cause: error,
+      hint: "install the OpenSSH client; litekeep finds ssh and scp on PATH",
+    });
+  }
+  if (!(error instanceof ProcessError)) {
+    return new OperationError(`${doing} on "${host}": ${describeCause(error)}`, { cause: error });
+  }
+  const text = error.stderrTail;
+  if (error.timedOut) {
+    return new OperationError(`${doing} on "${host}": no answer in time`, {
+      cause: error,
+      hint: "check that the host is up and reachable",
+    });
+  }
+  if (error.code === 255 || /^ssh: |Permission denied|Host key verification failed/m.test(text)) {
+    const why = /Permission denied/.test(text)
+      ? "authentication was refused"
+      : /Could not resolve hostname/.test(text)
+      ? "the host name cannot be resolved"
+      : /timed out/i.test(text)
+      ? "the connection timed out"
+      : /Connection refused/.test(text)
+      ? "the connection was refused"
+      : /Host key verification failed/.test(text)
+      ? "its host key is unknown or changed"
+      : /closed|reset|broken pipe/i.test(text)
+      ? "the connection was lost"
+      : "ssh failed";
+    return new OperationError(
+      `Cannot reach "${host}" over ssh: ${why}${text ? ` (${text.split("\n").pop()})` : ""}`,
+      {
+        cause: error,
+        hint: why === "authentication was refused"
+          ? `check that "ssh ${host}" logs in without a password (keys, ssh-agent)`
+          : `check the host and your ~/.ssh/config; try "ssh ${host} true"`,
+      },
+    );
+  }
+  return new OperationError(`${doing} on "${host}" failed: ${text || `exit code ${error.code}`}`, {
+    cause: error,
+  });
+}

@@ -1,0 +1,149 @@
+/**
+ * Running litekeep's remote side over ONE ssh connection: the dispatcher picks the tool
+ * (litekeep agent, python3, sqlite3 CLI) and answers in protocol 1 (`transfer.ts`).
+ *
+ * @module
+ */
+import { BusyError, OperationError } from "./errors.ts";
+import { ProcessError, spawnStreaming, type StreamingChild, tail } from "./proc.ts";
+import { type RemoteSpec, sshArgs, sshFailure, type SshOptions } from "./remote.ts";
+import { DISPATCH, PYTHON_AGENT, SQLITE3_AGENT } from "./remote_scripts.ts";
+import { type DbInfo, parseHeaderLine, StreamReader } from "./transfer.ts";
+
+/** Which program answers on the remote. */
+export const REMOTE_TOOLS = ["auto", "litekeep", "python3", "sqlite3"] as const;
+/** A remote tool choice. */
+export type RemoteTool = typeof REMOTE_TOOLS[number];
+
+/** How to run the remote side. */
+export interface RemoteOptions {
+  ssh: SshOptions;
+  /** @default "auto" */
+  tool?: RemoteTool;
+  /** The litekeep binary on the remote (name on its PATH, or a path). @default "litekeep" */
+  bin?: string;
+  /** Folder for the remote snapshot's temporary file. @default the remote's $TMPDIR or /tmp */
+  tmpDir?: string;
+  /** @default "none" */
+  compress?: "none" | "gzip";
+  /** Newest row per table by this column instead of max(rowid). */
+  orderBy?: Record<string, string>;
+  /** Kill the remote side after this long (info only). */
+  timeoutMs?: number;
+}
+
+/** The remote words that run `op` on `path`. */
+export function remoteWords(op: "snapshot" | "info", path: string, o: RemoteOptions): string[] {
+  const orderBy = Object.entries(o.orderBy ?? {}).map(([t, c]) => `${t}\t${c}`).join("\n");
+  return [
+    "sh",
+    "-c",
+    DISPATCH,
+    "litekeep-remote",
+    op,
+    path,
+    o.tmpDir ?? "",
+    o.tool ?? "auto",
+    o.bin ?? "litekeep",
+    o.compress ?? "none",
+    orderBy,
+    PYTHON_AGENT,
+    SQLITE3_AGENT,
+  ];
+}
+
+/** Starts `op` on the remote; the caller reads the answer from `reader`. */
+export function startRemote(
+  op: "snapshot" | "info",
+  spec: RemoteSpec,
+  o: RemoteOptions,
+): { child: StreamingChild; reader: StreamReader } {
+  let child: StreamingChild;
+  try {
+    child = spawnStreaming("ssh", sshArgs(spec.host, remoteWords(op, spec.path, o), o.ssh), {
+      okCodes: [0],
+      timeoutMs: o.timeoutMs,
+    });
+  } catch (error) {
+    throw sshFailure(error, spec.host, "Cannot start ssh");
+  }
+  return { child, reader: new StreamReader(child.stdout) };
+}
+
+/**
+ * The best explanation of a failed remote run: the remote's own `LITEKEEP-ERROR` line, else
+ * ssh's failure, else `fallback`.
+ */
+export async function remoteFailure(
+  child: StreamingChild,
+  reader: StreamReader,
+  spec: RemoteSpec,
+  fallback?: unknown,
+): Promise<Error> {
+  // Stop reading first: a child blocked on a full stdout pipe would never exit.
+  await reader.cancel();
+  let stderr = "";
+  let processError: unknown;
+  try {
+    await child.finish();
+  } catch (error) {
+    processError = error;
+    if (error instanceof ProcessError) stderr = error.stderrTail;
+  }
+  const m = /^LITEKEEP-ERROR (\w+) (.*)$/m.exec(stderr);
+  const where = `${spec.host}:${spec.path}`;
+  if (m) {
+    const [, kind, message] = m;
+    if (kind === "busy") {
+      return new BusyError(`Remote database "${where}" is busy: ${message}`, {
+        hint: "retry later",
+      });
+    }
+    const hints: Record<string, string> = {
+      notfound: "check the remote path (and remote.db in the config)",
+      notdb: "check the remote path: it must be the application's .db file",
+      empty: "check that the application on the remote writes to this path",
+      space: "free space in the remote temporary folder, or choose another with --remote-tmp",
+      notool: "install python3 or sqlite3 on the remote, or copy the litekeep binary there",
+    };
+    return new OperationError(`Remote database "${where}": ${message}`, {
+      hint: hints[kind] ?? "check the remote host",
+    });
+  }
+  if (processError instanceof ProcessError && processError.code === 255) {
+    return sshFailure(processError, spec.host, "Cannot reach remote");
+  }
+  if (fallback instanceof Error && !(fallback instanceof ProcessError)) return fallback;
+  if (processError) return sshFailure(processError, spec.host, `Remote command for "${where}"`);
+  return fallback instanceof Error
+    ? fallback
+    : new OperationError(`Remote command for "${where}" failed: ${tail(stderr)}`);
+}
+
+/**
+ * Describes a remote database (`info`): size, mtime, SQLite version, journal mode, WAL size,
+ * tables, row counts and newest rows, free disk. Read-only on the remote.
+ *
+ * @throws {OperationError} or {BusyError} naming the host and the cause
+ */
+export async function remoteInfo(spec: RemoteSpec, o: RemoteOptions): Promise<DbInfo> {
+  const { child, reader } = startRemote("info", spec, o);
+  await using _child = child;
+  let info: DbInfo;
+  try {
+    info = parseHeaderLine<DbInfo>(await reader.line(), spec.host);
+  } catch (error) {
+    throw await remoteFailure(child, reader, spec, error);
+  }
+  try {
+    await child.finish();
+  } catch (error) {
+    throw await remoteFailure(child, reader, spec, error);
+  }
+  return { ...info, tables: info.tables.map((t) => ({ ...t, newest: normalize(t.newest) })) };
+}
+
+/** Newest values compare as text: the sqlite3 CLI reports every value as text. */
+export function normalize(value: unknown): string | null {
+  return value === null || value === undefined ? null : String(value);
+}

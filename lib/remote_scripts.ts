@@ -1,0 +1,270 @@
+/**
+ * The programs litekeep runs on the remote host, embedded as strings (the binary has no source
+ * tree to read them from). They all speak protocol 1 (see `transfer.ts`):
+ *
+ * - `DISPATCH` (POSIX sh) picks the tool: litekeep itself (`litekeep agent`), else python3 with
+ *   its sqlite3 module, else the sqlite3 CLI; `--remote-tool` forces one.
+ * - `PYTHON_AGENT`: snapshot with the backup API in one step (one read transaction), or info.
+ * - `SQLITE3_AGENT` (sh + sqlite3 CLI): snapshot with `VACUUM INTO` (one read transaction).
+ *
+ * Every one of them opens the live database read-only (never checkpoints or changes it), writes
+ * its snapshot to a temporary file that it removes on every way out, and reports failures on
+ * stderr as `LITEKEEP-ERROR <kind> <message>` with exit code 3.
+ *
+ * @module
+ */
+
+/** The protocol version these scripts and `litekeep agent` speak. */
+export const PROTOCOL = 1;
+
+/**
+ * Positional arguments: op db tmpdir tool bin compress orderby python sqlite3-script.
+ * `orderby` is lines of `table<TAB>column`.
+ */
+export const DISPATCH = `
+op=$1 db=$2 tmpdir=$3 tool=$4 bin=$5 compress=$6 orderby=$7 py=$8 sq=$9
+fail() { printf 'LITEKEEP-ERROR %s %s\\n' "$1" "$2" >&2; exit 3; }
+case $tool in auto|litekeep)
+  if command -v "$bin" >/dev/null 2>&1; then
+    exec "$bin" agent --protocol ${PROTOCOL} "$op" "$db" "$tmpdir" "$compress" "$orderby"
+  fi
+  [ "$tool" = litekeep ] && fail notool "litekeep ($bin) is not installed on the remote host";;
+esac
+case $tool in auto|python3)
+  if command -v python3 >/dev/null 2>&1 && python3 -c 'import sqlite3' >/dev/null 2>&1; then
+    exec python3 -c "$py" "$op" "$db" "$tmpdir" "$compress" "$orderby"
+  fi
+  [ "$tool" = python3 ] && fail notool "python3 with its sqlite3 module is not installed on the remote host";;
+esac
+if command -v sqlite3 >/dev/null 2>&1; then
+  exec sh -c "$sq" litekeep-sqlite3 "$op" "$db" "$tmpdir" "$orderby"
+fi
+fail notool "the remote host has neither litekeep, python3 nor sqlite3"
+`;
+
+/** Arguments: op db tmpdir compress orderby. */
+export const PYTHON_AGENT = `
+import hashlib, json, os, signal, sqlite3, sys, tempfile, urllib.parse, zlib
+
+def fail(kind, message):
+    sys.stderr.write("LITEKEEP-ERROR %s %s\\n" % (kind, str(message).replace("\\n", " ")))
+    sys.exit(3)
+
+def on_signal(*_):
+    sys.exit(4)
+
+for s in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+    signal.signal(s, on_signal)
+
+op, db, tmpdir, compress, orderby = sys.argv[1:6]
+order = dict(line.split("\\t", 1) for line in orderby.split("\\n") if "\\t" in line)
+out = sys.stdout.buffer
+
+def check_db():
+    if not os.path.exists(db):
+        fail("notfound", "no such file: " + db)
+    if os.path.isdir(db):
+        fail("notdb", "it is a folder, not a database file")
+    if os.path.getsize(db) == 0:
+        fail("empty", "the database is empty (0 bytes)")
+    with open(db, "rb") as f:
+        if f.read(16) != b"SQLite format 3\\x00":
+            fail("notdb", "file is not a SQLite database")
+
+def connect(path):
+    uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
+    return sqlite3.connect(uri, uri=True, timeout=10, isolation_level=None)
+
+def ident(name):
+    return '"' + name.replace('"', '""') + '"'
+
+def plain(value):
+    return value if value is None or isinstance(value, (int, float, str)) else repr(value)
+
+def tables(conn):
+    found = []
+    rows = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\\\_%' ESCAPE '\\\\' ORDER BY name").fetchall()
+    for name, sql in rows:
+        if sql and sql.lstrip().upper().startswith("CREATE VIRTUAL"):
+            found.append({"name": name, "rows": None, "newest": None})
+            continue
+        try:
+            count = conn.execute("SELECT count(*) FROM " + ident(name)).fetchone()[0]
+        except sqlite3.Error:
+            count = None
+        column = ident(order[name]) if name in order else "rowid"
+        try:
+            newest = plain(conn.execute("SELECT max(%s) FROM %s" % (column, ident(name))).fetchone()[0])
+        except sqlite3.Error:
+            newest = None
+        found.append({"name": name, "rows": count, "newest": newest})
+    return found
+
+def classify(error):
+    text = str(error)
+    if "full" in text:
+        return "space"
+    if "locked" in text or "busy" in text:
+        return "busy"
+    if "not a database" in text or "malformed" in text:
+        return "notdb"
+    return "io"
+
+def header(obj):
+    out.write(("LITEKEEP ${PROTOCOL} " + json.dumps(obj) + "\\n").encode())
+
+def info():
+    # Sizes first: opening the database may create an empty -wal.
+    st = os.stat(db)
+    wal = db + "-wal"
+    wal_size = os.path.getsize(wal) if os.path.exists(wal) else None
+    conn = connect(db)
+    try:
+        fs = os.statvfs(os.path.dirname(os.path.abspath(db)))
+        header({
+            "tool": "python3", "sqlite": sqlite3.sqlite_version, "path": db, "size": st.st_size,
+            "mtime": st.st_mtime, "journalMode": conn.execute("PRAGMA journal_mode").fetchone()[0],
+            "pageSize": conn.execute("PRAGMA page_size").fetchone()[0],
+            "pageCount": conn.execute("PRAGMA page_count").fetchone()[0],
+            "walSize": wal_size,
+            "freeBytes": fs.f_bavail * fs.f_frsize, "tables": tables(conn)})
+    finally:
+        conn.close()
+
+def snapshot():
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".litekeep-remote-", suffix=".db", dir=tmpdir or None)
+        os.close(fd)
+    except OSError as e:
+        fail("space" if e.errno == 28 else "io", "cannot create a temporary file: %s" % e)
+    try:
+        try:
+            src = connect(db)
+            journal = src.execute("PRAGMA journal_mode").fetchone()[0]
+            dst = sqlite3.connect(tmp, isolation_level=None)
+            # One step (pages=-1): one read transaction, so one instant, whatever writers do.
+            src.backup(dst)
+            dst.close()
+            src.close()
+        except sqlite3.Error as e:
+            fail(classify(e), e)
+        except OSError as e:
+            fail("space" if e.errno == 28 else "io", e)
+        # Rollback-journal mode: the copy is self-contained (no -wal/-shm when opened).
+        with open(tmp, "r+b") as f:
+            f.seek(18)
+            f.write(b"\\x01\\x01")
+        conn = connect(tmp)
+        try:
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+            pages = conn.execute("PRAGMA page_count").fetchone()[0]
+            found = tables(conn)
+        finally:
+            conn.close()
+        size = os.path.getsize(tmp)
+        gzip = compress == "gzip"
+        header({"tool": "python3", "sqlite": sqlite3.sqlite_version, "journalMode": journal,
+                "pageSize": page_size, "pages": pages, "size": size,
+                "encoding": "gzip" if gzip else "raw", "framing": "chunked", "tables": found})
+        digest = hashlib.sha256()
+        packer = zlib.compressobj(1, zlib.DEFLATED, 31) if gzip else None
+        def chunk(data):
+            if data:
+                out.write(b"%x\\n" % len(data))
+                out.write(data)
+        with open(tmp, "rb") as f:
+            while True:
+                block = f.read(1 << 20)
+                if not block:
+                    break
+                digest.update(block)
+                chunk(packer.compress(block) if packer else block)
+        if packer:
+            chunk(packer.flush())
+        out.write(b"0\\n")
+        out.write((json.dumps({"sha256": digest.hexdigest()}) + "\\n").encode())
+        out.flush()
+    finally:
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            try:
+                os.remove(tmp + suffix)
+            except OSError:
+                pass
+
+check_db()
+try:
+    if op == "snapshot":
+        snapshot()
+    elif op == "info":
+        info()
+    else:
+        fail("usage", "unknown operation " + op)
+except BrokenPipeError:
+    sys.exit(4)
+except sqlite3.Error as e:
+    fail(classify(e), e)
+`;
+
+/** Arguments: op db tmpdir orderby. Needs only sh, coreutils-like tools and the sqlite3 CLI. */
+export const SQLITE3_AGENT = `
+op=$1 db=$2 tmpdir=\${3:-\${TMPDIR:-/tmp}} orderby=$4
+tab=$(printf '\\t')
+fail() { printf 'LITEKEEP-ERROR %s %s\\n' "$1" "$2" >&2; exit 3; }
+[ -e "$db" ] || fail notfound "no such file: $db"
+[ -d "$db" ] && fail notdb "it is a folder, not a database file"
+[ -s "$db" ] || fail empty "the database is empty (0 bytes)"
+[ "$(head -c 15 "$db")" = "SQLite format 3" ] || fail notdb "file is not a SQLite database"
+sql() { sqlite3 -readonly -batch -cmd ".timeout 10000" "$@"; }
+json() { printf '%s' "$1" | sed -e 's/\\\\/\\\\\\\\/g' -e 's/"/\\\\"/g' | tr -d '\\n'; }
+ident() { printf '"%s"' "$(printf '%s' "$1" | sed 's/"/""/g')"; }
+tables() {
+  printf '['
+  sep=
+  sql "$1" "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND sql NOT LIKE 'CREATE VIRTUAL%' ORDER BY name" |
+  while IFS= read -r name; do
+    rows=$(sql "$1" "SELECT count(*) FROM $(ident "$name")" 2>/dev/null) || rows=null
+    column=rowid
+    if [ -n "$orderby" ]; then
+      picked=$(printf '%s\\n' "$orderby" | while IFS="$tab" read -r t c; do [ "$t" = "$name" ] && printf '%s' "$c"; done)
+      [ -n "$picked" ] && column=$(ident "$picked")
+    fi
+    newest=$(sql "$1" "SELECT max($column) FROM $(ident "$name")" 2>/dev/null) || newest=
+    if [ -z "$newest" ]; then newest=null; else newest="\\"$(json "$newest")\\""; fi
+    printf '%s{"name":"%s","rows":%s,"newest":%s}' "$sep" "$(json "$name")" "\${rows:-null}" "$newest"
+    sep=,
+  done
+  printf ']'
+}
+classify() {
+  case $1 in *full*) echo space;; *locked*|*busy*) echo busy;; *"not a database"*|*malformed*) echo notdb;; *) echo io;; esac
+}
+version=$(sqlite3 -version | cut -d' ' -f1)
+if [ "$op" = info ]; then
+  size=$(wc -c < "$db" | tr -d ' ')
+  mtime=$(stat -c %Y "$db" 2>/dev/null || stat -f %m "$db")
+  wal=null; [ -f "$db-wal" ] && wal=$(wc -c < "$db-wal" | tr -d ' ')
+  free=$(df -Pk "$(dirname "$db")" | awk 'NR == 2 { printf "%.0f", $4 * 1024 }')
+  meta=$(sql "$db" "PRAGMA journal_mode; PRAGMA page_size; PRAGMA page_count" 2>&1) || fail "$(classify "$meta")" "$meta"
+  set -- $meta
+  printf 'LITEKEEP ${PROTOCOL} {"tool":"sqlite3","sqlite":"%s","path":"%s","size":%s,"mtime":%s,"journalMode":"%s","pageSize":%s,"pageCount":%s,"walSize":%s,"freeBytes":%s,"tables":%s}\\n' \\
+    "$version" "$(json "$db")" "$size" "$mtime" "$1" "$2" "$3" "$wal" "\${free:-null}" "$(tables "$db")"
+  exit 0
+fi
+[ "$op" = snapshot ] || fail usage "unknown operation $op"
+tmp=$(mktemp "$tmpdir/.litekeep-remote-XXXXXX") || fail space "cannot create a temporary file in $tmpdir"
+trap 'rm -f "$tmp" "$tmp-journal" "$tmp-wal" "$tmp-shm"' EXIT
+trap 'exit 4' HUP INT TERM PIPE
+journal=$(sql "$db" "PRAGMA journal_mode" 2>&1) || fail "$(classify "$journal")" "$journal"
+# VACUUM INTO reads the database in one transaction: one instant, whatever writers do.
+out=$(sql "$db" "VACUUM INTO '$(printf '%s' "$tmp" | sed "s/'/''/g")'" 2>&1) || fail "$(classify "$out")" "$out"
+printf '\\001\\001' | dd of="$tmp" bs=1 seek=18 conv=notrunc 2>/dev/null
+meta=$(sql "$tmp" "PRAGMA page_size; PRAGMA page_count" 2>&1) || fail io "$meta"
+set -- $meta
+size=$(wc -c < "$tmp" | tr -d ' ')
+sum=$( (sha256sum "$tmp" 2>/dev/null || shasum -a 256 "$tmp" 2>/dev/null) | cut -d' ' -f1)
+if [ -n "$sum" ]; then sum="\\"$sum\\""; else sum=null; fi
+printf 'LITEKEEP ${PROTOCOL} {"tool":"sqlite3","sqlite":"%s","journalMode":"%s","pageSize":%s,"pages":%s,"size":%s,"encoding":"raw","framing":"sized","tables":%s}\\n' \\
+  "$version" "$journal" "$1" "$2" "$size" "$(tables "$tmp")"
+cat "$tmp" || exit 4
+printf '{"sha256":%s}\\n' "$sum"
+`;

@@ -1,0 +1,221 @@
+/**
+ * Protocol 1: how a remote snapshot or info travels back over ssh's stdout.
+ *
+ * ```
+ * LITEKEEP 1 <header JSON>\n
+ * body                      (snapshot only)
+ * <trailer JSON>\n          (snapshot only: {"sha256": hex or null})
+ * ```
+ *
+ * The header of a snapshot says `size` (bytes of the database file), `encoding` (`raw` or
+ * `gzip`) and `framing`: `sized` (exactly `size` raw bytes) or `chunked` (`<hex length>\n<bytes>`
+ * repeated, ended by `0\n`). The sha256 is of the database bytes, so the copy is proven equal to
+ * the remote's snapshot, not just to what crossed the wire.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { OperationError } from "./errors.ts";
+import type { TableSummary } from "./sqlite.ts";
+import { PROTOCOL } from "./remote_scripts.ts";
+
+/** The header of a snapshot stream. */
+export interface SnapshotHeader {
+  tool: "litekeep" | "python3" | "sqlite3";
+  sqlite: string;
+  journalMode: string;
+  pageSize: number;
+  pages: number;
+  size: number;
+  encoding: "raw" | "gzip";
+  framing: "sized" | "chunked";
+  tables: TableSummary[];
+}
+
+/** What `info` reports of a database, local or remote. */
+export interface DbInfo {
+  tool: string;
+  sqlite: string;
+  path: string;
+  size: number;
+  /** Seconds since the epoch. */
+  mtime: number;
+  journalMode: string;
+  pageSize: number;
+  pageCount: number;
+  walSize: number | null;
+  freeBytes: number | null;
+  tables: TableSummary[];
+}
+
+/** Reads lines and exact byte counts from a stream, holding at most one chunk in memory. */
+export class StreamReader {
+  #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #buffer = new Uint8Array(0);
+  #done = false;
+  /** Bytes read from the stream so far. */
+  received = 0;
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.#reader = stream.getReader();
+  }
+
+  async #fill(): Promise<boolean> {
+    if (this.#done) return false;
+    const { value, done } = await this.#reader.read();
+    if (done) {
+      this.#done = true;
+      return false;
+    }
+    this.received += value.length;
+    const merged = new Uint8Array(this.#buffer.length + value.length);
+    merged.set(this.#buffer);
+    merged.set(value, this.#buffer.length);
+    this.#buffer = merged;
+    return true;
+  }
+
+  /** The next line without its `\n`; undefined at the end of the stream. */
+  async line(maxBytes = 1 << 24): Promise<string | undefined> {
+    for (;;) {
+      const at = this.#buffer.indexOf(10);
+      if (at >= 0) {
+        const line = new TextDecoder().decode(this.#buffer.subarray(0, at));
+        this.#buffer = this.#buffer.subarray(at + 1);
+        return line;
+      }
+      if (this.#buffer.length > maxBytes) throw new Error("line too long");
+      // A line cut off by the end of the stream is a lost connection, not a line.
+      if (!await this.#fill()) return undefined;
+    }
+  }
+
+  /** Passes exactly `n` bytes to `sink` in pieces; false when the stream ends first. */
+  async bytes(n: number, sink: (piece: Uint8Array) => Promise<void>): Promise<boolean> {
+    let left = n;
+    while (left > 0) {
+      if (this.#buffer.length === 0 && !await this.#fill()) return false;
+      const piece = this.#buffer.subarray(0, Math.min(left, this.#buffer.length));
+      this.#buffer = this.#buffer.subarray(piece.length);
+      left -= piece.length;
+      await sink(piece);
+    }
+    return true;
+  }
+
+  /** Stops reading. */
+  async cancel(): Promise<void> {
+    await this.#reader.cancel().catch(() => {});
+  }
+}
+
+/** Parses the `LITEKEEP 1 {...}` line. @throws {OperationError} for anything else */
+export function parseHeaderLine<T>(line: string | undefined, host: string): T {
+  const m = line === undefined ? null : /^LITEKEEP (\d+) (\{.*\})$/.exec(line);
+  if (!m) {
+    throw new OperationError(
+      `Unexpected answer from "${host}": ${
+        line === undefined ? "nothing (the connection closed)" : JSON.stringify(line.slice(0, 80))
+      }`,
+      { hint: "something on the remote printed text; check its shell startup files" },
+    );
+  }
+  if (Number(m[1]) !== PROTOCOL) {
+    throw new OperationError(
+      `"${host}" speaks litekeep protocol ${m[1]}, this litekeep speaks ${PROTOCOL}`,
+      { hint: "install the same litekeep version on both hosts, or use --remote-tool python3" },
+    );
+  }
+  return JSON.parse(m[2]) as T;
+}
+
+/** Progress of a transfer. */
+export type TransferProgress = (received: number, expected: number) => void;
+
+/**
+ * Receives a snapshot body into `file`, checking its sha256 against the trailer.
+ *
+ * @returns the sha256 of the database bytes
+ * @throws {OperationError} when the stream ends early or the checksum does not match
+ */
+export async function receiveBody(
+  reader: StreamReader,
+  header: SnapshotHeader,
+  file: Deno.FsFile,
+  host: string,
+  onProgress?: TransferProgress,
+): Promise<string> {
+  const hash = createHash("sha256");
+  let written = 0;
+  const lost = () =>
+    new OperationError(`The connection to "${host}" was lost in the middle of the transfer`, {
+      hint: "run the pull again; the local database was not changed",
+    });
+  const write = async (data: Uint8Array) => {
+    hash.update(data);
+    let offset = 0;
+    while (offset < data.length) offset += await file.write(data.subarray(offset));
+    written += data.length;
+    onProgress?.(written, header.size);
+  };
+  let inflate:
+    | { writer: WritableStreamDefaultWriter<BufferSource>; done: Promise<void> }
+    | undefined;
+  if (header.encoding === "gzip") {
+    const stream = new DecompressionStream("gzip");
+    const out = stream.readable.getReader();
+    const writer = stream.writable.getWriter();
+    const done = (async () => {
+      for (;;) {
+        const { value, done } = await out.read();
+        if (done) return;
+        await write(value);
+      }
+    })();
+    // A failed write (disk full) must not leave the network side waiting forever.
+    done.catch((error) => writer.abort(error).catch(() => {}));
+    inflate = { writer, done };
+  }
+  const sink = inflate
+    ? async (piece: Uint8Array) => {
+      try {
+        await inflate!.writer.write(piece.slice());
+      } catch {
+        await inflate!.done; // throws the cause
+        throw new OperationError(`Garbled compressed transfer from "${host}"`);
+      }
+    }
+    : write;
+  if (header.framing === "sized") {
+    if (!await reader.bytes(header.size, sink)) throw lost();
+  } else {
+    for (;;) {
+      const line = await reader.line(32);
+      if (line === undefined) throw lost();
+      if (!/^[0-9a-f]+$/.test(line)) throw new OperationError(`Garbled transfer from "${host}"`);
+      const length = parseInt(line, 16);
+      if (length === 0) break;
+      if (!await reader.bytes(length, sink)) throw lost();
+    }
+  }
+  if (inflate) {
+    await inflate.writer.close();
+    await inflate.done;
+  }
+  const trailer = await reader.line();
+  if (trailer === undefined) throw lost();
+  const { sha256 } = JSON.parse(trailer) as { sha256: string | null };
+  const actual = hash.digest("hex");
+  if (written !== header.size) {
+    throw new OperationError(
+      `The copy from "${host}" has ${written} bytes, the remote snapshot ${header.size}`,
+      { hint: "run the pull again" },
+    );
+  }
+  if (sha256 !== null && sha256 !== actual) {
+    throw new OperationError(`The copy from "${host}" does not match the remote's sha256`, {
+      hint: "run the pull again; if it persists, check the network and the remote's disk",
+    });
+  }
+  return actual;
+}

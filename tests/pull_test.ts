@@ -1,0 +1,421 @@
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { join } from "node:path";
+import {
+  count,
+  ls,
+  makeDb,
+  mountTmpfs,
+  remoteLitekeep,
+  runCli,
+  sqlite3,
+  startSshd,
+  startWriter,
+  tempDir,
+} from "./_helpers.ts";
+
+Deno.test("pull brings a snapshot through each remote tool", async (t) => {
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const remote = join(dir.path, "remote.db");
+  makeDb(remote);
+  const bin = await remoteLitekeep(dir.path);
+  for (const tool of ["litekeep", "python3", "sqlite3"]) {
+    for (const compress of ["none", "gzip"]) {
+      if (tool === "sqlite3" && compress === "gzip") continue;
+      await t.step(`${tool}, --compress ${compress}`, async () => {
+        const local = join(dir.path, `local-${tool}-${compress}.db`);
+        const res = await runCli([
+          "pull",
+          `${sshd.host}:${remote}`,
+          local,
+          "--remote-tool",
+          tool,
+          "--remote-bin",
+          bin,
+          "--compress",
+          compress,
+          "--json",
+        ]);
+        assert.equal(res.code, 0, res.stderr);
+        const out = JSON.parse(res.stdout);
+        assert.equal(out.tool, tool);
+        assert.equal(out.created, true);
+        assert.equal(out.localBackup, null);
+        assert.deepEqual(
+          out.tables.map((x: { name: string; rows: number }) => [x.name, x.rows]),
+          [["lockers", 120], ["members", 344], ["payments", 2000], ["rentals", 120]],
+        );
+        assert.equal(await sqlite3(local, "PRAGMA integrity_check"), "ok");
+        assert.equal(await sqlite3(local, "PRAGMA journal_mode"), "delete");
+        assert.equal(count(local, "payments"), 2000);
+      });
+    }
+  }
+  // The remote side cleaned up after itself: no temporary file in the remote's /tmp.
+  const leftovers = (await ls("/tmp")).filter((n) =>
+    n.startsWith(".litekeep-remote-") || n.startsWith(".litekeep-tmp-remote-")
+  );
+  assert.deepEqual(leftovers, []);
+});
+
+Deno.test("pull picks python3 when litekeep is not on the remote", async () => {
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const remote = join(dir.path, "remote.db");
+  makeDb(remote);
+  const res = await runCli([
+    "pull",
+    `${sshd.host}:${remote}`,
+    join(dir.path, "local.db"),
+    "--remote-bin",
+    "/nonexistent/litekeep",
+    "--json",
+  ]);
+  assert.equal(res.code, 0, res.stderr);
+  assert.equal(JSON.parse(res.stdout).tool, "python3");
+});
+
+Deno.test("pull takes a consistent snapshot while the remote app writes", async (t) => {
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const remote = join(dir.path, "remote.db");
+  makeDb(remote, { payments: 100_000, noteBytes: 100 });
+  const bin = await remoteLitekeep(dir.path);
+  await using writer = await startWriter(remote, dir.path);
+  for (const tool of ["litekeep", "python3", "sqlite3"]) {
+    await t.step(tool, async () => {
+      const local = join(dir.path, `local-${tool}.db`);
+      const before = count(remote, "ledger");
+      const res = await runCli([
+        "pull",
+        `${sshd.host}:${remote}`,
+        local,
+        "--remote-tool",
+        tool,
+        "--remote-bin",
+        bin,
+      ]);
+      const after = count(remote, "ledger");
+      assert.equal(res.code, 0, res.stderr);
+      assert.equal(await sqlite3(local, "PRAGMA integrity_check"), "ok");
+      const ledger = count(local, "ledger");
+      const paid = Number(
+        await sqlite3(local, "SELECT count(*) FROM payments WHERE note LIKE 'writer:%'"),
+      );
+      assert.equal(ledger, paid, "a torn copy would have payments without ledger rows");
+      assert.ok(ledger >= before && ledger <= after, `${ledger} not in [${before}, ${after}]`);
+    });
+  }
+  const report = await writer.stop();
+  assert.ok(report.commits > 50, `the writer committed only ${report.commits} times`);
+  assert.equal(report.busy, 0);
+});
+
+Deno.test("pull over a local database backs it up, writes through SQLite, keeps WAL", async () => {
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const remote = join(dir.path, "remote.db");
+  makeDb(remote, { payments: 3000 });
+  const local = join(dir.path, "instance", "gym.db");
+  await Deno.mkdir(join(dir.path, "instance"));
+  makeDb(local, { payments: 10 });
+  // A local reader keeps the old database open, and its WAL holds committed data.
+  const reader = new DatabaseSync(local);
+  reader.exec("PRAGMA wal_autocheckpoint = 0");
+  reader.exec("UPDATE members SET name = 'local only' WHERE id = 1");
+  const res = await runCli(["pull", `${sshd.host}:${remote}`, local, "--json"]);
+  assert.equal(res.code, 0, res.stderr);
+  const out = JSON.parse(res.stdout);
+  assert.equal(out.created, false);
+  // The old local data, WAL included, is an ordinary backup.
+  assert.match(out.localBackup, /instance\/backups\/gym_backup_\d{8}_\d{6}\.db$/);
+  assert.equal(count(out.localBackup, "payments"), 10);
+  assert.equal(
+    await sqlite3(out.localBackup, "SELECT name FROM members WHERE id = 1"),
+    "local only",
+  );
+  // The reader sees the new data on its next read; the file stays in WAL mode.
+  assert.equal(
+    Number((reader.prepare("SELECT count(*) AS n FROM payments").get() as { n: number }).n),
+    3000,
+  );
+  reader.close();
+  assert.equal(await sqlite3(local, "PRAGMA journal_mode"), "wal");
+  assert.equal(await sqlite3(local, "PRAGMA integrity_check"), "ok");
+  assert.equal(count(local, "payments"), 3000);
+  assert.deepEqual(
+    (await ls(join(dir.path, "instance"))).filter((n) => n.startsWith(".litekeep-tmp")),
+    [],
+  );
+});
+
+Deno.test("pull --method scp copies the .db and -wal and warns", async () => {
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const remote = join(dir.path, "remote.db");
+  makeDb(remote);
+  const app = new DatabaseSync(remote);
+  app.exec("PRAGMA wal_autocheckpoint = 0");
+  app.exec("INSERT INTO members (name, joined_at) VALUES ('in the wal', '2025-01-01')");
+  const local = join(dir.path, "local.db");
+  const res = await runCli(["pull", `${sshd.host}:${remote}`, local, "--method", "scp", "--json"]);
+  app.close();
+  assert.equal(res.code, 0, res.stderr);
+  assert.equal(JSON.parse(res.stdout).method, "scp");
+  assert.match(res.stderr, /warning: scp copies the raw files/);
+  assert.equal(count(local, "members"), 345);
+  assert.equal(await sqlite3(local, "PRAGMA integrity_check"), "ok");
+  assert.deepEqual((await ls(dir.path)).filter((n) => n.startsWith(".litekeep-tmp")), []);
+});
+
+Deno.test("info and compare read local and remote databases side by side", async () => {
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const remote = join(dir.path, "remote.db");
+  const same = join(dir.path, "same.db");
+  const other = join(dir.path, "other.db");
+  makeDb(remote);
+  makeDb(same);
+  makeDb(other);
+  const conn = new DatabaseSync(other);
+  conn.exec("INSERT INTO payments VALUES (NULL, 1, 100, '2030-01-01', 'cash', 'late')");
+  conn.close();
+  const info = await runCli([
+    "info",
+    `${sshd.host}:${remote}`,
+    "--remote-tool",
+    "python3",
+    "--json",
+  ]);
+  assert.equal(info.code, 0, info.stderr);
+  const i = JSON.parse(info.stdout);
+  assert.equal(i.journalMode, "wal");
+  assert.equal(i.tool, "python3");
+  assert.ok(i.freeBytes > 0);
+  assert.deepEqual(i.tables.find((t: { name: string }) => t.name === "members"), {
+    name: "members",
+    rows: 344,
+    newest: "344",
+  });
+  const equal = await runCli([
+    "compare",
+    `${sshd.host}:${remote}`,
+    same,
+    "--order-by",
+    "payments.paid_at",
+  ]);
+  assert.equal(equal.code, 0, equal.stderr);
+  assert.match(equal.stdout, /same tables, row counts and newest rows/);
+  const differ = await runCli([
+    "compare",
+    `${sshd.host}:${remote}`,
+    other,
+    "--order-by",
+    "payments.paid_at",
+  ]);
+  assert.equal(differ.code, 1);
+  assert.match(
+    differ.stdout,
+    /^!= payments +2000 rows, newest 2024-02-09T00:00:00\.000Z +2001 rows, newest 2030-01-01$/m,
+  );
+  assert.match(differ.stderr, /error: ".*" and ".*other\.db" differ/);
+});
+
+Deno.test("pull fails cleanly when the remote cannot be reached or refuses", async (t) => {
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const local = join(dir.path, "local.db");
+  makeDb(local, { payments: 5 });
+  const before = await Deno.readFile(local);
+  // A port that accepts connections and never says a word: only the timeout ends the wait.
+  const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  (async () => {
+    for await (const conn of silent) held.push(conn);
+  })();
+  await sshd.addAlias("silentpi", [], (silent.addr as Deno.NetAddr).port);
+  await sshd.addAlias("wrongkey", [`IdentityFile ${join(sshd.dir, "other_key")}`]);
+  const cases: Array<[string, string[], RegExp]> = [
+    [
+      "timeout",
+      ["silentpi:/x.db", "--connect-timeout", "2"],
+      /Cannot reach "silentpi" over ssh: (the connection timed out|ssh failed)/,
+    ],
+    [
+      "auth refused",
+      ["wrongkey:/x.db"],
+      /Cannot reach "wrongkey" over ssh: authentication was refused/,
+    ],
+    [
+      "remote missing",
+      [`${sshd.host}:${join(dir.path, "missing.db")}`],
+      /Remote database "testpi:.*missing\.db": no such file/,
+    ],
+  ];
+  for (const [name, args, pattern] of cases) {
+    await t.step(name, async () => {
+      const t0 = performance.now();
+      const res = await runCli(["pull", args[0], local, ...args.slice(1)]);
+      assert.equal(res.code, 1, res.stderr);
+      assert.equal(res.stdout, "");
+      assert.match(res.stderr, pattern);
+      assert.match(res.stderr, /hint: /);
+      assert.ok(performance.now() - t0 < 15_000, "must give up within the connect timeout");
+      assert.deepEqual(await Deno.readFile(local), before);
+      // Only the lock file (kept, and harmless: the lock is a flock) besides the database.
+      assert.deepEqual(await ls(dir.path), [".local.db.litekeep.lock", "local.db"]);
+    });
+  }
+  silent.close();
+  for (const conn of held) conn.close();
+});
+
+Deno.test("pull refuses hostile hosts and carries hostile paths as one literal path", async (t) => {
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const canary = join(dir.path, "canary");
+  await t.step("a host that is an ssh option", async () => {
+    // Run from the temp folder, so a relative "touch canary" would land there.
+    const cases: Array<[string, RegExp]> = [
+      [
+        "-oProxyCommand=touch canary:/x.db",
+        /Refusing host "-oProxyCommand=touch canary": a host cannot start with "-"/,
+      ],
+      [`-oProxyCommand=touch ${canary}:/x.db`, /is not HOST:PATH|cannot start with "-"/],
+    ];
+    for (const [spec, pattern] of cases) {
+      for (
+        const command of [["pull", "--", spec, join(dir.path, "l.db")], ["info", "--", spec], [
+          "compare",
+          "--",
+          spec,
+          spec,
+        ]]
+      ) {
+        const res = await runCli(command, { cwd: dir.path });
+        // With a "/" before the colon it is a local path (scp's rule): missing, so exit 1.
+        const local = spec.split(":")[0].includes("/") && command[0] !== "pull";
+        assert.equal(res.code, local ? 1 : 2, `${command.join(" ")}: ${res.stderr}`);
+        if (!local && command[0] !== "compare") assert.match(res.stderr, pattern);
+      }
+    }
+    await assert.rejects(Deno.stat(canary), Deno.errors.NotFound);
+  });
+  // Names that would run commands if any shell on the way read them: none may.
+  const pwned = `litekeep-pwned-${crypto.randomUUID()}`;
+  const folder = join(dir.path, `it's a "gym" $(touch ${pwned}); \`touch ${pwned}\` *\nline`);
+  await Deno.mkdir(folder);
+  const remote = join(folder, "gym system; rm -rf x.db");
+  makeDb(remote);
+  const bin = await remoteLitekeep(dir.path);
+  for (
+    const [tool, method] of [["litekeep", "snapshot"], ["python3", "snapshot"], [
+      "sqlite3",
+      "snapshot",
+    ], ["auto", "scp"]]
+  ) {
+    await t.step(`${tool} ${method}`, async () => {
+      const local = join(dir.path, `local-${tool}-${method}.db`);
+      const res = await runCli([
+        "pull",
+        `${sshd.host}:${remote}`,
+        local,
+        "--remote-tool",
+        tool,
+        "--remote-bin",
+        bin,
+        "--method",
+        method,
+      ]);
+      assert.equal(res.code, 0, res.stderr);
+      assert.equal(count(local, "members"), 344);
+    });
+  }
+  await assert.rejects(Deno.stat(canary), Deno.errors.NotFound);
+  for (const where of [dir.path, Deno.env.get("HOME") ?? "/root", "/", Deno.cwd()]) {
+    await assert.rejects(Deno.stat(join(where, pwned)), Deno.errors.NotFound);
+  }
+});
+
+Deno.test("pull through sqlite3 reports a full remote temp folder and leaves nothing", async () => {
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const remote = join(dir.path, "remote.db");
+  makeDb(remote, { payments: 20_000, noteBytes: 100 });
+  const tmp = join(dir.path, "remote-tmp");
+  await using mount = await mountTmpfs(tmp, 256);
+  if (!mount) return;
+  const local = join(dir.path, "local.db");
+  const res = await runCli([
+    "pull",
+    `${sshd.host}:${remote}`,
+    local,
+    "--remote-tool",
+    "sqlite3",
+    "--remote-tmp",
+    tmp,
+  ]);
+  assert.equal(res.code, 1);
+  assert.match(res.stderr, /Remote database ".*remote\.db": .*full/);
+  assert.match(res.stderr, /hint: free space in the remote temporary folder/);
+  assert.deepEqual(await ls(tmp), []);
+  assert.equal((await ls(dir.path)).includes("local.db"), false);
+});
+
+Deno.test("pull cut off mid-transfer leaves the local database and no temp files", async () => {
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const remote = join(dir.path, "remote.db");
+  makeDb(remote, { payments: 400_000, noteBytes: 200 });
+  const local = join(dir.path, "local.db");
+  makeDb(local, { payments: 7 });
+  const before = await Deno.readFile(local);
+  const tmp = join(dir.path, "remote-tmp");
+  await Deno.mkdir(tmp);
+  const pulling = runCli([
+    "pull",
+    `${sshd.host}:${remote}`,
+    local,
+    "--remote-tool",
+    "python3",
+    "--remote-tmp",
+    tmp,
+  ]);
+  // Once bytes flow, kill the sshd session process that serves this connection.
+  for (let i = 0;; i++) {
+    const temp = (await ls(dir.path)).find((n) =>
+      n.startsWith(".litekeep-tmp-") && n.endsWith("local.db")
+    );
+    if (temp && (await Deno.stat(join(dir.path, temp))).size > 1 << 20) break;
+    assert.ok(i < 3000, "the transfer never started");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const sessions = await new Deno.Command("pgrep", {
+    args: ["-P", String(sshd.pid)],
+    stdout: "piped",
+  }).output();
+  const pids = new TextDecoder().decode(sessions.stdout).trim().split("\n").filter(Boolean).map(
+    Number,
+  );
+  assert.ok(pids.length > 0, "no sshd session process found");
+  for (const pid of pids) Deno.kill(pid, "SIGKILL");
+  const res = await pulling;
+  assert.equal(res.code, 1, res.stderr);
+  assert.match(res.stderr, /connection .*lost|Cannot reach "testpi"/);
+  assert.deepEqual(await Deno.readFile(local), before);
+  assert.deepEqual((await ls(dir.path)).filter((n) => n.startsWith(".litekeep-tmp")), []);
+  // The remote side removes its temporary file when its connection dies.
+  for (let i = 0; (await ls(tmp)).length > 0 && i < 200; i++) {
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.deepEqual(await ls(tmp), []);
+});
+
+Deno.test("pull into a folder that does not exist exits 1 and creates nothing", async () => {
+  await using dir = await tempDir();
+  const res = await runCli(["pull", "testpi:/x.db", join(dir.path, "nope", "local.db")]);
+  assert.equal(res.code, 1);
+  assert.match(res.stderr, /Cannot pull into ".*nope\/local\.db": folder ".*nope": no such file/);
+  assert.deepEqual(await ls(dir.path), []);
+});
