@@ -14,7 +14,7 @@ import { localInfo } from "./info.ts";
 import { PROTOCOL } from "./remote_scripts.ts";
 import { snapshotDatabase } from "./snapshot.ts";
 import { openBackupFile, pragmaValue, tableSummaries } from "./sqlite.ts";
-import type { SnapshotHeader } from "./transfer.ts";
+import { PAGE_HASH_BYTES, type SnapshotHeader } from "./transfer.ts";
 
 /** Where the agent writes its answer. */
 export type Sink = (chunk: Uint8Array) => Promise<void>;
@@ -42,11 +42,17 @@ export async function serveInfo(db: string, options: AgentOptions, sink: Sink): 
 }
 
 /**
- * Answers `snapshot` for `db`: a consistent snapshot into a temporary file, then the header,
- * the chunked (optionally gzip level 1) body and the sha256 trailer. The temporary file is
- * removed on every way out, including a broken pipe when the connection drops.
+ * Answers `snapshot` (or `delta`, when `request` holds the local copy's page hashes) for `db`:
+ * a consistent snapshot into a temporary file, then the header, the chunked (optionally gzip
+ * level 1) body and the sha256 trailer. The temporary file is removed on every way out,
+ * including a broken pipe when the connection drops.
  */
-export async function serveSnapshot(db: string, options: AgentOptions, sink: Sink): Promise<void> {
+export async function serveSnapshot(
+  db: string,
+  options: AgentOptions,
+  sink: Sink,
+  request?: Uint8Array,
+): Promise<void> {
   const dir = options.tmpDir || options.envTmpDir || "/tmp";
   const random = crypto.getRandomValues(new Uint32Array(1))[0].toString(36);
   const temp = join(dir, `${TEMP_PREFIX}remote-${Deno.pid}-${random}.db`);
@@ -65,6 +71,7 @@ export async function serveSnapshot(db: string, options: AgentOptions, sink: Sin
         encoding: options.compress === "gzip" ? "gzip" : "raw",
         framing: "chunked",
         tables: tableSummaries(conn, options.orderBy),
+        delta: request !== undefined,
       };
     } finally {
       conn.close();
@@ -78,6 +85,29 @@ export async function serveSnapshot(db: string, options: AgentOptions, sink: Sin
     const hash = createHash("sha256");
     using file = await Deno.open(temp, { read: true });
     const buffer = new Uint8Array(1 << 20);
+    const skip = request === undefined ? undefined : knownPages(request, header.pageSize);
+    let pageNo = 0;
+    // The body: the file, or only the pages the local copy lacks as (number, page) records.
+    const body = (block: Uint8Array): Uint8Array => {
+      if (skip === undefined) return block;
+      const records: Uint8Array[] = [];
+      for (let at = 0; at < block.length; at += header.pageSize) {
+        const page = block.subarray(at, at + header.pageSize);
+        pageNo++;
+        if (skip(pageNo, page)) continue;
+        const record = new Uint8Array(4 + page.length);
+        new DataView(record.buffer).setUint32(0, pageNo);
+        record.set(page, 4);
+        records.push(record);
+      }
+      const out = new Uint8Array(records.reduce((n, r) => n + r.length, 0));
+      let offset = 0;
+      for (const r of records) {
+        out.set(r, offset);
+        offset += r.length;
+      }
+      return out;
+    };
     if (options.compress === "gzip") {
       // Level 1: on a Pi's CPU the faster level wins over a slow link (see docs/BENCHMARKS.md).
       const gzip = createGzip({ level: 1 });
@@ -89,7 +119,7 @@ export async function serveSnapshot(db: string, options: AgentOptions, sink: Sin
         if (n === null) break;
         const block = buffer.slice(0, n);
         hash.update(block);
-        if (!gzip.write(block)) await once(gzip, "drain");
+        if (!gzip.write(body(block))) await once(gzip, "drain");
       }
       gzip.end();
       await pump;
@@ -98,11 +128,32 @@ export async function serveSnapshot(db: string, options: AgentOptions, sink: Sin
         const n = await file.read(buffer);
         if (n === null) break;
         hash.update(buffer.subarray(0, n));
-        await sendChunk(buffer.subarray(0, n));
+        await sendChunk(body(buffer.subarray(0, n)));
       }
     }
     await sink(encoder.encode(`0\n${JSON.stringify({ sha256: hash.digest("hex") })}\n`));
   } finally {
     await removeTempDb(temp);
   }
+}
+
+/**
+ * Reads a delta request (`"<page size>\n"` + 8 bytes of sha256 per page) into a test: true
+ * when the local copy already has this page. A different page size means no page is known.
+ */
+function knownPages(
+  request: Uint8Array,
+  pageSize: number,
+): (pageNo: number, page: Uint8Array) => boolean {
+  const newline = request.indexOf(10);
+  const localPageSize = Number(new TextDecoder().decode(request.subarray(0, newline)));
+  const hashes = request.subarray(newline + 1);
+  if (localPageSize !== pageSize) return () => false;
+  return (pageNo, page) => {
+    const at = (pageNo - 1) * PAGE_HASH_BYTES;
+    if (at + PAGE_HASH_BYTES > hashes.length) return false;
+    const digest = createHash("sha256").update(page).digest();
+    for (let i = 0; i < PAGE_HASH_BYTES; i++) if (digest[i] !== hashes[at + i]) return false;
+    return true;
+  };
 }

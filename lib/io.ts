@@ -11,6 +11,8 @@ export interface Io {
   stdout(text: string): void;
   /** Writes binary results (the agent's snapshot stream) to stdout. */
   stdoutBytes(chunk: Uint8Array): Promise<void>;
+  /** Reads all of stdin (the agent's delta request). */
+  readStdin(): Promise<Uint8Array>;
   /** Writes logs, warnings, errors and progress (stderr). */
   stderr(text: string): void;
   /** True when stderr is a terminal: progress lines instead of timestamped log lines. */
@@ -41,6 +43,7 @@ export function processIo(): Io {
       let offset = 0;
       while (offset < chunk.length) offset += await Deno.stdout.write(chunk.subarray(offset));
     },
+    readStdin: async () => new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer()),
     stderr: (text) => writeAll(Deno.stderr, text),
     stderrIsTerminal: Deno.stderr.isTerminal(),
     env: (name) => Deno.env.get(name),

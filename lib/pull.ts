@@ -20,6 +20,7 @@ import { run } from "./proc.ts";
 import { type RemoteSpec, scpArgs, sshFailure } from "./remote.ts";
 import {
   normalize,
+  RemoteError,
   remoteFailure,
   remoteInfo,
   type RemoteOptions,
@@ -27,11 +28,17 @@ import {
 } from "./remote_ops.ts";
 import { copyInto, makeSelfContained, snapshotDatabase } from "./snapshot.ts";
 import { checkDatabaseFile, openBackupFile, tableSummaries, type TableSummary } from "./sqlite.ts";
-import { parseHeaderLine, receiveBody, type SnapshotHeader } from "./transfer.ts";
+import {
+  pageHashes,
+  parseHeaderLine,
+  receiveBody,
+  receiveDelta,
+  type SnapshotHeader,
+} from "./transfer.ts";
 import { inspectInWorker } from "./verify.ts";
 
 /** How the data travels. */
-export const PULL_METHODS = ["snapshot", "query", "scp"] as const;
+export const PULL_METHODS = ["snapshot", "query", "scp", "delta"] as const;
 /** A pull method (`query` is the old name of `snapshot`). */
 export type PullMethod = typeof PULL_METHODS[number];
 
@@ -60,10 +67,12 @@ export interface PullOptions {
 export interface PullResult {
   source: string;
   localDb: string;
-  method: "snapshot" | "scp";
+  method: "snapshot" | "scp" | "delta";
   /** The program that took the snapshot on the remote (`scp` for raw copies). */
   tool: string;
   bytes: number;
+  /** Pages that travelled (delta method); null when the whole file did. */
+  pagesSent: number | null;
   sha256: string;
   durationMs: number;
   tables: TableSummary[];
@@ -94,7 +103,14 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
   try {
     let fetched: Fetched;
     if (options.method === "scp") fetched = await fetchRaw(options, temp, warnings);
-    else fetched = await fetchSnapshot(options, temp);
+    else if (options.method === "delta" && exists) {
+      fetched = await fetchDelta(options, temp, warnings);
+    } else {
+      if (options.method === "delta") {
+        warnings.push("no local copy yet: the whole database travels");
+      }
+      fetched = await fetchSnapshot(options, temp);
+    }
 
     options.onProgress?.({ phase: "check" });
     await syncFile(temp);
@@ -136,9 +152,10 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
     return {
       source: describe(source),
       localDb,
-      method: options.method === "scp" ? "scp" : "snapshot",
+      method: options.method === "query" ? "snapshot" : options.method,
       tool: fetched.tool,
       bytes: fetched.bytes,
+      pagesSent: fetched.pagesSent ?? null,
       sha256: fetched.sha256,
       durationMs: Math.round(performance.now() - started),
       tables: fetched.sameSnapshot
@@ -218,6 +235,7 @@ interface Fetched {
   tables: TableSummary[];
   /** True when `tables` were counted in the very snapshot that was copied. */
   sameSnapshot: boolean;
+  pagesSent?: number;
 }
 
 /** The snapshot method: one ssh connection, the remote's consistent snapshot streamed back. */
@@ -253,6 +271,61 @@ async function fetchSnapshot(options: PullOptions, temp: string): Promise<Fetche
     sha256,
     tables: header.tables.map((t) => ({ ...t, newest: normalize(t.newest) })),
     sameSnapshot: true,
+  };
+}
+
+/**
+ * The delta method: a snapshot of the local database is the base; its page hashes go to the
+ * remote, which answers with only the pages that differ from its own snapshot. The result must
+ * hash to the remote snapshot's sha256, so a missed page can only fail, never corrupt. A remote
+ * with only the sqlite3 CLI cannot compute page hashes: then the whole snapshot travels.
+ */
+async function fetchDelta(
+  options: PullOptions,
+  temp: string,
+  warnings: string[],
+): Promise<Fetched> {
+  const { source } = options;
+  const base = await snapshotDatabase(options.localDb, temp, {
+    busyTimeoutMs: options.busyTimeoutMs ?? 10_000,
+  });
+  const request = await pageHashes(temp, base.pageSize);
+  const { child, reader } = startRemote("delta", source, options.remote, request);
+  let header: SnapshotHeader;
+  let result: { sha256: string; pages: number };
+  try {
+    await using _child = child;
+    try {
+      header = parseHeaderLine<SnapshotHeader>(await reader.line(), source.host);
+      using file = await Deno.open(temp, { read: true, write: true });
+      result = await receiveDelta(
+        reader,
+        header,
+        file,
+        source.host,
+        (received, expected) => options.onProgress?.({ phase: "transfer", received, expected }),
+      );
+    } catch (error) {
+      throw await remoteFailure(child, reader, source, error);
+    }
+    try {
+      await child.finish();
+    } catch (error) {
+      throw await remoteFailure(child, reader, source, error);
+    }
+  } catch (error) {
+    if (!(error instanceof RemoteError && error.kind === "nodelta")) throw error;
+    warnings.push(`${error.message}: the whole snapshot travelled instead`);
+    await removeTempDb(temp);
+    return await fetchSnapshot(options, temp);
+  }
+  return {
+    tool: header.tool,
+    bytes: header.size,
+    sha256: result.sha256,
+    tables: header.tables.map((t) => ({ ...t, newest: normalize(t.newest) })),
+    sameSnapshot: true,
+    pagesSent: result.pages,
   };
 }
 

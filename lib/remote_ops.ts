@@ -32,8 +32,18 @@ export interface RemoteOptions {
   timeoutMs?: number;
 }
 
+/** What the remote side can be asked. */
+export type RemoteOp = "snapshot" | "delta" | "info";
+
+/** A failure the remote side reported itself (`LITEKEEP-ERROR <kind> <message>`). */
+export class RemoteError extends OperationError {
+  constructor(message: string, readonly kind: string, hint: string) {
+    super(message, { hint });
+  }
+}
+
 /** The remote words that run `op` on `path`. */
-export function remoteWords(op: "snapshot" | "info", path: string, o: RemoteOptions): string[] {
+export function remoteWords(op: RemoteOp, path: string, o: RemoteOptions): string[] {
   const orderBy = Object.entries(o.orderBy ?? {}).map(([t, c]) => `${t}\t${c}`).join("\n");
   return [
     "sh",
@@ -54,15 +64,17 @@ export function remoteWords(op: "snapshot" | "info", path: string, o: RemoteOpti
 
 /** Starts `op` on the remote; the caller reads the answer from `reader`. */
 export function startRemote(
-  op: "snapshot" | "info",
+  op: RemoteOp,
   spec: RemoteSpec,
   o: RemoteOptions,
+  stdin?: Uint8Array,
 ): { child: StreamingChild; reader: StreamReader } {
   let child: StreamingChild;
   try {
     child = spawnStreaming("ssh", sshArgs(spec.host, remoteWords(op, spec.path, o), o.ssh), {
       okCodes: [0],
       timeoutMs: o.timeoutMs,
+      stdin,
     });
   } catch (error) {
     throw sshFailure(error, spec.host, "Cannot start ssh");
@@ -105,10 +117,13 @@ export async function remoteFailure(
       empty: "check that the application on the remote writes to this path",
       space: "free space in the remote temporary folder, or choose another with --remote-tmp",
       notool: "install python3 or sqlite3 on the remote, or copy the litekeep binary there",
+      nodelta: "install python3 or litekeep on the remote, or use --method snapshot",
     };
-    return new OperationError(`Remote database "${where}": ${message}`, {
-      hint: hints[kind] ?? "check the remote host",
-    });
+    return new RemoteError(
+      `Remote database "${where}": ${message}`,
+      kind,
+      hints[kind] ?? "check the remote host",
+    );
   }
   if (processError instanceof ProcessError && processError.code === 255) {
     return sshFailure(processError, spec.host, "Cannot reach remote");

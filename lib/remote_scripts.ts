@@ -44,7 +44,7 @@ fail notool "the remote host has neither litekeep, python3 nor sqlite3"
 
 /** Arguments: op db tmpdir compress orderby. */
 export const PYTHON_AGENT = `
-import hashlib, json, os, signal, sqlite3, sys, tempfile, urllib.parse, zlib
+import hashlib, json, os, signal, sqlite3, struct, sys, tempfile, urllib.parse, zlib
 
 def fail(kind, message):
     sys.stderr.write("LITEKEEP-ERROR %s %s\\n" % (kind, str(message).replace("\\n", " ")))
@@ -131,7 +131,10 @@ def info():
     finally:
         conn.close()
 
-def snapshot():
+def snapshot(delta):
+    # A delta request: "<page size>\\n" then 8 bytes of sha256 per page of the local copy.
+    request = sys.stdin.buffer.read() if delta else b""
+    local_page_size, _, local_hashes = request.partition(b"\\n")
     try:
         fd, tmp = tempfile.mkstemp(prefix=".litekeep-remote-", suffix=".db", dir=tmpdir or None)
         os.close(fd)
@@ -165,7 +168,9 @@ def snapshot():
         gzip = compress == "gzip"
         header({"tool": "python3", "sqlite": sqlite3.sqlite_version, "journalMode": journal,
                 "pageSize": page_size, "pages": pages, "size": size,
-                "encoding": "gzip" if gzip else "raw", "framing": "chunked", "tables": found})
+                "encoding": "gzip" if gzip else "raw", "framing": "chunked", "tables": found,
+                "delta": delta})
+        same_size = delta and local_page_size == str(page_size).encode()
         digest = hashlib.sha256()
         packer = zlib.compressobj(1, zlib.DEFLATED, 31) if gzip else None
         def chunk(data):
@@ -173,11 +178,23 @@ def snapshot():
                 out.write(b"%x\\n" % len(data))
                 out.write(data)
         with open(tmp, "rb") as f:
+            number = 0
             while True:
                 block = f.read(1 << 20)
                 if not block:
                     break
                 digest.update(block)
+                if delta:
+                    # Records of (page number, page) for the pages the local copy lacks.
+                    records = []
+                    for at in range(0, len(block), page_size):
+                        number += 1
+                        page = block[at:at + page_size]
+                        known = local_hashes[(number - 1) * 8:number * 8]
+                        if same_size and known == hashlib.sha256(page).digest()[:8]:
+                            continue
+                        records.append(struct.pack(">I", number) + page)
+                    block = b"".join(records)
                 chunk(packer.compress(block) if packer else block)
         if packer:
             chunk(packer.flush())
@@ -193,8 +210,8 @@ def snapshot():
 
 check_db()
 try:
-    if op == "snapshot":
-        snapshot()
+    if op in ("snapshot", "delta"):
+        snapshot(op == "delta")
     elif op == "info":
         info()
     else:
@@ -250,6 +267,7 @@ if [ "$op" = info ]; then
     "$version" "$(json "$db")" "$size" "$mtime" "$1" "$2" "$3" "$wal" "\${free:-null}" "$(tables "$db")"
   exit 0
 fi
+[ "$op" = delta ] && fail nodelta "the sqlite3 fallback cannot send only changed pages"
 [ "$op" = snapshot ] || fail usage "unknown operation $op"
 tmp=$(mktemp "$tmpdir/.litekeep-remote-XXXXXX") || fail space "cannot create a temporary file in $tmpdir"
 trap 'rm -f "$tmp" "$tmp-journal" "$tmp-wal" "$tmp-shm"' EXIT

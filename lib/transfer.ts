@@ -30,6 +30,8 @@ export interface SnapshotHeader {
   encoding: "raw" | "gzip";
   framing: "sized" | "chunked";
   tables: TableSummary[];
+  /** True when the body is delta records (page number, page) instead of the whole file. */
+  delta?: boolean;
 }
 
 /** What `info` reports of a database, local or remote. */
@@ -133,31 +135,21 @@ export function parseHeaderLine<T>(line: string | undefined, host: string): T {
 export type TransferProgress = (received: number, expected: number) => void;
 
 /**
- * Receives a snapshot body into `file`, checking its sha256 against the trailer.
+ * Reads a body (sized or chunked, raw or gzip) and hands the decoded bytes to `consume`.
  *
- * @returns the sha256 of the database bytes
- * @throws {OperationError} when the stream ends early or the checksum does not match
+ * @returns the trailer
+ * @throws {OperationError} when the stream ends early or is garbled
  */
-export async function receiveBody(
+async function decodeBody(
   reader: StreamReader,
   header: SnapshotHeader,
-  file: Deno.FsFile,
   host: string,
-  onProgress?: TransferProgress,
-): Promise<string> {
-  const hash = createHash("sha256");
-  let written = 0;
+  consume: (data: Uint8Array) => Promise<void>,
+): Promise<{ sha256: string | null }> {
   const lost = () =>
     new OperationError(`The connection to "${host}" was lost in the middle of the transfer`, {
       hint: "run the pull again; the local database was not changed",
     });
-  const write = async (data: Uint8Array) => {
-    hash.update(data);
-    let offset = 0;
-    while (offset < data.length) offset += await file.write(data.subarray(offset));
-    written += data.length;
-    onProgress?.(written, header.size);
-  };
   let inflate:
     | { writer: WritableStreamDefaultWriter<BufferSource>; done: Promise<void> }
     | undefined;
@@ -169,7 +161,7 @@ export async function receiveBody(
       for (;;) {
         const { value, done } = await out.read();
         if (done) return;
-        await write(value);
+        await consume(value);
       }
     })();
     // A failed write (disk full) must not leave the network side waiting forever.
@@ -185,7 +177,7 @@ export async function receiveBody(
         throw new OperationError(`Garbled compressed transfer from "${host}"`);
       }
     }
-    : write;
+    : consume;
   if (header.framing === "sized") {
     if (!await reader.bytes(header.size, sink)) throw lost();
   } else {
@@ -204,7 +196,37 @@ export async function receiveBody(
   }
   const trailer = await reader.line();
   if (trailer === undefined) throw lost();
-  const { sha256 } = JSON.parse(trailer) as { sha256: string | null };
+  return JSON.parse(trailer) as { sha256: string | null };
+}
+
+function mismatch(host: string): OperationError {
+  return new OperationError(`The copy from "${host}" does not match the remote's sha256`, {
+    hint: "run the pull again; if it persists, check the network and the remote's disk",
+  });
+}
+
+/**
+ * Receives a whole snapshot into `file`, checking its sha256 against the trailer.
+ *
+ * @returns the sha256 of the database bytes
+ * @throws {OperationError} when the stream ends early or the checksum does not match
+ */
+export async function receiveBody(
+  reader: StreamReader,
+  header: SnapshotHeader,
+  file: Deno.FsFile,
+  host: string,
+  onProgress?: TransferProgress,
+): Promise<string> {
+  const hash = createHash("sha256");
+  let written = 0;
+  const { sha256 } = await decodeBody(reader, header, host, async (data) => {
+    hash.update(data);
+    let offset = 0;
+    while (offset < data.length) offset += await file.write(data.subarray(offset));
+    written += data.length;
+    onProgress?.(written, header.size);
+  });
   const actual = hash.digest("hex");
   if (written !== header.size) {
     throw new OperationError(
@@ -212,10 +234,93 @@ export async function receiveBody(
       { hint: "run the pull again" },
     );
   }
-  if (sha256 !== null && sha256 !== actual) {
-    throw new OperationError(`The copy from "${host}" does not match the remote's sha256`, {
-      hint: "run the pull again; if it persists, check the network and the remote's disk",
-    });
-  }
+  if (sha256 !== null && sha256 !== actual) throw mismatch(host);
   return actual;
+}
+
+/** Bytes of a page's hash in a delta request. */
+export const PAGE_HASH_BYTES = 8;
+
+/**
+ * The delta request: `"<page size>\n"` then the first 8 bytes of the sha256 of every page of
+ * the local copy, so the remote sends only pages whose hash differs.
+ */
+export async function pageHashes(path: string, pageSize: number): Promise<Uint8Array> {
+  const size = (await Deno.stat(path)).size;
+  const pages = Math.ceil(size / pageSize);
+  const head = new TextEncoder().encode(`${pageSize}\n`);
+  const out = new Uint8Array(head.length + pages * PAGE_HASH_BYTES);
+  out.set(head);
+  using file = await Deno.open(path, { read: true });
+  const buffer = new Uint8Array(pageSize * 256);
+  let page = 0;
+  for (;;) {
+    const n = await readFull(file, buffer);
+    if (n === 0) break;
+    for (let at = 0; at < n; at += pageSize, page++) {
+      const digest = createHash("sha256").update(buffer.subarray(at, Math.min(at + pageSize, n)))
+        .digest();
+      out.set(digest.subarray(0, PAGE_HASH_BYTES), head.length + page * PAGE_HASH_BYTES);
+    }
+  }
+  return out;
+}
+
+async function readFull(file: Deno.FsFile, buffer: Uint8Array): Promise<number> {
+  let filled = 0;
+  while (filled < buffer.length) {
+    const n = await file.read(buffer.subarray(filled));
+    if (n === null) break;
+    filled += n;
+  }
+  return filled;
+}
+
+/**
+ * Receives a delta into `file`, which holds the local copy the request was made from: each
+ * record is a 4-byte big-endian page number and that page; then the file is cut to the
+ * snapshot's size and its sha256 must equal the remote's.
+ *
+ * @returns the sha256 of the result and how many pages travelled
+ */
+export async function receiveDelta(
+  reader: StreamReader,
+  header: SnapshotHeader,
+  file: Deno.FsFile,
+  host: string,
+  onProgress?: TransferProgress,
+): Promise<{ sha256: string; pages: number }> {
+  const record = 4 + header.pageSize;
+  let pending = new Uint8Array(0);
+  let pages = 0;
+  const { sha256 } = await decodeBody(reader, header, host, async (data) => {
+    const joined = new Uint8Array(pending.length + data.length);
+    joined.set(pending);
+    joined.set(data, pending.length);
+    let at = 0;
+    for (; at + record <= joined.length; at += record) {
+      const view = new DataView(joined.buffer, joined.byteOffset + at, 4);
+      const pageNo = view.getUint32(0);
+      await file.seek((pageNo - 1) * header.pageSize, Deno.SeekMode.Start);
+      const page = joined.subarray(at + 4, at + record);
+      let offset = 0;
+      while (offset < page.length) offset += await file.write(page.subarray(offset));
+      pages++;
+      onProgress?.(pages * header.pageSize, header.size);
+    }
+    pending = joined.slice(at);
+  });
+  if (pending.length !== 0) throw new OperationError(`Garbled delta from "${host}"`);
+  await file.truncate(header.size);
+  await file.seek(0, Deno.SeekMode.Start);
+  const hash = createHash("sha256");
+  const buffer = new Uint8Array(1 << 20);
+  for (;;) {
+    const n = await file.read(buffer);
+    if (n === null) break;
+    hash.update(buffer.subarray(0, n));
+  }
+  const actual = hash.digest("hex");
+  if (sha256 === null || sha256 !== actual) throw mismatch(host);
+  return { sha256: actual, pages };
 }

@@ -86,6 +86,7 @@ export async function runCli(args: string[], options: CliOptions = {}): Promise<
   let stderr = "";
   const io: Io = {
     stdout: (t) => void (stdout += t),
+    readStdin: () => Promise.resolve(new Uint8Array()),
     stdoutBytes: (chunk) => {
       stdout += new TextDecoder("latin1").decode(chunk);
       return Promise.resolve();

@@ -8,6 +8,7 @@ function capture(terminal: boolean): { io: Io; err: () => string } {
     io: {
       stdout: () => {},
       stdoutBytes: () => Promise.resolve(),
+      readStdin: () => Promise.resolve(new Uint8Array()),
       stderr: (t) => void (err += t),
       stderrIsTerminal: terminal,
       env: () => undefined,

@@ -419,3 +419,64 @@ Deno.test("pull into a folder that does not exist exits 1 and creates nothing", 
   assert.match(res.stderr, /Cannot pull into ".*nope\/local\.db": folder ".*nope": no such file/);
   assert.deepEqual(await ls(dir.path), []);
 });
+
+Deno.test("pull --method delta sends only the changed pages and rebuilds the same file", async (t) => {
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const remote = join(dir.path, "remote.db");
+  makeDb(remote, { payments: 50_000, noteBytes: 100 });
+  const bin = await remoteLitekeep(dir.path);
+  for (const tool of ["litekeep", "python3", "sqlite3"]) {
+    await t.step(tool, async () => {
+      const local = join(dir.path, `local-${tool}.db`);
+      const first = await runCli([
+        "pull",
+        `${sshd.host}:${remote}`,
+        local,
+        "--method",
+        "delta",
+        "--remote-tool",
+        tool,
+        "--remote-bin",
+        bin,
+        "--json",
+      ]);
+      assert.equal(first.code, 0, first.stderr);
+      assert.match(first.stderr, /no local copy yet/);
+      // The app changes a few rows on the remote.
+      const app = new DatabaseSync(remote);
+      app.exec("UPDATE members SET status = 'paused' WHERE id IN (1, 200)");
+      app.exec("INSERT INTO payments VALUES (NULL, 3, 700, '2030-01-01', 'card', 'new')");
+      app.close();
+      const res = await runCli([
+        "pull",
+        `${sshd.host}:${remote}`,
+        local,
+        "--method",
+        "delta",
+        "--remote-tool",
+        tool,
+        "--remote-bin",
+        bin,
+        "--compress",
+        tool === "sqlite3" ? "none" : "gzip",
+        "--json",
+      ]);
+      assert.equal(res.code, 0, res.stderr);
+      const out = JSON.parse(res.stdout);
+      if (tool === "sqlite3") {
+        assert.equal(out.pagesSent, null);
+        assert.match(res.stderr, /cannot send only changed pages: the whole snapshot travelled/);
+      } else {
+        const pages = Number(await sqlite3(remote, "PRAGMA page_count"));
+        assert.ok(
+          out.pagesSent > 0 && out.pagesSent < pages / 10,
+          `${out.pagesSent} of ${pages} pages travelled`,
+        );
+      }
+      assert.equal(count(local, "payments"), count(remote, "payments"));
+      assert.equal(await sqlite3(local, "SELECT status FROM members WHERE id = 200"), "paused");
+      assert.equal(await sqlite3(local, "PRAGMA integrity_check"), "ok");
+    });
+  }
+});

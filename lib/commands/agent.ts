@@ -19,7 +19,7 @@ export const hidden = true;
 
 /** Help text. */
 export const usage =
-  `Usage: litekeep agent --protocol ${PROTOCOL} snapshot|info DB TMPDIR COMPRESS ORDERBY
+  `Usage: litekeep agent --protocol ${PROTOCOL} snapshot|delta|info DB TMPDIR COMPRESS ORDERBY
 
 Started over ssh by "litekeep pull", "info" and "compare" on another host. Not for direct use.
 `;
@@ -89,7 +89,9 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   };
   try {
     if (flags.op === "snapshot") await serveSnapshot(flags.db, options, sink);
-    else if (flags.op === "info") await serveInfo(flags.db, options, sink);
+    else if (flags.op === "delta") {
+      await serveSnapshot(flags.db, options, sink, await ctx.io.readStdin());
+    } else if (flags.op === "info") await serveInfo(flags.db, options, sink);
     else return fail("usage", `unknown operation "${flags.op}"`);
     return 0;
   } catch (error) {
