@@ -45,6 +45,16 @@ export class ProcessError extends Error {
   }
 }
 
+/** Writes `data` to a piped stdin and closes it; nothing when there is no data. */
+async function feedStdin(child: Deno.ChildProcess, data?: Uint8Array | string): Promise<void> {
+  if (data === undefined) return;
+  const writer = child.stdin.getWriter();
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  // A child that exits without reading its input is not our failure: its exit code tells.
+  await writer.write(bytes).catch(() => {});
+  await writer.close().catch(() => {});
+}
+
 /** The last `lines` non-empty lines of `text`. */
 export function tail(text: string, lines = 5): string {
   return text.trim().split("\n").filter((l) => l.trim() !== "").slice(-lines).join("\n");
@@ -73,16 +83,7 @@ export async function run(
     stderr: "piped",
     signal,
   }).spawn();
-  if (options.stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    const data = typeof options.stdin === "string"
-      ? new TextEncoder().encode(options.stdin)
-      : options.stdin;
-    // A child that exits without reading its input is not our failure: its exit code tells.
-    await writer.write(data).catch(() => {});
-    await writer.close().catch(() => {});
-  }
-  const out = await child.output();
+  const [out] = await Promise.all([child.output(), feedStdin(child, options.stdin)]);
   const stderr = new TextDecoder().decode(out.stderr);
   const argv = [command, ...args];
   if (signal?.aborted) throw new ProcessError(argv, out.code, tail(stderr), true);
@@ -119,14 +120,7 @@ export function spawnStreaming(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const stdinDone = options.stdin === undefined ? Promise.resolve() : (async () => {
-    const writer = child.stdin.getWriter();
-    const data = typeof options.stdin === "string"
-      ? new TextEncoder().encode(options.stdin)
-      : options.stdin!;
-    await writer.write(data).catch(() => {});
-    await writer.close().catch(() => {});
-  })();
+  const stdinDone = feedStdin(child, options.stdin);
   // Collect stderr as it comes, so a chatty child never blocks on a full pipe.
   const stderrText = new Response(child.stderr).text();
   let exited = false;

@@ -23,6 +23,7 @@ import {
   RemoteError,
   remoteFailure,
   remoteInfo,
+  type RemoteOp,
   type RemoteOptions,
   startRemote,
 } from "./remote_ops.ts";
@@ -34,6 +35,8 @@ import {
   receiveBody,
   receiveDelta,
   type SnapshotHeader,
+  type StreamReader,
+  type TransferProgress,
 } from "./transfer.ts";
 import { inspectInWorker } from "./verify.ts";
 
@@ -238,40 +241,65 @@ interface Fetched {
   pagesSent?: number;
 }
 
-/** The snapshot method: one ssh connection, the remote's consistent snapshot streamed back. */
-async function fetchSnapshot(options: PullOptions, temp: string): Promise<Fetched> {
+/**
+ * Runs `op` on the remote and receives its snapshot stream into `temp` with `receive`; every
+ * failure becomes the best explanation (the remote's own words, else ssh's).
+ */
+async function fromRemote<T>(
+  op: RemoteOp,
+  options: PullOptions,
+  temp: string,
+  receive: (
+    reader: StreamReader,
+    header: SnapshotHeader,
+    file: Deno.FsFile,
+    progress: TransferProgress,
+  ) => Promise<T>,
+  stdin?: Uint8Array,
+): Promise<{ header: SnapshotHeader; received: T }> {
   const { source } = options;
-  const { child, reader } = startRemote("snapshot", source, options.remote);
+  const { child, reader } = startRemote(op, source, options.remote, stdin);
   await using _child = child;
-  let header: SnapshotHeader;
-  let sha256: string;
   try {
-    header = parseHeaderLine<SnapshotHeader>(await reader.line(), source.host);
-    using file = await Deno.open(temp, { write: true, createNew: true });
-    sha256 = await receiveBody(
+    const header = parseHeaderLine<SnapshotHeader>(await reader.line(), source.host);
+    using file = await Deno.open(temp, { read: true, write: true, create: true });
+    const received = await receive(
       reader,
       header,
       file,
-      source.host,
-      (received, expected) => options.onProgress?.({ phase: "transfer", received, expected }),
+      (done, expected) => options.onProgress?.({ phase: "transfer", received: done, expected }),
     );
-  } catch (error) {
-    throw await remoteFailure(child, reader, source, error);
-  }
-  try {
     await child.finish();
+    return { header, received };
   } catch (error) {
     throw await remoteFailure(child, reader, source, error);
   }
-  // Older remote tools may leave the header saying WAL; the local copy must be self-contained.
-  await makeSelfContained(temp);
+}
+
+/** What a snapshot header says of the copied data. */
+function fromHeader(header: SnapshotHeader, sha256: string, pagesSent?: number): Fetched {
   return {
     tool: header.tool,
     bytes: header.size,
     sha256,
     tables: header.tables.map((t) => ({ ...t, newest: normalize(t.newest) })),
     sameSnapshot: true,
+    pagesSent,
   };
+}
+
+/** The snapshot method: one ssh connection, the remote's consistent snapshot streamed back. */
+async function fetchSnapshot(options: PullOptions, temp: string): Promise<Fetched> {
+  const { header, received } = await fromRemote(
+    "snapshot",
+    options,
+    temp,
+    (reader, header, file, progress) =>
+      receiveBody(reader, header, file, options.source.host, progress),
+  );
+  // Older remote tools may leave the header saying WAL; the local copy must be self-contained.
+  await makeSelfContained(temp);
+  return fromHeader(header, received);
 }
 
 /**
@@ -285,48 +313,25 @@ async function fetchDelta(
   temp: string,
   warnings: string[],
 ): Promise<Fetched> {
-  const { source } = options;
   const base = await snapshotDatabase(options.localDb, temp, {
     busyTimeoutMs: options.busyTimeoutMs ?? 10_000,
   });
-  const request = await pageHashes(temp, base.pageSize);
-  const { child, reader } = startRemote("delta", source, options.remote, request);
-  let header: SnapshotHeader;
-  let result: { sha256: string; pages: number };
   try {
-    await using _child = child;
-    try {
-      header = parseHeaderLine<SnapshotHeader>(await reader.line(), source.host);
-      using file = await Deno.open(temp, { read: true, write: true });
-      result = await receiveDelta(
-        reader,
-        header,
-        file,
-        source.host,
-        (received, expected) => options.onProgress?.({ phase: "transfer", received, expected }),
-      );
-    } catch (error) {
-      throw await remoteFailure(child, reader, source, error);
-    }
-    try {
-      await child.finish();
-    } catch (error) {
-      throw await remoteFailure(child, reader, source, error);
-    }
+    const { header, received } = await fromRemote(
+      "delta",
+      options,
+      temp,
+      (reader, header, file, progress) =>
+        receiveDelta(reader, header, file, options.source.host, progress),
+      await pageHashes(temp, base.pageSize),
+    );
+    return fromHeader(header, received.sha256, received.pages);
   } catch (error) {
     if (!(error instanceof RemoteError && error.kind === "nodelta")) throw error;
     warnings.push(`${error.message}: the whole snapshot travelled instead`);
     await removeTempDb(temp);
     return await fetchSnapshot(options, temp);
   }
-  return {
-    tool: header.tool,
-    bytes: header.size,
-    sha256: result.sha256,
-    tables: header.tables.map((t) => ({ ...t, newest: normalize(t.newest) })),
-    sameSnapshot: true,
-    pagesSent: result.pages,
-  };
 }
 
 /**
