@@ -5,6 +5,7 @@
  * @module
  */
 import * as backup from "./commands/backup.ts";
+import * as prune from "./commands/prune.ts";
 import * as verify from "./commands/verify.ts";
 import { findConfig, loadConfig } from "./config.ts";
 import type { Command, Context } from "./context.ts";
@@ -17,6 +18,7 @@ import { VERSION } from "./version.ts";
 const COMMANDS: Record<string, Command> = {
   backup,
   verify,
+  prune,
 };
 
 /** The flags every command accepts, before or after the command word. */

@@ -66,6 +66,21 @@ export function isEmptyPolicy(policy: RetentionPolicy): boolean {
   return POLICY_RULES.every((rule) => !(policy[rule] ?? 0));
 }
 
+/**
+ * Refuses an empty policy: it would keep nothing, and is far more likely a forgotten flag than
+ * a wish to delete every backup.
+ *
+ * @throws {UsageError} when no rule of `policy` keeps anything
+ */
+export function assertPolicy(policy: RetentionPolicy): void {
+  if (isEmptyPolicy(policy)) {
+    throw new UsageError("no retention rule given, so nothing would be kept", {
+      hint: "give at least one of --keep-days, --keep-count, --keep-last, --keep-daily, " +
+        '--keep-weekly, --keep-monthly (or "keep" in litekeep.json)',
+    });
+  }
+}
+
 /** The policy as flags, e.g. `--keep-days 7 --keep-count 10`. */
 export function describePolicy(policy: RetentionPolicy): string {
   return POLICY_RULES.filter((rule) => policy[rule])
@@ -85,14 +100,9 @@ export function planPrune<T extends DatedBackup>(
   backups: readonly T[],
   policy: RetentionPolicy,
   now: Date,
-  pinned: ReadonlyMap<string, KeepReason> = new Map(),
+  pinned: ReadonlyArray<readonly [name: string, reason: KeepReason]> = [],
 ): PrunePlan<T> {
-  if (isEmptyPolicy(policy)) {
-    throw new UsageError("no retention rule given, so nothing would be kept", {
-      hint: "give at least one of --keep-days, --keep-count, --keep-last, --keep-daily, " +
-        '--keep-weekly, --keep-monthly (or "keep" in litekeep.json)',
-    });
-  }
+  assertPolicy(policy);
   const newestFirst = [...backups].sort((a, b) =>
     b.time.getTime() - a.time.getTime() || b.seq - a.seq
   );
@@ -122,10 +132,10 @@ export function planPrune<T extends DatedBackup>(
       lastKey = key;
     });
   }
-  newestFirst.forEach((b, i) => {
-    const pin = pinned.get(b.name);
-    if (pin) reasons[i].add(pin);
-  });
+  for (const [name, reason] of pinned) {
+    const i = newestFirst.findIndex((b) => b.name === name);
+    if (i >= 0) reasons[i].add(reason);
+  }
 
   const decisions = newestFirst.map((backup, i) => ({
     backup,

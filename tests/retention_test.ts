@@ -211,9 +211,9 @@ Deno.test("planPrune() lists every reason that keeps a backup, newest first", ()
 
 Deno.test("planPrune() keeps a pinned backup whatever the policy", () => {
   const backups = daily("20250101", "20250105").map(at);
-  const pinned = new Map<string, KeepReason>([
+  const pinned: Array<[string, KeepReason]> = [
     ["gym_backup_20250104_030005.db", "newest-verified"],
-  ]);
+  ];
   const plan = planPrune(backups, { days: 1 }, at("20260101_000000").time, pinned);
   assert.deepEqual(plan.keep.map((b) => b.name), ["gym_backup_20250104_030005.db"]);
   assert.deepEqual(plan.decisions[1].reasons, ["newest-verified"]);

@@ -9,7 +9,16 @@ import type { Context } from "../context.ts";
 import { UsageError } from "../errors.ts";
 import { formatBytes, formatDuration, formatTables } from "../format.ts";
 import { CHECKPOINT_MODES, type CheckpointMode } from "../snapshot.ts";
+import type { RetentionPolicy } from "../retention.ts";
 import { choiceValue, cliPath, intValue, parseStrict, positionals, printJson } from "./_args.ts";
+import {
+  describePrune,
+  effectivePolicy,
+  KEEP_HELP,
+  KEEP_OPTIONS,
+  keepPolicy,
+  reportPrune,
+} from "./prune.ts";
 
 /** One line for the command list. */
 export const summary = "consistent online snapshot of DB into the backup folder, verified";
@@ -28,11 +37,16 @@ Options:
   --checkpoint MODE        after the snapshot, run a WAL checkpoint: passive, full, restart, truncate
   --skip-checkpoint        accepted for compatibility: no checkpoint is run (the default)
   --busy-timeout MS        wait this long for a writer's lock (default 10000)
+  --prune                  then delete this database's old backups by the keep rules below
+                           (default: config "keep"); only once the new backup is verified
+  --cleanup                the old scripts' name for --prune
+${KEEP_HELP}
   -h, --help               show this help
 
 Examples:
   litekeep backup instance/gym_system.db
   litekeep backup --checkpoint truncate --json
+  litekeep backup instance/gym_system.db --cleanup --keep-days 7 --keep-count 10
 `;
 
 const OPTIONS = {
@@ -42,6 +56,9 @@ const OPTIONS = {
   checkpoint: { type: "string" },
   "skip-checkpoint": { type: "boolean" },
   "busy-timeout": { type: "string" },
+  prune: { type: "boolean" },
+  cleanup: { type: "boolean" },
+  ...KEEP_OPTIONS,
 } as const;
 
 /** The typed flags of `backup`. */
@@ -52,6 +69,10 @@ export interface BackupFlags {
   verify?: "full" | "quick" | "none";
   checkpoint?: CheckpointMode;
   busyTimeoutMs?: number;
+  /** `--prune` or `--cleanup`. */
+  prune: boolean;
+  /** The keep flags given, if any. */
+  policy?: RetentionPolicy;
 }
 
 /** Parses `backup`'s arguments. @throws {UsageError} */
@@ -60,6 +81,15 @@ export function parseFlags(argv: string[]): BackupFlags {
   const [db] = positionals("backup", rest, 1);
   if (values.checkpoint !== undefined && values["skip-checkpoint"]) {
     throw new UsageError("backup: --checkpoint and --skip-checkpoint contradict each other");
+  }
+  const prune = (values.prune || values.cleanup) ?? false;
+  const policy = keepPolicy("backup", values);
+  if (policy && !prune) {
+    // Accepting the rules without pruning would let a crontab believe it prunes.
+    const flag = Object.keys(values).find((k) => k.startsWith("keep-"));
+    throw new UsageError(`backup: --${flag} needs --prune (or --cleanup)`, {
+      hint: "litekeep backup DB --prune --keep-days 7",
+    });
   }
   return {
     db,
@@ -76,6 +106,8 @@ export function parseFlags(argv: string[]): BackupFlags {
     busyTimeoutMs: values["busy-timeout"] === undefined
       ? undefined
       : intValue("backup", "busy-timeout", values["busy-timeout"]),
+    prune,
+    policy,
   };
 }
 
@@ -89,6 +121,8 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
       hint: 'name it ("litekeep backup instance/app.db") or set "db" in litekeep.json',
     });
   }
+  // Refuse an empty policy now: nothing may be touched by a command that is a usage error.
+  const policy = flags.prune ? effectivePolicy(flags.policy, config) : undefined;
   const started = performance.now();
   let status = "backup: starting";
   const draw = () =>
@@ -103,6 +137,7 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
     checkpoint: flags.checkpoint,
     busyTimeoutMs: flags.busyTimeoutMs ?? config?.busyTimeout,
     now: ctx.io.now(),
+    prune: policy,
     onProgress: (p) => {
       status = p.phase === "copy"
         ? `backup: copying ${Math.floor((p.copiedPages / Math.max(p.totalPages, 1)) * 100)}% ` +
@@ -115,9 +150,13 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   for (const name of result.cleaned) {
     ctx.log.info(`removed leftover of an interrupted run: ${name}`);
   }
-  if (ctx.json) printJson(ctx, { ok: true, command: "backup", ...result });
-  else if (!ctx.quiet) ctx.io.stdout(describe(result));
-  return 0;
+  if (result.prune) reportPrune(ctx, result.prune);
+  const ok = (result.prune?.problems.length ?? 0) === 0;
+  if (ctx.json) printJson(ctx, { ok, command: "backup", ...result });
+  else if (!ctx.quiet) {
+    ctx.io.stdout(describe(result) + (result.prune ? describePrune(result.prune) : ""));
+  }
+  return ok ? 0 : 1;
 }
 
 function describe(r: BackupResult): string {
