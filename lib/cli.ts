@@ -6,6 +6,7 @@
  */
 import * as backup from "./commands/backup.ts";
 import * as prune from "./commands/prune.ts";
+import * as stats from "./commands/stats.ts";
 import * as verify from "./commands/verify.ts";
 import { findConfig, loadConfig } from "./config.ts";
 import type { Command, Context } from "./context.ts";
@@ -19,6 +20,7 @@ const COMMANDS: Record<string, Command> = {
   backup,
   verify,
   prune,
+  stats,
 };
 
 /** The flags every command accepts, before or after the command word. */

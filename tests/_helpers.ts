@@ -6,6 +6,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
+import { hashFile, sidecarLine } from "../lib/checksum.ts";
 import { runCli as runCliInProcess } from "../lib/cli.ts";
 import type { Io } from "../lib/io.ts";
 import { createGymDb, type GymOptions } from "../scripts/_gym.ts";
@@ -164,4 +165,51 @@ export async function mountTmpfs(
       await new Deno.Command("umount", { args: [dir] }).output();
     },
   };
+}
+
+/** A small real database in rollback-journal mode, as backups are. */
+export function smallDb(path: string, rows = 10): void {
+  const db = new DatabaseSync(path);
+  db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
+  const insert = db.prepare("INSERT INTO t (v) VALUES (?)");
+  db.exec("BEGIN");
+  for (let i = 0; i < rows; i++) insert.run(`row ${i}`);
+  db.exec("COMMIT");
+  db.close();
+}
+
+/**
+ * Backups named `{stem}_backup_{stamp}.db` in `dir`, copies of one small database, each with a
+ * sidecar (`checksum`) unless it is null. Returns their paths.
+ */
+export async function fakeBackups(
+  dir: string,
+  stamps: string[],
+  { stem = "gym", checksum = "sha256" as "sha256" | "md5" | null, rows = 10 } = {},
+): Promise<string[]> {
+  await Deno.mkdir(dir, { recursive: true });
+  const template = await Deno.makeTempFile({ suffix: ".db" });
+  await Deno.remove(template);
+  smallDb(template, rows);
+  const paths: string[] = [];
+  for (const stamp of stamps) {
+    const path = join(dir, `${stem}_backup_${stamp}.db`);
+    await Deno.copyFile(template, path);
+    if (checksum) {
+      await Deno.writeTextFile(
+        `${path}.${checksum}`,
+        sidecarLine(await hashFile(path, checksum), path),
+      );
+    }
+    paths.push(path);
+  }
+  await Deno.remove(template);
+  return paths;
+}
+
+/** Changes one byte far from the header: the checksum no longer matches. */
+export async function tamper(path: string): Promise<void> {
+  using f = await Deno.open(path, { read: true, write: true });
+  await f.seek(-10, Deno.SeekMode.End);
+  await f.write(new Uint8Array([0x42]));
 }

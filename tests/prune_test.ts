@@ -1,57 +1,11 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
-import { hashFile, sidecarLine } from "../lib/checksum.ts";
 import { acquireLock, dirLockPath } from "../lib/lock.ts";
 import { pruneBackups } from "../lib/prune.ts";
-import { ls, makeDb, runCli, tempDir } from "./_helpers.ts";
+import { fakeBackups, ls, makeDb, runCli, tamper, tempDir } from "./_helpers.ts";
 
 const NOW = new Date(2025, 9, 20, 3, 0, 10);
-
-/** A small real database in rollback-journal mode, as backups are. */
-function smallDb(path: string, rows = 10): void {
-  const db = new DatabaseSync(path);
-  db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
-  const insert = db.prepare("INSERT INTO t (v) VALUES (?)");
-  for (let i = 0; i < rows; i++) insert.run(`row ${i}`);
-  db.close();
-}
-
-/**
- * Backups named `{stem}_backup_{stamp}.db` in `dir`, copies of one small database, each with a
- * sidecar (`checksum`) unless it is null. Returns their paths.
- */
-async function backupSet(
-  dir: string,
-  stamps: string[],
-  { stem = "gym", checksum = "sha256" as "sha256" | "md5" | null } = {},
-): Promise<string[]> {
-  await Deno.mkdir(dir, { recursive: true });
-  const template = await Deno.makeTempFile({ suffix: ".db" });
-  await Deno.remove(template);
-  smallDb(template);
-  const paths: string[] = [];
-  for (const stamp of stamps) {
-    const path = join(dir, `${stem}_backup_${stamp}.db`);
-    await Deno.copyFile(template, path);
-    if (checksum) {
-      await Deno.writeTextFile(
-        `${path}.${checksum}`,
-        sidecarLine(await hashFile(path, checksum), path),
-      );
-    }
-    paths.push(path);
-  }
-  await Deno.remove(template);
-  return paths;
-}
-
-/** Changes one byte far from the header: the checksum no longer matches. */
-async function tamper(path: string): Promise<void> {
-  using f = await Deno.open(path, { read: true, write: true });
-  await f.seek(-10, Deno.SeekMode.End);
-  await f.write(new Uint8Array([0x42]));
-}
 
 const DAYS = ["20251015_030005", "20251016_030005", "20251017_030005", "20251018_030005"];
 
@@ -63,7 +17,7 @@ Deno.test("pruneBackups() never deletes the newest backup that passes its checks
   for (const c of cases) {
     await t.step(c.name, async () => {
       await using dir = await tempDir();
-      const paths = await backupSet(dir.path, DAYS);
+      const paths = await fakeBackups(dir.path, DAYS);
       await tamper(paths[3]);
       const later = new Date(2025, 10, 30);
       const result = await pruneBackups({ dir: dir.path, policy: c.policy, now: later });
@@ -85,14 +39,14 @@ Deno.test("pruneBackups() never deletes the newest backup that passes its checks
 Deno.test("pruneBackups() lets quick_check decide for a backup without a sidecar", async (t) => {
   await t.step("a sound one is kept", async () => {
     await using dir = await tempDir();
-    const paths = await backupSet(dir.path, DAYS);
+    const paths = await fakeBackups(dir.path, DAYS);
     await Deno.remove(`${paths[3]}.sha256`);
     const result = await pruneBackups({ dir: dir.path, policy: { days: 1 }, now: NOW });
     assert.deepEqual(result.newestVerified, [`gym_backup_${DAYS[3]}.db`]);
   });
   await t.step("one that is not a database is passed over", async () => {
     await using dir = await tempDir();
-    const paths = await backupSet(dir.path, DAYS);
+    const paths = await fakeBackups(dir.path, DAYS);
     await Deno.remove(`${paths[3]}.sha256`);
     await Deno.writeTextFile(paths[3], "not a database");
     const result = await pruneBackups({ dir: dir.path, policy: { days: 1 }, now: NOW });
@@ -103,7 +57,7 @@ Deno.test("pruneBackups() lets quick_check decide for a backup without a sidecar
 
 Deno.test("prune exits 1 and deletes nothing when no backup passes its checksum", async () => {
   await using dir = await tempDir();
-  const paths = await backupSet(dir.path, DAYS);
+  const paths = await fakeBackups(dir.path, DAYS);
   for (const p of paths) await tamper(p);
   const before = await ls(dir.path);
   const res = await runCli(["prune", dir.path, "--keep-last", "1"], { now: NOW });
@@ -121,7 +75,7 @@ Deno.test("prune refuses an empty policy with exit 2 and touches nothing", async
   for (const [name, args, config] of cases) {
     await t.step(name, async () => {
       await using dir = await tempDir();
-      await backupSet(join(dir.path, "b"), DAYS);
+      await fakeBackups(join(dir.path, "b"), DAYS);
       if (config) await Deno.writeTextFile(join(dir.path, "litekeep.json"), JSON.stringify(config));
       const before = await ls(join(dir.path, "b"));
       const res = await runCli(["prune", "b", ...args], { cwd: dir.path, now: NOW });
@@ -136,7 +90,7 @@ Deno.test("prune refuses an empty policy with exit 2 and touches nothing", async
 
 Deno.test("prune never touches files that are not named like backups", async () => {
   await using dir = await tempDir();
-  await backupSet(dir.path, DAYS);
+  await fakeBackups(dir.path, DAYS);
   const strangers = [
     "notes.txt",
     "gym.db",
@@ -159,8 +113,8 @@ Deno.test("prune never touches files that are not named like backups", async () 
 
 Deno.test("prune deletes each backup's sidecar with it", async () => {
   await using dir = await tempDir();
-  await backupSet(dir.path, DAYS.slice(0, 2), { checksum: "md5" });
-  await backupSet(dir.path, DAYS.slice(2));
+  await fakeBackups(dir.path, DAYS.slice(0, 2), { checksum: "md5" });
+  await fakeBackups(dir.path, DAYS.slice(2));
   const res = await runCli(["prune", dir.path, "--keep-count", "1", "--json"], { now: NOW });
   assert.equal(res.code, 0, res.stderr);
   assert.deepEqual(await ls(dir.path), [
@@ -175,7 +129,7 @@ Deno.test("prune deletes each backup's sidecar with it", async () => {
 
 Deno.test("prune removes temporary leftovers older than an hour, and only those", async () => {
   await using dir = await tempDir();
-  await backupSet(dir.path, DAYS);
+  await fakeBackups(dir.path, DAYS);
   const old = join(dir.path, ".litekeep-tmp-123-abc-gym.db");
   const fresh = join(dir.path, ".litekeep-tmp-456-def-gym.db");
   await Deno.writeTextFile(old, "partial");
@@ -196,7 +150,7 @@ Deno.test("prune removes temporary leftovers older than an hour, and only those"
 
 Deno.test("prune --dry-run lists every backup with keep/delete and deletes nothing", async () => {
   await using dir = await tempDir();
-  await backupSet(dir.path, DAYS);
+  await fakeBackups(dir.path, DAYS);
   const before = await ls(dir.path);
   const res = await runCli(
     ["prune", dir.path, "--keep-last", "1", "--keep-days", "4", "--dry-run"],
@@ -227,8 +181,8 @@ Deno.test("prune --dry-run lists every backup with keep/delete and deletes nothi
 
 Deno.test("prune plans each database's backups on their own", async () => {
   await using dir = await tempDir();
-  await backupSet(dir.path, DAYS, { stem: "gym" });
-  await backupSet(dir.path, DAYS.slice(0, 2), { stem: "shop" });
+  await fakeBackups(dir.path, DAYS, { stem: "gym" });
+  await fakeBackups(dir.path, DAYS.slice(0, 2), { stem: "shop" });
   const res = await runCli(["prune", dir.path, "--keep-last", "1", "--json"], { now: NOW });
   assert.equal(res.code, 0, res.stderr);
   assert.deepEqual(JSON.parse(res.stdout).newestVerified, [
@@ -243,7 +197,7 @@ Deno.test("prune plans each database's backups on their own", async () => {
 
 Deno.test("prune takes the folder and the rules from the config; flags replace its rules", async () => {
   await using dir = await tempDir();
-  await backupSet(join(dir.path, "backups"), DAYS);
+  await fakeBackups(join(dir.path, "backups"), DAYS);
   await Deno.writeTextFile(
     join(dir.path, "litekeep.json"),
     JSON.stringify({ backupDir: "backups", keep: { count: 3 } }),
@@ -317,7 +271,7 @@ Deno.test("backup --cleanup --keep-days 7 prunes after the new backup, the old c
   const db = join(dir.path, "gym.db");
   makeDb(db);
   const backups = join(dir.path, "backups");
-  await backupSet(backups, ["20250901_030005", "20251015_030005"]);
+  await fakeBackups(backups, ["20250901_030005", "20251015_030005"]);
   const res = await runCli(["backup", db, "--cleanup", "--keep-days", "7", "--json"], { now: NOW });
   assert.equal(res.code, 0, res.stderr);
   const out = JSON.parse(res.stdout);
@@ -335,7 +289,7 @@ Deno.test("backup --prune never deletes the backup it has just made", async () =
   makeDb(db);
   const backups = join(dir.path, "backups");
   // A clock that was once set wrong left a backup named in the future.
-  await backupSet(backups, ["20300101_000000"]);
+  await fakeBackups(backups, ["20300101_000000"]);
   const res = await runCli(["backup", db, "--prune", "--keep-last", "1"], { now: NOW });
   assert.equal(res.code, 0, res.stderr);
   assert.match(res.stdout, /keep +gym_backup_20251020_030010\.db +new-backup\n/);
@@ -361,7 +315,7 @@ Deno.test("backup --prune prunes nothing when the new backup fails verification"
     await f.write(new Uint8Array(100).fill(0x41));
   }
   const backups = join(dir.path, "backups");
-  await backupSet(backups, DAYS, { stem: "broken" });
+  await fakeBackups(backups, DAYS, { stem: "broken" });
   const before = await ls(backups);
   const res = await runCli(["backup", db, "--prune", "--keep-last", "1"], { now: NOW });
   assert.equal(res.code, 1);
@@ -373,6 +327,7 @@ Deno.test("backup refuses prune flags that cannot work, before backing up", asyn
   const cases: Array<[string[], RegExp]> = [
     [["--prune"], /no retention rule given/],
     [["--keep-days", "7"], /--keep-days needs --prune \(or --cleanup\)/],
+    [["--stats-only", "--cleanup", "--keep-days", "7"], /--stats-only and --prune contradict/],
   ];
   for (const [args, pattern] of cases) {
     await t.step(args.join(" "), async () => {

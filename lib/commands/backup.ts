@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { backupDatabase, type BackupResult } from "../backup.ts";
+import { backupDatabase, type BackupResult, defaultBackupDir } from "../backup.ts";
 import { CHECKSUM_CHOICES } from "../checksum.ts";
 import type { Context } from "../context.ts";
 import { UsageError } from "../errors.ts";
@@ -19,6 +19,7 @@ import {
   keepPolicy,
   reportPrune,
 } from "./prune.ts";
+import { showFolderStats } from "./stats.ts";
 
 /** One line for the command list. */
 export const summary = "consistent online snapshot of DB into the backup folder, verified";
@@ -40,6 +41,7 @@ Options:
   --prune                  then delete this database's old backups by the keep rules below
                            (default: config "keep"); only once the new backup is verified
   --cleanup                the old scripts' name for --prune
+  --stats-only             make no backup: print the statistics of the backup folder
 ${KEEP_HELP}
   -h, --help               show this help
 
@@ -58,6 +60,7 @@ const OPTIONS = {
   "busy-timeout": { type: "string" },
   prune: { type: "boolean" },
   cleanup: { type: "boolean" },
+  "stats-only": { type: "boolean" },
   ...KEEP_OPTIONS,
 } as const;
 
@@ -73,6 +76,8 @@ export interface BackupFlags {
   prune: boolean;
   /** The keep flags given, if any. */
   policy?: RetentionPolicy;
+  /** `--stats-only`: no backup, the backup folder's statistics. */
+  statsOnly: boolean;
 }
 
 /** Parses `backup`'s arguments. @throws {UsageError} */
@@ -91,6 +96,9 @@ export function parseFlags(argv: string[]): BackupFlags {
       hint: "litekeep backup DB --prune --keep-days 7",
     });
   }
+  if (values["stats-only"] && prune) {
+    throw new UsageError("backup: --stats-only and --prune contradict each other");
+  }
   return {
     db,
     backupDir: values["backup-dir"],
@@ -108,6 +116,7 @@ export function parseFlags(argv: string[]): BackupFlags {
       : intValue("backup", "busy-timeout", values["busy-timeout"]),
     prune,
     policy,
+    statsOnly: values["stats-only"] ?? false,
   };
 }
 
@@ -116,6 +125,12 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   const flags = parseFlags(argv);
   const config = ctx.config;
   const db = flags.db !== undefined ? cliPath(ctx, flags.db) : config?.db;
+  const backupDir = flags.backupDir !== undefined
+    ? cliPath(ctx, flags.backupDir)
+    : config?.backupDir;
+  if (flags.statsOnly && (backupDir !== undefined || db !== undefined)) {
+    return await showFolderStats(ctx, backupDir ?? defaultBackupDir(db!));
+  }
   if (db === undefined) {
     throw new UsageError("backup: no database given", {
       hint: 'name it ("litekeep backup instance/app.db") or set "db" in litekeep.json',
@@ -131,7 +146,7 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   const ticker = setInterval(draw, 250);
   const result = await backupDatabase({
     db,
-    backupDir: flags.backupDir !== undefined ? cliPath(ctx, flags.backupDir) : config?.backupDir,
+    backupDir,
     checksum: flags.checksum ?? config?.checksum,
     verify: flags.verify ?? config?.verify,
     checkpoint: flags.checkpoint,
