@@ -5,6 +5,7 @@
  * @module
  */
 import * as backup from "./commands/backup.ts";
+import * as checkpoint from "./commands/checkpoint.ts";
 import * as prune from "./commands/prune.ts";
 import * as stats from "./commands/stats.ts";
 import * as verify from "./commands/verify.ts";
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, Command> = {
   verify,
   prune,
   stats,
+  checkpoint,
 };
 
 /** The flags every command accepts, before or after the command word. */

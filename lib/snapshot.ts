@@ -138,6 +138,15 @@ export interface CheckpointResult {
 }
 
 /**
+ * True when a checkpoint did all it was asked: nothing kept it from finishing and every frame
+ * of the log went back into the database. A database not in WAL mode has nothing to do.
+ */
+export function checkpointCompleted(result: CheckpointResult): boolean {
+  if (result.logFrames === -1) return true;
+  return !result.busy && result.checkpointedFrames === result.logFrames;
+}
+
+/**
  * Runs `PRAGMA wal_checkpoint(MODE)` on `path`.
  *
  * @throws {UsageError} for an unknown mode
