@@ -7,6 +7,7 @@
 import * as backup from "./commands/backup.ts";
 import * as checkpoint from "./commands/checkpoint.ts";
 import * as prune from "./commands/prune.ts";
+import * as restore from "./commands/restore.ts";
 import * as stats from "./commands/stats.ts";
 import * as verify from "./commands/verify.ts";
 import { findConfig, loadConfig } from "./config.ts";
@@ -23,6 +24,7 @@ const COMMANDS: Record<string, Command> = {
   prune,
   stats,
   checkpoint,
+  restore,
 };
 
 /** The flags every command accepts, before or after the command word. */

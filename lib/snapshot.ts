@@ -10,7 +10,7 @@
  * @module
  */
 import { backup } from "node:sqlite";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { describeCause, isDiskFull, OperationError, UsageError } from "./errors.ts";
 import {
   checkDatabaseFile,
@@ -119,6 +119,25 @@ export async function makeSelfContained(path: string): Promise<void> {
   if (versions[0] === 1 && versions[1] === 1) return;
   await file.seek(18, Deno.SeekMode.Start);
   await file.write(new Uint8Array([1, 1]));
+}
+
+/**
+ * A self-contained copy of `path` in a fresh folder of the system temp dir, removed on dispose:
+ * how a file whose header says WAL (a backup made by another tool) is opened without SQLite
+ * creating `-wal`/`-shm` beside the original.
+ */
+export async function selfContainedCopy(path: string): Promise<{ path: string } & AsyncDisposable> {
+  const dir = await Deno.makeTempDir({ prefix: "litekeep-copy-" });
+  const remove = () => Deno.remove(dir, { recursive: true }).catch(() => {});
+  const copy = join(dir, "copy.db");
+  try {
+    await Deno.copyFile(path, copy);
+    await makeSelfContained(copy);
+  } catch (error) {
+    await remove();
+    throw error;
+  }
+  return { path: copy, [Symbol.asyncDispose]: remove };
 }
 
 /** The checkpoint modes of `PRAGMA wal_checkpoint`. */
