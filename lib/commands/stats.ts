@@ -158,7 +158,10 @@ function describeFolder(s: BackupFolderStats): string {
     const age = set.newestAgeSeconds < 0
       ? "named in the future"
       : `${formatDuration(set.newestAgeSeconds * 1000)} ago`;
-    text += `  ${set.stem}: ${set.count} backups, ${formatBytes(set.bytes)}\n` +
+    text +=
+      `  ${set.stem}: ${set.count} backup${set.count === 1 ? "" : "s"}, ${
+        formatBytes(set.bytes)
+      }\n` +
       `    oldest  ${set.oldest.name}  ${formatLocalTime(set.oldest.time)}\n` +
       `    newest  ${set.newest.name}  ${formatLocalTime(set.newest.time)}, ${age}\n` +
       `    size    ${formatBytes(t.firstBytes)} -> ${formatBytes(t.lastBytes)} (${
