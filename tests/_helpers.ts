@@ -213,3 +213,20 @@ export async function tamper(path: string): Promise<void> {
   await f.seek(-10, Deno.SeekMode.End);
   await f.write(new Uint8Array([0x42]));
 }
+
+/**
+ * Corrupts one page of the gym database's `payments_paid_at` index (rollback-journal mode): the
+ * data pages stay readable, so a copy succeeds, but `integrity_check` finds the index wrong.
+ */
+export async function corruptIndexPage(db: string): Promise<void> {
+  const conn = new DatabaseSync(db);
+  const { rootpage } = conn.prepare(
+    "SELECT rootpage FROM sqlite_schema WHERE name = 'payments_paid_at'",
+  ).get() as { rootpage: number };
+  const { page_size } = conn.prepare("PRAGMA page_size").get() as { page_size: number };
+  conn.close();
+  using f = await Deno.open(db, { read: true, write: true });
+  // The end of the page holds the cells (keys and child pointers).
+  await f.seek(Number(rootpage) * Number(page_size) - 100, Deno.SeekMode.Start);
+  await f.write(new Uint8Array(100).fill(0x41));
+}

@@ -5,6 +5,7 @@ import { backupDatabase } from "../lib/backup.ts";
 import { acquireLock, dirLockPath } from "../lib/lock.ts";
 import {
   cliCommand,
+  corruptIndexPage,
   count,
   have,
   ls,
@@ -160,24 +161,7 @@ Deno.test("backup discards a snapshot that fails verification and exits 1", asyn
   await using dir = await tempDir();
   const db = join(dir.path, "broken.db");
   makeDb(db, { wal: false, payments: 5000 });
-  // Corrupt one page of the payments_paid_at index: the data pages stay readable, so the copy
-  // succeeds, but integrity_check finds the index wrong.
-  const conn = new DatabaseSync(db);
-  const root = Number(
-    (conn.prepare("SELECT rootpage FROM sqlite_schema WHERE name = 'payments_paid_at'").get() as {
-      rootpage: number;
-    }).rootpage,
-  );
-  const pageSize = Number(
-    (conn.prepare("PRAGMA page_size").get() as { page_size: number }).page_size,
-  );
-  conn.close();
-  {
-    using f = await Deno.open(db, { read: true, write: true });
-    // The end of the page holds the cells (keys and child pointers).
-    await f.seek(root * pageSize - 100, Deno.SeekMode.Start);
-    await f.write(new Uint8Array(100).fill(0x41));
-  }
+  await corruptIndexPage(db);
   const res = await runCli(["backup", db]);
   assert.equal(res.code, 1);
   assert.equal(res.stdout, "");

@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
-import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { acquireLock, dirLockPath } from "../lib/lock.ts";
 import { pruneBackups } from "../lib/prune.ts";
-import { fakeBackups, ls, makeDb, runCli, tamper, tempDir } from "./_helpers.ts";
+import { corruptIndexPage, fakeBackups, ls, makeDb, runCli, tamper, tempDir } from "./_helpers.ts";
 
 const NOW = new Date(2025, 9, 20, 3, 0, 10);
 
@@ -303,17 +302,7 @@ Deno.test("backup --prune prunes nothing when the new backup fails verification"
   await using dir = await tempDir();
   const db = join(dir.path, "broken.db");
   makeDb(db, { wal: false, payments: 5000 });
-  // Corrupt an index page: the copy succeeds, integrity_check fails.
-  const conn = new DatabaseSync(db);
-  const { rootpage } = conn.prepare(
-    "SELECT rootpage FROM sqlite_schema WHERE name = 'payments_paid_at'",
-  ).get() as { rootpage: number };
-  conn.close();
-  {
-    using f = await Deno.open(db, { read: true, write: true });
-    await f.seek(Number(rootpage) * 4096 - 100, Deno.SeekMode.Start);
-    await f.write(new Uint8Array(100).fill(0x41));
-  }
+  await corruptIndexPage(db);
   const backups = join(dir.path, "backups");
   await fakeBackups(backups, DAYS, { stem: "broken" });
   const before = await ls(backups);

@@ -89,6 +89,27 @@ export function cliPath(ctx: Context, path: string): string {
   return resolve(ctx.io.cwd, path);
 }
 
+/**
+ * The database a command works on: the one on the command line, else the config's `db`.
+ *
+ * @param example the command line the hint shows, e.g. `litekeep backup instance/app.db`
+ * @throws {UsageError} when there is neither
+ */
+export function databasePath(
+  ctx: Context,
+  command: string,
+  given: string | undefined,
+  example: string,
+): string {
+  const db = given !== undefined ? cliPath(ctx, given) : ctx.config?.db;
+  if (db === undefined) {
+    throw new UsageError(`${command}: no database given`, {
+      hint: `name it ("${example}") or set "db" in litekeep.json`,
+    });
+  }
+  return db;
+}
+
 /** Writes the one JSON object of a `--json` run. */
 export function printJson(ctx: Context, value: unknown): void {
   ctx.io.stdout(`${JSON.stringify(value, null, 2)}\n`);

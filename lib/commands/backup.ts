@@ -10,7 +10,15 @@ import { UsageError } from "../errors.ts";
 import { formatBytes, formatDuration, formatTables } from "../format.ts";
 import { CHECKPOINT_MODES, type CheckpointMode } from "../snapshot.ts";
 import type { RetentionPolicy } from "../retention.ts";
-import { choiceValue, cliPath, intValue, parseStrict, positionals, printJson } from "./_args.ts";
+import {
+  choiceValue,
+  cliPath,
+  databasePath,
+  intValue,
+  parseStrict,
+  positionals,
+  printJson,
+} from "./_args.ts";
 import {
   describePrune,
   effectivePolicy,
@@ -124,18 +132,12 @@ export function parseFlags(argv: string[]): BackupFlags {
 export async function run(argv: string[], ctx: Context): Promise<number> {
   const flags = parseFlags(argv);
   const config = ctx.config;
-  const db = flags.db !== undefined ? cliPath(ctx, flags.db) : config?.db;
   const backupDir = flags.backupDir !== undefined
     ? cliPath(ctx, flags.backupDir)
     : config?.backupDir;
-  if (flags.statsOnly && (backupDir !== undefined || db !== undefined)) {
-    return await showFolderStats(ctx, backupDir ?? defaultBackupDir(db!));
-  }
-  if (db === undefined) {
-    throw new UsageError("backup: no database given", {
-      hint: 'name it ("litekeep backup instance/app.db") or set "db" in litekeep.json',
-    });
-  }
+  if (flags.statsOnly && backupDir !== undefined) return await showFolderStats(ctx, backupDir);
+  const db = databasePath(ctx, "backup", flags.db, "litekeep backup instance/app.db");
+  if (flags.statsOnly) return await showFolderStats(ctx, defaultBackupDir(db));
   // Refuse an empty policy now: nothing may be touched by a command that is a usage error.
   const policy = flags.prune ? effectivePolicy(flags.policy, config) : undefined;
   const started = performance.now();

@@ -4,7 +4,7 @@
  * @module
  */
 import type { Context } from "../context.ts";
-import { BusyError, UsageError } from "../errors.ts";
+import { BusyError } from "../errors.ts";
 import { formatBytes } from "../format.ts";
 import { acquireLocks, dbLockPath } from "../lock.ts";
 import {
@@ -14,7 +14,14 @@ import {
   type CheckpointMode,
 } from "../snapshot.ts";
 import { checkDatabaseFile } from "../sqlite.ts";
-import { choiceValue, cliPath, intValue, parseStrict, positionals, printJson } from "./_args.ts";
+import {
+  choiceValue,
+  databasePath,
+  intValue,
+  parseStrict,
+  positionals,
+  printJson,
+} from "./_args.ts";
 
 /** One line for the command list. */
 export const summary = "PRAGMA wal_checkpoint(MODE): passive (default), full, restart, truncate";
@@ -70,12 +77,7 @@ export function parseFlags(argv: string[]): CheckpointFlags {
 /** Runs `checkpoint`. */
 export async function run(argv: string[], ctx: Context): Promise<number> {
   const flags = parseFlags(argv);
-  const db = flags.db !== undefined ? cliPath(ctx, flags.db) : ctx.config?.db;
-  if (db === undefined) {
-    throw new UsageError("checkpoint: no database given", {
-      hint: 'name it ("litekeep checkpoint instance/app.db") or set "db" in litekeep.json',
-    });
-  }
+  const db = databasePath(ctx, "checkpoint", flags.db, "litekeep checkpoint instance/app.db");
   // Before SQLite opens it for writing, which would create a missing database.
   await checkDatabaseFile(db);
   await using _lock = await acquireLocks([{ path: dbLockPath(db), what: `database "${db}"` }]);

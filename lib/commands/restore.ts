@@ -8,7 +8,7 @@ import type { Context } from "../context.ts";
 import { UsageError } from "../errors.ts";
 import { formatDuration, formatTables } from "../format.ts";
 import { restoreDatabase, type RestoreResult } from "../restore.ts";
-import { cliPath, intValue, parseStrict, positionals, printJson } from "./_args.ts";
+import { cliPath, databasePath, intValue, parseStrict, positionals, printJson } from "./_args.ts";
 
 /** One line for the command list. */
 export const summary = "verify a backup and restore it into DB, keeping a pre-restore copy";
@@ -65,12 +65,7 @@ export function parseFlags(argv: string[]): RestoreFlags {
 /** Runs `restore`. */
 export async function run(argv: string[], ctx: Context): Promise<number> {
   const flags = parseFlags(argv);
-  const db = flags.db !== undefined ? cliPath(ctx, flags.db) : ctx.config?.db;
-  if (db === undefined) {
-    throw new UsageError("restore: no database given", {
-      hint: 'name it ("litekeep restore BACKUP instance/app.db") or set "db" in litekeep.json',
-    });
-  }
+  const db = databasePath(ctx, "restore", flags.db, "litekeep restore BACKUP instance/app.db");
   const result = await restoreDatabase({
     backup: cliPath(ctx, flags.backup),
     db,
