@@ -17,7 +17,7 @@ import { backup as sqliteBackup } from "node:sqlite";
 import { basename, dirname } from "node:path";
 import { publish, removeTempDb, syncFile, tempPathFor } from "./atomic.ts";
 import { exists, formatStamp } from "./backup_set.ts";
-import { BusyError, describeCause, LitekeepError, OperationError } from "./errors.ts";
+import { BusyError, describeCause, LitekeepError, OperationError, UsageError } from "./errors.ts";
 import { acquireLocks, dbLockPath } from "./lock.ts";
 import { selfContainedCopy, snapshotDatabase } from "./snapshot.ts";
 import {
@@ -72,6 +72,7 @@ export interface RestoreResult {
 /**
  * Restores `options.backup` into `options.db`.
  *
+ * @throws {UsageError} when the backup is the database itself
  * @throws {OperationError} for a bad backup, a missing target folder, a stale `-wal` or
  *   `-journal` beside a missing target, or a failed restore; the database is then untouched
  * @throws {BusyError} when another run holds the database's lock, or its writers or readers
@@ -82,6 +83,7 @@ export async function restoreDatabase(options: RestoreOptions): Promise<RestoreR
   const { backup, db, busyTimeoutMs } = options;
   const dryRun = options.dryRun ?? false;
   await checkFolder(dirname(db));
+  await refuseSameFile(backup, db);
   const report = await verifyBackup(backup, "full");
   if (!report.ok) {
     throw new OperationError(
@@ -93,14 +95,14 @@ export async function restoreDatabase(options: RestoreOptions): Promise<RestoreR
   }
   const created = !await exists(db);
   if (created) await refuseStaleSideFiles(db);
-  else await checkDatabaseFile(db);
+  const header = created ? undefined : await checkDatabaseFile(db);
   const result: RestoreResult = {
     backup,
     database: db,
     dryRun,
     created,
     preRestore: null,
-    journalModeBefore: created ? null : (await checkDatabaseFile(db)).wal ? "wal" : "delete",
+    journalModeBefore: header === undefined ? null : header.wal ? "wal" : "delete",
     journalMode: "delete",
     checksum: report.checksum,
     tables: report.tables,
@@ -165,6 +167,18 @@ async function checkFolder(folder: string): Promise<void> {
       hint: "check the database path",
     });
   }
+}
+
+/**
+ * Restoring a file into itself would wait forever: the backup API's reading and writing
+ * connections would hold each other's locks.
+ */
+async function refuseSameFile(backup: string, db: string): Promise<void> {
+  const real = (p: string) => Deno.realPath(p).catch(() => p);
+  if (await real(backup) !== await real(db)) return;
+  throw new UsageError(`restore: the backup "${backup}" is the database itself`, {
+    hint: "name a backup file and the database it should replace",
+  });
 }
 
 /**

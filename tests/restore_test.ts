@@ -341,3 +341,31 @@ Deno.test("restoreDatabase() restores a WAL-mode backup of another tool without 
   assert.equal(await sqlite3(db, "SELECT count(*) FROM payments"), "300");
   assert.deepEqual(await ls(backups), ["gym_backup_20250101_000000.db"]);
 });
+
+Deno.test("restore fails with a plain message for each error class", async (t) => {
+  await using dir = await tempDir();
+  const { db, backup } = await changedSince(dir.path);
+  const missing = join(dir.path, "backups", "gym_backup_20200101_000000.db");
+  const cases: Array<[string, string[], number, RegExp]> = [
+    ["no backup", [], 2, /error: restore: no backup given\n.*hint: litekeep restore BACKUP/],
+    ["no database", [backup], 2, /error: restore: no database given\n.*hint: name it/],
+    ["the same file", [db, db], 2, /error: restore: the backup ".*gym\.db" is the database itself/],
+    [
+      "missing backup",
+      [missing, db],
+      1,
+      /error: Backup ".*gym_backup_20200101_000000\.db" failed verification, so ".*gym\.db" was not touched: Cannot open backup ".*": no such file/,
+    ],
+  ];
+  for (const [name, args, code, pattern] of cases) {
+    await t.step(name, async () => {
+      const before = await ls(dir.path);
+      const res = await runCli(["restore", ...args], { cwd: dir.path, now: NOW });
+      assert.equal(res.code, code, res.stderr);
+      assert.equal(res.stdout, "");
+      assert.match(res.stderr, pattern);
+      assert.match(res.stderr, /hint: /);
+      assert.deepEqual(await ls(dir.path), before);
+    });
+  }
+});
