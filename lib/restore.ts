@@ -96,21 +96,21 @@ export async function restoreDatabase(options: RestoreOptions): Promise<RestoreR
   const created = !await exists(db);
   if (created) await refuseStaleSideFiles(db);
   const header = created ? undefined : await checkDatabaseFile(db);
+  const modeBefore = header === undefined ? null : header.wal ? "wal" : "delete";
   const result: RestoreResult = {
     backup,
     database: db,
     dryRun,
     created,
     preRestore: null,
-    journalModeBefore: header === undefined ? null : header.wal ? "wal" : "delete",
-    journalMode: "delete",
+    journalModeBefore: modeBefore,
+    journalMode: modeBefore ?? "delete",
     checksum: report.checksum,
     tables: report.tables,
     steps: [`verify ${backup}: checksum ${report.checksum.status}, integrity_check ok`],
     warnings: report.warnings,
     durationMs: 0,
   };
-  result.journalMode = result.journalModeBefore ?? "delete";
   const preName = `${db}.pre-restore-${formatStamp(options.now)}`;
   if (dryRun) {
     if (!created) result.steps.push(`keep the current database as ${preName}`);
