@@ -18,6 +18,8 @@ import {
 import { dbStem, freeBackupPath } from "./backup_set.ts";
 import { type ChecksumAlgorithm, hashFile, sidecarLine, sidecarPath } from "./checksum.ts";
 import { acquireLocks, dbLockPath, dirLockPath } from "./lock.ts";
+import { pruneLocked, type PruneResult } from "./prune.ts";
+import { assertPolicy, type RetentionPolicy } from "./retention.ts";
 import {
   checkpointDatabase,
   type CheckpointMode,
@@ -43,6 +45,11 @@ export interface BackupOptions {
   busyTimeoutMs?: number;
   /** The time the backup is named after. */
   now: Date;
+  /**
+   * Prune the database's backups by this policy once the new backup is published and verified,
+   * inside the same locks. The new backup is never deleted.
+   */
+  prune?: RetentionPolicy;
   /** Told what the backup is doing: copy steps, then the check. */
   onProgress?: (progress: BackupProgress) => void;
 }
@@ -67,6 +74,8 @@ export interface BackupResult {
   verify: CheckMode | "none";
   tables: TableCount[];
   checkpoint: CheckpointResult | null;
+  /** What `prune` did; null without it. */
+  prune: PruneResult | null;
   /** Temporary files of killed runs that this run removed. */
   cleaned: string[];
 }
@@ -79,7 +88,9 @@ export function defaultBackupDir(db: string): string {
 /**
  * Backs `options.db` up into the backup folder.
  *
- * @throws {OperationError} for a bad source, an unwritable folder, a full disk or a failed check
+ * @throws {UsageError} for an empty prune policy, before anything is touched
+ * @throws {OperationError} for a bad source, an unwritable folder, a full disk, a failed check,
+ *   or a prune that failed after the backup was written (the message says so)
  * @throws {BusyError} when another run holds a lock or the database stays locked
  */
 export async function backupDatabase(options: BackupOptions): Promise<BackupResult> {
@@ -88,6 +99,7 @@ export async function backupDatabase(options: BackupOptions): Promise<BackupResu
   const dir = options.backupDir ?? defaultBackupDir(db);
   const checksum = options.checksum ?? "sha256";
   const verify = options.verify ?? "full";
+  if (options.prune) assertPolicy(options.prune);
   // Check the source before creating anything, so a wrong path leaves no empty folder behind.
   await checkDatabaseFile(db);
   await ensureFolder(dir);
@@ -139,6 +151,9 @@ export async function backupDatabase(options: BackupOptions): Promise<BackupResu
     const checkpoint = options.checkpoint
       ? checkpointDatabase(db, options.checkpoint, options.busyTimeoutMs ?? 10_000)
       : null;
+    const prune = options.prune
+      ? await pruneAfter(file, { dir, policy: options.prune, now: options.now, stem, verify })
+      : null;
     return {
       database: db,
       file,
@@ -152,12 +167,35 @@ export async function backupDatabase(options: BackupOptions): Promise<BackupResu
       verify,
       tables: inspection.tables,
       checkpoint,
+      prune,
       cleaned: cleaned.map((path) => basename(path)),
     };
   } catch (error) {
     throw withDiskContext(error, dir);
   } finally {
     await removeTempDb(temp);
+  }
+}
+
+/** Prunes after a published backup; a failure says that the backup itself was written. */
+async function pruneAfter(
+  file: string,
+  o: { dir: string; policy: RetentionPolicy; now: Date; stem: string; verify: string },
+): Promise<PruneResult> {
+  try {
+    return await pruneLocked({
+      dir: o.dir,
+      policy: o.policy,
+      now: o.now,
+      stem: o.stem,
+      newBackup: { path: file, verified: o.verify !== "none" },
+    });
+  } catch (error) {
+    if (!(error instanceof LitekeepError)) throw error;
+    throw new OperationError(`Backup written to "${file}", but pruning failed: ${error.message}`, {
+      cause: error,
+      hint: error.hint,
+    });
   }
 }
 

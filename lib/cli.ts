@@ -9,6 +9,10 @@ import * as backup from "./commands/backup.ts";
 import * as compare from "./commands/compare.ts";
 import * as info from "./commands/info.ts";
 import * as pull from "./commands/pull.ts";
+import * as checkpoint from "./commands/checkpoint.ts";
+import * as prune from "./commands/prune.ts";
+import * as restore from "./commands/restore.ts";
+import * as stats from "./commands/stats.ts";
 import * as verify from "./commands/verify.ts";
 import { findConfig, loadConfig } from "./config.ts";
 import type { Command, Context } from "./context.ts";
@@ -25,6 +29,10 @@ const COMMANDS: Record<string, Command> = {
   info,
   compare,
   agent,
+  prune,
+  stats,
+  checkpoint,
+  restore,
 };
 
 /** The flags every command accepts, before or after the command word. */

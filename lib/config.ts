@@ -7,16 +7,10 @@
  */
 import { dirname, isAbsolute, resolve } from "node:path";
 import { describeCause, UsageError } from "./errors.ts";
+import type { RetentionPolicy } from "./retention.ts";
 
-/** Retention rules, as in the `keep` object. */
-export interface KeepConfig {
-  days?: number;
-  count?: number;
-  last?: number;
-  daily?: number;
-  weekly?: number;
-  monthly?: number;
-}
+/** Retention rules, as in the `keep` object: the policy of `lib/retention.ts`. */
+export type KeepConfig = RetentionPolicy;
 
 /** The remote host, as in the `remote` object. */
 export interface RemoteConfig {

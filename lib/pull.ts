@@ -4,7 +4,7 @@
  * The copy is received under a temporary name beside the local database, checked (integrity,
  * and the row counts the remote took from the same snapshot), the old local database is backed
  * up as an ordinary backup, and only then is the copy put in place: renamed when there was no
- * local database, else written through SQLite (`copyInto`) so local readers stay safe and no
+ * local database, else written through SQLite (`writeInto`) so local readers stay safe and no
  * stale `-wal` can meet the new pages. A failure at any point leaves the local database as it was.
  * The remote database is only ever opened read-only.
  *
@@ -27,7 +27,7 @@ import {
   type RemoteOptions,
   startRemote,
 } from "./remote_ops.ts";
-import { copyInto, makeSelfContained, snapshotDatabase } from "./snapshot.ts";
+import { makeSelfContained, snapshotDatabase, writeInto } from "./snapshot.ts";
 import { checkDatabaseFile, openBackupFile, tableSummaries, type TableSummary } from "./sqlite.ts";
 import {
   pageHashes,
@@ -149,7 +149,7 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
       })).file;
     }
     options.onProgress?.({ phase: "replace" });
-    if (exists) await copyInto(temp, localDb);
+    if (exists) await writeInto(temp, localDb, options.busyTimeoutMs ?? 10_000);
     else await publish(temp, localDb);
 
     return {

@@ -10,8 +10,8 @@
  * @module
  */
 import { backup } from "node:sqlite";
-import { dirname } from "node:path";
-import { describeCause, isDiskFull, OperationError, UsageError } from "./errors.ts";
+import { dirname, join } from "node:path";
+import { BusyError, describeCause, isDiskFull, OperationError, UsageError } from "./errors.ts";
 import {
   checkDatabaseFile,
   openBackupFile,
@@ -123,33 +123,120 @@ export async function makeSelfContained(path: string): Promise<void> {
 }
 
 /**
- * Writes the whole content of `source` (a file nothing else writes) INTO the live database
- * `target` through SQLite's backup API: the target's own locking, journal and WAL apply, so
- * processes reading it stay safe, a `-wal` beside it can never be paired with foreign pages,
- * and its journal mode is kept (WAL stays WAL). SQLite waits for other connections' locks.
+ * Takes and drops the lock a write into `db` needs (the WAL write lock; in rollback mode an
+ * exclusive lock), waiting up to `busyTimeoutMs`. SQLite's backup INTO a database retries a
+ * busy target without end, so a writer that holds the database must be found here, where a
+ * timeout applies.
  *
- * @throws {OperationError} when the target cannot be written
+ * @returns the database's journal mode
+ * @throws {BusyError} when it stays locked past the timeout
  */
-export async function copyInto(source: string, target: string): Promise<void> {
-  let db;
+export function claimWriteLock(
+  db: string,
+  busyTimeoutMs: number,
+  doing = "Cannot write into",
+): string {
+  let conn;
   try {
-    db = openBackupFile(source);
-  } catch (error) {
-    throw sqliteFailure(error, "Cannot open", source);
+    conn = openReadWrite(db, busyTimeoutMs);
+    const mode = String(pragmaValue(conn, "journal_mode"));
+    // prepare() rather than exec(): only its errors carry SQLite's code, which tells "busy".
+    conn.prepare(mode === "wal" ? "BEGIN IMMEDIATE" : "BEGIN EXCLUSIVE").run();
+    conn.exec("ROLLBACK");
+    return mode;
+  } catch (cause) {
+    throw sqliteFailure(
+      cause,
+      doing,
+      db,
+      `a writer held it for longer than --busy-timeout (${busyTimeoutMs} ms); ` +
+        "retry later, or stop the application",
+    );
+  } finally {
+    conn?.close();
   }
+}
+
+/**
+ * Writes the whole content of `source` (a self-contained file nothing else writes) INTO the
+ * live database `db` with SQLite's backup API, in one step: one transaction of the target.
+ * Connections that have it open see the old content or the new, never a mix; SQLite itself owns
+ * the `-wal`, `-shm` and `-journal` beside it, so the new pages can never be paired with a stale
+ * WAL; and its journal mode is kept (WAL stays WAL). SQLite refuses to change the page size of
+ * a WAL database, so for a source whose page size differs the database leaves WAL mode for the
+ * write (possible only while no other connection is open) and goes back to it after.
+ *
+ * @param hint what to tell the user when the write fails (SQLite rolled it back)
+ * @returns the journal mode before, and whether WAL mode was left for a page size change
+ * @throws {BusyError} when a writer holds it past `busyTimeoutMs`, or the page size must change
+ *   while another connection is open
+ * @throws {OperationError} when the write fails; the database is then as it was
+ */
+export async function writeInto(
+  source: string,
+  db: string,
+  busyTimeoutMs: number,
+  hint = "SQLite rolled the write back: the database is as it was",
+): Promise<{ journalModeBefore: string; leftWal: boolean }> {
+  const journalModeBefore = claimWriteLock(db, busyTimeoutMs);
+  const [from, to] = [await checkDatabaseFile(source), await checkDatabaseFile(db)];
+  const leftWal = journalModeBefore === "wal" && from.pageSize !== to.pageSize;
+  if (leftWal) setJournalMode(db, "DELETE", busyTimeoutMs, from.pageSize, to.pageSize);
+  const src = openBackupFile(source);
   try {
-    // One step: the whole copy is one write transaction on the target.
-    await backup(db, target, { rate: 0x7fffffff });
-  } catch (error) {
-    throw new OperationError(`Cannot write into database "${target}": ${describeCause(error)}`, {
-      cause: error,
-      hint: isDiskFull(error)
-        ? "free some space there and run again; the database was not changed"
-        : "check its permissions; the database was not changed",
+    await backup(src, db, { rate: -1 });
+  } catch (cause) {
+    throw new OperationError(`Cannot write into database "${db}": ${describeCause(cause)}`, {
+      cause,
+      hint: isDiskFull(cause) ? `free some space there; ${hint}` : hint,
     });
   } finally {
-    db.close();
+    src.close();
   }
+  if (leftWal) setJournalMode(db, "WAL", busyTimeoutMs, from.pageSize, to.pageSize);
+  return { journalModeBefore, leftWal };
+}
+
+function setJournalMode(
+  db: string,
+  mode: "DELETE" | "WAL",
+  busyTimeoutMs: number,
+  newPageSize: number,
+  oldPageSize: number,
+): void {
+  const conn = openReadWrite(db, busyTimeoutMs);
+  try {
+    const now = String(pragmaValue(conn, `journal_mode = ${mode}`));
+    if (now.toUpperCase() !== mode) {
+      throw new BusyError(
+        `Cannot write into "${db}": the new page size (${newPageSize}) differs from the ` +
+          `database's (${oldPageSize}), which SQLite can change only while no other ` +
+          "connection has the database open",
+        { hint: "stop the application, then run again" },
+      );
+    }
+  } finally {
+    conn.close();
+  }
+}
+
+/**
+ * A self-contained copy of `path` in a fresh folder of the system temp dir, removed on dispose:
+ * how a file whose header says WAL (a backup made by another tool) is opened without SQLite
+ * creating `-wal`/`-shm` beside the original.
+ */
+export async function selfContainedCopy(path: string): Promise<{ path: string } & AsyncDisposable> {
+  const dir = await Deno.makeTempDir({ prefix: "litekeep-copy-" });
+  const remove = () => Deno.remove(dir, { recursive: true }).catch(() => {});
+  const copy = join(dir, "copy.db");
+  try {
+    await Deno.copyFile(path, copy);
+    await makeSelfContained(copy);
+  } catch (error) {
+    await remove();
+    throw error;
+  }
+  return { path: copy, [Symbol.asyncDispose]: remove };
 }
 
 /** The checkpoint modes of `PRAGMA wal_checkpoint`. */
@@ -166,6 +253,15 @@ export interface CheckpointResult {
   logFrames: number;
   /** Frames copied back into the database (-1 when not in WAL mode). */
   checkpointedFrames: number;
+}
+
+/**
+ * True when a checkpoint did all it was asked: nothing kept it from finishing and every frame
+ * of the log went back into the database. A database not in WAL mode has nothing to do.
+ */
+export function checkpointCompleted(result: CheckpointResult): boolean {
+  if (result.logFrames === -1) return true;
+  return !result.busy && result.checkpointedFrames === result.logFrames;
 }
 
 /**

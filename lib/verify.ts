@@ -5,9 +5,8 @@
  *
  * @module
  */
-import { join } from "node:path";
 import { describeCause, OperationError } from "./errors.ts";
-import { makeSelfContained } from "./snapshot.ts";
+import { selfContainedCopy } from "./snapshot.ts";
 import { listBackups } from "./backup_set.ts";
 import { hashFile, readSidecar } from "./checksum.ts";
 import {
@@ -92,15 +91,8 @@ export function inspectInWorker(path: string, mode: CheckMode | "none"): Promise
  * rollback-journal mode, is checked instead. A `-wal` beside the file is not part of it.
  */
 export async function inspectWalFile(path: string, mode: CheckMode | "none"): Promise<Inspection> {
-  const dir = await Deno.makeTempDir({ prefix: "litekeep-verify-" });
-  try {
-    const copy = join(dir, "copy.db");
-    await Deno.copyFile(path, copy);
-    await makeSelfContained(copy);
-    return await inspectInWorker(copy, mode);
-  } finally {
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  }
+  await using copy = await selfContainedCopy(path);
+  return await inspectInWorker(copy.path, mode);
 }
 
 /** The checksum part of a verification. */

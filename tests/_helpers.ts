@@ -6,6 +6,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
+import { hashFile, sidecarLine } from "../lib/checksum.ts";
 import { runCli as runCliInProcess } from "../lib/cli.ts";
 import type { Io } from "../lib/io.ts";
 import { createGymDb, type GymOptions } from "../scripts/_gym.ts";
@@ -335,4 +336,101 @@ export async function remoteLitekeep(dir: string): Promise<string> {
   );
   await Deno.chmod(path, 0o755);
   return path;
+}
+
+/** A small real database in rollback-journal mode, as backups are. */
+export function smallDb(path: string, rows = 10): void {
+  const db = new DatabaseSync(path);
+  db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
+  const insert = db.prepare("INSERT INTO t (v) VALUES (?)");
+  db.exec("BEGIN");
+  for (let i = 0; i < rows; i++) insert.run(`row ${i}`);
+  db.exec("COMMIT");
+  db.close();
+}
+
+/**
+ * Backups named `{stem}_backup_{stamp}.db` in `dir`, copies of one small database, each with a
+ * sidecar (`checksum`) unless it is null. Returns their paths.
+ */
+export async function fakeBackups(
+  dir: string,
+  stamps: string[],
+  { stem = "gym", checksum = "sha256" as "sha256" | "md5" | null, rows = 10 } = {},
+): Promise<string[]> {
+  await Deno.mkdir(dir, { recursive: true });
+  const template = await Deno.makeTempFile({ suffix: ".db" });
+  await Deno.remove(template);
+  smallDb(template, rows);
+  const paths: string[] = [];
+  for (const stamp of stamps) {
+    const path = join(dir, `${stem}_backup_${stamp}.db`);
+    await Deno.copyFile(template, path);
+    if (checksum) {
+      await Deno.writeTextFile(
+        `${path}.${checksum}`,
+        sidecarLine(await hashFile(path, checksum), path),
+      );
+    }
+    paths.push(path);
+  }
+  await Deno.remove(template);
+  return paths;
+}
+
+/** Changes one byte far from the header: the checksum no longer matches. */
+export async function tamper(path: string): Promise<void> {
+  using f = await Deno.open(path, { read: true, write: true });
+  await f.seek(-10, Deno.SeekMode.End);
+  await f.write(new Uint8Array([0x42]));
+}
+
+/**
+ * Corrupts one page of the gym database's `payments_paid_at` index (rollback-journal mode): the
+ * data pages stay readable, so a copy succeeds, but `integrity_check` finds the index wrong.
+ */
+export async function corruptIndexPage(db: string): Promise<void> {
+  const conn = new DatabaseSync(db);
+  const { rootpage } = conn.prepare(
+    "SELECT rootpage FROM sqlite_schema WHERE name = 'payments_paid_at'",
+  ).get() as { rootpage: number };
+  const { page_size } = conn.prepare("PRAGMA page_size").get() as { page_size: number };
+  conn.close();
+  using f = await Deno.open(db, { read: true, write: true });
+  // The end of the page holds the cells (keys and child pointers).
+  await f.seek(Number(rootpage) * Number(page_size) - 100, Deno.SeekMode.Start);
+  await f.write(new Uint8Array(100).fill(0x41));
+}
+
+/**
+ * Holds a litekeep lock file from another process (as a concurrent run would), until disposed.
+ * In-process locks do not count: a process may take its own lock again.
+ */
+export async function holdLock(path: string): Promise<{ pid: number } & AsyncDisposable> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      `const f = await Deno.open(${
+        JSON.stringify(path)
+      }, { read: true, write: true, create: true });
+       await f.lock(true);
+       await f.truncate(0);
+       await f.write(new TextEncoder().encode(Deno.pid + "\\n"));
+       console.log("locked");
+       await new Promise(() => setTimeout(() => {}, 600_000));`,
+    ],
+    stdout: "piped",
+    stdin: "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const { value } = await reader.read();
+  if (value?.trim() !== "locked") throw new Error(`the lock holder did not start: ${value}`);
+  return {
+    pid: child.pid,
+    [Symbol.asyncDispose]: async () => {
+      child.kill("SIGKILL");
+      await child.status;
+      await reader.cancel().catch(() => {});
+    },
+  };
 }

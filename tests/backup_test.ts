@@ -5,8 +5,10 @@ import { backupDatabase } from "../lib/backup.ts";
 import { dirLockPath } from "../lib/lock.ts";
 import {
   cliCommand,
+  corruptIndexPage,
   count,
   have,
+  holdLock,
   ls,
   makeDb,
   mountTmpfs,
@@ -160,24 +162,7 @@ Deno.test("backup discards a snapshot that fails verification and exits 1", asyn
   await using dir = await tempDir();
   const db = join(dir.path, "broken.db");
   makeDb(db, { wal: false, payments: 5000 });
-  // Corrupt one page of the payments_paid_at index: the data pages stay readable, so the copy
-  // succeeds, but integrity_check finds the index wrong.
-  const conn = new DatabaseSync(db);
-  const root = Number(
-    (conn.prepare("SELECT rootpage FROM sqlite_schema WHERE name = 'payments_paid_at'").get() as {
-      rootpage: number;
-    }).rootpage,
-  );
-  const pageSize = Number(
-    (conn.prepare("PRAGMA page_size").get() as { page_size: number }).page_size,
-  );
-  conn.close();
-  {
-    using f = await Deno.open(db, { read: true, write: true });
-    // The end of the page holds the cells (keys and child pointers).
-    await f.seek(root * pageSize - 100, Deno.SeekMode.Start);
-    await f.write(new Uint8Array(100).fill(0x41));
-  }
+  await corruptIndexPage(db);
   const res = await runCli(["backup", db]);
   assert.equal(res.code, 1);
   assert.equal(res.stdout, "");
@@ -230,32 +215,19 @@ Deno.test("backup exits 75 while another process holds the lock, and runs once i
   makeDb(db);
   const backupDir = join(dir.path, "backups");
   await Deno.mkdir(backupDir);
-  // A process takes the folder lock the way litekeep does, then dies by SIGKILL.
-  const holder = new Deno.Command(Deno.execPath(), {
-    args: [
-      "eval",
-      `const f = await Deno.open(${
-        JSON.stringify(dirLockPath(backupDir))
-      }, {read: true, write: true, create: true});
-       await f.lock(true); await f.write(new TextEncoder().encode(Deno.pid + "\\n")); console.log("locked"); await new Promise(() => setTimeout(() => {}, 60000));`,
-    ],
-    stdout: "piped",
-  }).spawn();
-  const reader = holder.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  assert.equal((await reader.read()).value?.trim(), "locked");
-  const busy = await runCli(["backup", db]);
-  assert.equal(busy.code, 75);
-  assert.equal(busy.stdout, "");
-  assert.match(
-    busy.stderr,
-    new RegExp(
-      `Another litekeep run is working on backup folder ".*backups" \\(pid ${holder.pid}\\)`,
-    ),
-  );
-  holder.kill("SIGKILL");
-  await holder.status;
-  reader.releaseLock();
-  await holder.stdout.cancel().catch(() => {});
+  {
+    // A process takes the folder lock the way litekeep does, then dies by SIGKILL.
+    await using holder = await holdLock(dirLockPath(backupDir));
+    const busy = await runCli(["backup", db]);
+    assert.equal(busy.code, 75);
+    assert.equal(busy.stdout, "");
+    assert.match(
+      busy.stderr,
+      new RegExp(
+        `Another litekeep run is working on backup folder ".*backups" \\(pid ${holder.pid}\\)`,
+      ),
+    );
+  }
   const res = await runCli(["backup", db]);
   assert.equal(res.code, 0, res.stderr);
 });

@@ -3,13 +3,31 @@
  *
  * @module
  */
-import { backupDatabase, type BackupResult } from "../backup.ts";
+import { backupDatabase, type BackupResult, defaultBackupDir } from "../backup.ts";
 import { CHECKSUM_CHOICES } from "../checksum.ts";
 import type { Context } from "../context.ts";
 import { UsageError } from "../errors.ts";
 import { formatBytes, formatDuration, formatTables } from "../format.ts";
 import { CHECKPOINT_MODES, type CheckpointMode } from "../snapshot.ts";
-import { choiceValue, cliPath, intValue, parseStrict, positionals, printJson } from "./_args.ts";
+import type { RetentionPolicy } from "../retention.ts";
+import {
+  choiceValue,
+  cliPath,
+  databasePath,
+  intValue,
+  parseStrict,
+  positionals,
+  printJson,
+} from "./_args.ts";
+import {
+  describePrune,
+  effectivePolicy,
+  KEEP_HELP,
+  KEEP_OPTIONS,
+  keepPolicy,
+  reportPrune,
+} from "./prune.ts";
+import { showFolderStats } from "./stats.ts";
 
 /** One line for the command list. */
 export const summary = "consistent online snapshot of DB into the backup folder, verified";
@@ -28,11 +46,17 @@ Options:
   --checkpoint MODE        after the snapshot, run a WAL checkpoint: passive, full, restart, truncate
   --skip-checkpoint        accepted for compatibility: no checkpoint is run (the default)
   --busy-timeout MS        wait this long for a writer's lock (default 10000)
+  --prune                  then delete this database's old backups by the keep rules below
+                           (default: config "keep"); only once the new backup is verified
+  --cleanup                the old scripts' name for --prune
+  --stats-only             make no backup: print the statistics of the backup folder
+${KEEP_HELP}
   -h, --help               show this help
 
 Examples:
   litekeep backup instance/gym_system.db
   litekeep backup --checkpoint truncate --json
+  litekeep backup instance/gym_system.db --cleanup --keep-days 7 --keep-count 10
 `;
 
 const OPTIONS = {
@@ -42,6 +66,10 @@ const OPTIONS = {
   checkpoint: { type: "string" },
   "skip-checkpoint": { type: "boolean" },
   "busy-timeout": { type: "string" },
+  prune: { type: "boolean" },
+  cleanup: { type: "boolean" },
+  "stats-only": { type: "boolean" },
+  ...KEEP_OPTIONS,
 } as const;
 
 /** The typed flags of `backup`. */
@@ -52,6 +80,12 @@ export interface BackupFlags {
   verify?: "full" | "quick" | "none";
   checkpoint?: CheckpointMode;
   busyTimeoutMs?: number;
+  /** `--prune` or `--cleanup`. */
+  prune: boolean;
+  /** The keep flags given, if any. */
+  policy?: RetentionPolicy;
+  /** `--stats-only`: no backup, the backup folder's statistics. */
+  statsOnly: boolean;
 }
 
 /** Parses `backup`'s arguments. @throws {UsageError} */
@@ -60,6 +94,18 @@ export function parseFlags(argv: string[]): BackupFlags {
   const [db] = positionals("backup", rest, 1);
   if (values.checkpoint !== undefined && values["skip-checkpoint"]) {
     throw new UsageError("backup: --checkpoint and --skip-checkpoint contradict each other");
+  }
+  const prune = (values.prune || values.cleanup) ?? false;
+  const policy = keepPolicy("backup", values);
+  if (policy && !prune) {
+    // Accepting the rules without pruning would let a crontab believe it prunes.
+    const flag = Object.keys(values).find((k) => k.startsWith("keep-"));
+    throw new UsageError(`backup: --${flag} needs --prune (or --cleanup)`, {
+      hint: "litekeep backup DB --prune --keep-days 7",
+    });
+  }
+  if (values["stats-only"] && prune) {
+    throw new UsageError("backup: --stats-only and --prune contradict each other");
   }
   return {
     db,
@@ -76,6 +122,9 @@ export function parseFlags(argv: string[]): BackupFlags {
     busyTimeoutMs: values["busy-timeout"] === undefined
       ? undefined
       : intValue("backup", "busy-timeout", values["busy-timeout"]),
+    prune,
+    policy,
+    statsOnly: values["stats-only"] ?? false,
   };
 }
 
@@ -83,12 +132,14 @@ export function parseFlags(argv: string[]): BackupFlags {
 export async function run(argv: string[], ctx: Context): Promise<number> {
   const flags = parseFlags(argv);
   const config = ctx.config;
-  const db = flags.db !== undefined ? cliPath(ctx, flags.db) : config?.db;
-  if (db === undefined) {
-    throw new UsageError("backup: no database given", {
-      hint: 'name it ("litekeep backup instance/app.db") or set "db" in litekeep.json',
-    });
-  }
+  const backupDir = flags.backupDir !== undefined
+    ? cliPath(ctx, flags.backupDir)
+    : config?.backupDir;
+  if (flags.statsOnly && backupDir !== undefined) return await showFolderStats(ctx, backupDir);
+  const db = databasePath(ctx, "backup", flags.db, "litekeep backup instance/app.db");
+  if (flags.statsOnly) return await showFolderStats(ctx, defaultBackupDir(db));
+  // Refuse an empty policy now: nothing may be touched by a command that is a usage error.
+  const policy = flags.prune ? effectivePolicy(flags.policy, config) : undefined;
   const started = performance.now();
   let status = "backup: starting";
   const draw = () =>
@@ -97,12 +148,13 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   const ticker = setInterval(draw, 250);
   const result = await backupDatabase({
     db,
-    backupDir: flags.backupDir !== undefined ? cliPath(ctx, flags.backupDir) : config?.backupDir,
+    backupDir,
     checksum: flags.checksum ?? config?.checksum,
     verify: flags.verify ?? config?.verify,
     checkpoint: flags.checkpoint,
     busyTimeoutMs: flags.busyTimeoutMs ?? config?.busyTimeout,
     now: ctx.io.now(),
+    prune: policy,
     onProgress: (p) => {
       status = p.phase === "copy"
         ? `backup: copying ${Math.floor((p.copiedPages / Math.max(p.totalPages, 1)) * 100)}% ` +
@@ -115,9 +167,13 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   for (const name of result.cleaned) {
     ctx.log.info(`removed leftover of an interrupted run: ${name}`);
   }
-  if (ctx.json) printJson(ctx, { ok: true, command: "backup", ...result });
-  else if (!ctx.quiet) ctx.io.stdout(describe(result));
-  return 0;
+  if (result.prune) reportPrune(ctx, result.prune);
+  const ok = (result.prune?.problems.length ?? 0) === 0;
+  if (ctx.json) printJson(ctx, { ok, command: "backup", ...result });
+  else if (!ctx.quiet) {
+    ctx.io.stdout(describe(result) + (result.prune ? describePrune(result.prune) : ""));
+  }
+  return ok ? 0 : 1;
 }
 
 function describe(r: BackupResult): string {

@@ -1,0 +1,232 @@
+/**
+ * `prune`: deletes the backups a retention policy does not keep, with their sidecars, under the
+ * backup folder's lock. Only files named like backups are ever considered; each database's
+ * backups (by name stem) are planned on their own; and the newest backup that passes its
+ * checksum is kept whatever the policy says, so no policy can leave a database without a
+ * backup known to be good.
+ *
+ * @module
+ */
+import { basename } from "node:path";
+import { cleanTemps, syncDir } from "./atomic.ts";
+import { type BackupEntry, exists, listBackups } from "./backup_set.ts";
+import { hashFile, readSidecar } from "./checksum.ts";
+import { describeCause, OperationError } from "./errors.ts";
+import { acquireLocks, dirLockPath } from "./lock.ts";
+import { assertPolicy, type KeepReason, planPrune, type RetentionPolicy } from "./retention.ts";
+import { verifyBackup } from "./verify.ts";
+
+/** Temporary files younger than this may belong to a run that is still working elsewhere. */
+export const TEMP_MAX_AGE_MS = 60 * 60 * 1000;
+
+/** How to prune. */
+export interface PruneOptions {
+  /** The backup folder. */
+  dir: string;
+  policy: RetentionPolicy;
+  /** The time the policy counts back from. */
+  now: Date;
+  /** List the decisions; delete nothing. */
+  dryRun?: boolean;
+  /** Only the backups of this database stem; by default every stem, each planned on its own. */
+  stem?: string;
+  /** The backup this run has just made: never deleted, and good without a second hash when verified. */
+  newBackup?: { path: string; verified: boolean };
+}
+
+/** One backup and what prune decided for it. */
+export interface PrunedBackup {
+  path: string;
+  name: string;
+  stem: string;
+  /** When it was taken, from its name. */
+  time: Date;
+  bytes: number;
+  keep: boolean;
+  /** Why it is kept; empty when deleted. */
+  reasons: KeepReason[];
+  /** Its sidecar files, which go with it. */
+  sidecars: string[];
+}
+
+/** What a prune did (or, with `dryRun`, would do). */
+export interface PruneResult {
+  dir: string;
+  dryRun: boolean;
+  policy: RetentionPolicy;
+  /** Every backup considered, by stem, newest first. */
+  backups: PrunedBackup[];
+  /** Every file removed: backups and their sidecars. Empty in a dry run. */
+  deleted: string[];
+  /** Bytes of the backups deleted (or that a dry run would delete). */
+  freedBytes: number;
+  /** Name of the newest backup that passed its checksum, one per stem. */
+  newestVerified: string[];
+  /** Leftover temporary files (older than an hour) removed. */
+  cleaned: string[];
+  /** Backups that failed their check while the newest good one was sought. */
+  warnings: string[];
+  /** Stems none of whose backups passed: nothing of theirs was deleted. */
+  problems: string[];
+}
+
+/**
+ * Prunes the backup folder `options.dir` under its lock (no lock for a dry run, which changes
+ * nothing).
+ *
+ * @throws {UsageError} for an empty policy, before anything is touched
+ * @throws {OperationError} when the folder cannot be read or a file cannot be deleted
+ * @throws {BusyError} when another run holds the folder's lock
+ */
+export async function pruneBackups(options: PruneOptions): Promise<PruneResult> {
+  assertPolicy(options.policy);
+  await checkFolder(options.dir);
+  if (options.dryRun) return await pruneLocked(options);
+  await using _lock = await acquireLocks([
+    { path: dirLockPath(options.dir), what: `backup folder "${options.dir}"` },
+  ]);
+  return await pruneLocked(options);
+}
+
+/**
+ * `pruneBackups()` for a caller that already holds the folder's lock: `backup --prune`, which
+ * prunes inside the same lock as the backup it has just published and verified.
+ */
+export async function pruneLocked(options: PruneOptions): Promise<PruneResult> {
+  assertPolicy(options.policy);
+  const { dir, now } = options;
+  const dryRun = options.dryRun ?? false;
+  const result: PruneResult = {
+    dir,
+    dryRun,
+    policy: options.policy,
+    backups: [],
+    deleted: [],
+    freedBytes: 0,
+    newestVerified: [],
+    cleaned: [],
+    warnings: [],
+    problems: [],
+  };
+  let all: BackupEntry[];
+  try {
+    all = await listBackups(dir, options.stem);
+  } catch (cause) {
+    throw new OperationError(`Cannot list backups in "${dir}": ${describeCause(cause)}`, {
+      cause,
+      hint: "check the folder's permissions",
+    });
+  }
+  const stems = [...new Set(all.map((b) => b.stem))].sort();
+  for (const stem of stems) {
+    const backups = all.filter((b) => b.stem === stem).reverse();
+    const good = await newestVerified(backups, options.newBackup, result.warnings);
+    const pinned: Array<[string, KeepReason]> = [];
+    if (good) {
+      pinned.push([good.name, "newest-verified"]);
+      result.newestVerified.push(good.name);
+    }
+    if (options.newBackup) pinned.push([basename(options.newBackup.path), "new-backup"]);
+    const plan = planPrune(backups, options.policy, now, pinned);
+    const noneGood = good === undefined;
+    if (noneGood) {
+      result.problems.push(
+        `no backup of "${stem}" passes its checksum, so none of its backups was deleted`,
+      );
+    }
+    for (const d of plan.decisions) {
+      const keep = d.keep || noneGood;
+      result.backups.push({
+        path: d.backup.path,
+        name: d.backup.name,
+        stem,
+        time: d.backup.time,
+        bytes: d.backup.size,
+        keep,
+        reasons: d.reasons,
+        sidecars: await sidecarsOf(d.backup.path),
+      });
+    }
+  }
+  for (const b of result.backups) {
+    if (b.keep) continue;
+    result.freedBytes += b.bytes;
+    if (dryRun) continue;
+    // Sidecars first: a crash in between leaves a backup without a sidecar, which the next
+    // prune deletes as planned, rather than a sidecar that no command would ever touch again.
+    for (const path of [...b.sidecars, b.path]) {
+      await removeFile(path);
+      result.deleted.push(path);
+    }
+  }
+  if (!dryRun) {
+    // Holding the folder's lock, only a run that died can own these; an hour spares any
+    // writer that does not take the lock.
+    result.cleaned = (await cleanTemps(dir, now, TEMP_MAX_AGE_MS)).map((p) => basename(p));
+    if (result.deleted.length > 0 || result.cleaned.length > 0) await syncDir(dir);
+  }
+  return result;
+}
+
+/**
+ * The newest backup (of `newestFirst`) that is good: its checksum matches its sidecar; for a
+ * backup without a sidecar, which has no checksum to pass, SQLite's `quick_check` decides.
+ */
+async function newestVerified(
+  newestFirst: BackupEntry[],
+  newBackup: PruneOptions["newBackup"],
+  warnings: string[],
+): Promise<BackupEntry | undefined> {
+  for (const b of newestFirst) {
+    if (newBackup?.verified && b.path === newBackup.path) return b;
+    const sidecar = await readSidecar(b.path);
+    if (sidecar?.hex) {
+      if (await hashFile(b.path, sidecar.algorithm) === sidecar.hex) return b;
+      warnings.push(`${b.name}: ${sidecar.algorithm} mismatch, the file changed since its backup`);
+    } else if (sidecar) {
+      warnings.push(`${b.name}: sidecar "${sidecar.path}" is not in sha256sum/md5sum format`);
+    } else {
+      const report = await verifyBackup(b.path, "quick");
+      if (report.ok) return b;
+      warnings.push(`${b.name}: no sidecar, and ${report.problems.join("; ")}`);
+    }
+  }
+  return undefined;
+}
+
+async function sidecarsOf(path: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const ext of ["sha256", "md5"]) {
+    if (await exists(`${path}.${ext}`)) found.push(`${path}.${ext}`);
+  }
+  return found;
+}
+
+async function removeFile(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch (cause) {
+    if (cause instanceof Deno.errors.NotFound) return;
+    throw new OperationError(`Cannot delete "${path}": ${describeCause(cause)}`, {
+      cause,
+      hint: "fix the backup folder's permissions, then prune again",
+    });
+  }
+}
+
+async function checkFolder(dir: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(dir);
+  } catch (cause) {
+    throw new OperationError(`Cannot prune "${dir}": ${describeCause(cause)}`, {
+      cause,
+      hint: 'check the path (and "backupDir" in litekeep.json)',
+    });
+  }
+  if (!info.isDirectory) {
+    throw new OperationError(`Cannot prune "${dir}": it is a file, not a backup folder`, {
+      hint: "give the folder that holds the backups",
+    });
+  }
+}

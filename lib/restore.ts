@@ -1,0 +1,280 @@
+/**
+ * `restore`: puts a verified backup in place of a database, through SQLite.
+ *
+ * The backup is written INTO the live database with SQLite's online backup API, as one
+ * transaction of the target: connections that have the database open (the application, a
+ * reader) see the old content or the new, never a mix, and SQLite itself owns the `-wal`,
+ * `-shm` and `-journal` beside it, so restored pages can never be paired with a stale WAL of
+ * the old database. Swapping files under open connections is the classic way to corrupt
+ * SQLite: a connection keeps the old file while the old `-wal` is replayed onto the new one.
+ *
+ * Before anything changes, the current database (WAL content included) is kept beside it as
+ * `<db>.pre-restore-<YYYYMMDD_HHMMSS>`.
+ *
+ * @module
+ */
+import { basename, dirname } from "node:path";
+import { publish, removeTempDb, syncFile, tempPathFor } from "./atomic.ts";
+import { exists, formatStamp } from "./backup_set.ts";
+import { describeCause, LitekeepError, OperationError, UsageError } from "./errors.ts";
+import { acquireLocks, dbLockPath } from "./lock.ts";
+import { claimWriteLock, selfContainedCopy, snapshotDatabase, writeInto } from "./snapshot.ts";
+import {
+  checkDatabaseFile,
+  integrityProblems,
+  openReadWrite,
+  pragmaValue,
+  sqliteFailure,
+  type TableCount,
+  tableCounts,
+} from "./sqlite.ts";
+import { type ChecksumCheck, verifyBackup } from "./verify.ts";
+
+/** How to restore. */
+export interface RestoreOptions {
+  /** The backup file to restore. */
+  backup: string;
+  /** The database to restore into; created when it does not exist. */
+  db: string;
+  /** The time the pre-restore copy is named after. */
+  now: Date;
+  /** How long to wait for the database's writers and readers, in ms. */
+  busyTimeoutMs: number;
+  /** Verify and plan; change nothing. */
+  dryRun?: boolean;
+}
+
+/** What a restore did (or, in a dry run, would do). */
+export interface RestoreResult {
+  backup: string;
+  database: string;
+  dryRun: boolean;
+  /** True when the database did not exist and is created from the backup. */
+  created: boolean;
+  /** The copy of the database as it was; null when there was none (or in a dry run). */
+  preRestore: string | null;
+  /** Journal mode of the database before the restore; null when it did not exist. */
+  journalModeBefore: string | null;
+  /** Journal mode after the restore (in a dry run: the one it will have). */
+  journalMode: string;
+  /** The backup's checksum check. */
+  checksum: ChecksumCheck;
+  /** The restored tables and row counts (the backup's, in a dry run). */
+  tables: TableCount[];
+  /** What was (or would be) done, in order, in plain words. */
+  steps: string[];
+  warnings: string[];
+  durationMs: number;
+}
+
+/**
+ * Restores `options.backup` into `options.db`.
+ *
+ * @throws {UsageError} when the backup is the database itself
+ * @throws {OperationError} for a bad backup, a missing target folder, a stale `-wal` or
+ *   `-journal` beside a missing target, or a failed restore; the database is then untouched
+ * @throws {BusyError} when another run holds the database's lock, or its writers or readers
+ *   hold it past `busyTimeoutMs`
+ */
+export async function restoreDatabase(options: RestoreOptions): Promise<RestoreResult> {
+  const started = performance.now();
+  const { backup, db, busyTimeoutMs } = options;
+  const dryRun = options.dryRun ?? false;
+  await checkFolder(dirname(db));
+  await refuseSameFile(backup, db);
+  const report = await verifyBackup(backup, "full");
+  if (!report.ok) {
+    throw new OperationError(
+      `Backup "${backup}" failed verification, so "${db}" was not touched: ${
+        report.problems.slice(0, 3).join("; ")
+      }`,
+      { hint: 'choose another backup: "litekeep verify DIR" shows which are sound' },
+    );
+  }
+  const created = !await exists(db);
+  if (created) await refuseStaleSideFiles(db);
+  const header = created ? undefined : await checkDatabaseFile(db);
+  const modeBefore = header === undefined ? null : header.wal ? "wal" : "delete";
+  const result: RestoreResult = {
+    backup,
+    database: db,
+    dryRun,
+    created,
+    preRestore: null,
+    journalModeBefore: modeBefore,
+    journalMode: modeBefore ?? "delete",
+    checksum: report.checksum,
+    tables: report.tables,
+    steps: [`verify ${backup}: checksum ${report.checksum.status}, integrity_check ok`],
+    warnings: report.warnings,
+    durationMs: 0,
+  };
+  const preName = `${db}.pre-restore-${formatStamp(options.now)}`;
+  if (dryRun) {
+    if (!created) result.steps.push(`keep the current database as ${preName}`);
+    result.steps.push(
+      created
+        ? `create ${db} from the backup (rollback-journal mode)`
+        : `restore through SQLite into ${db} (journal mode ${result.journalMode} kept)`,
+    );
+    result.durationMs = Math.round(performance.now() - started);
+    return result;
+  }
+
+  await using _lock = await acquireLocks([{ path: dbLockPath(db), what: `database "${db}"` }]);
+  // A backup made by another tool may say WAL: restore from a self-contained copy of it, so
+  // that reading it creates nothing beside it.
+  const wal = (await checkDatabaseFile(backup, "backup")).wal;
+  await using copy = wal ? await selfContainedCopy(backup) : undefined;
+  const source = copy?.path ?? backup;
+  if (created) {
+    await createFrom(source, db);
+    result.steps.push(`created ${db} from the backup`);
+  } else {
+    // Find a writer that holds the database now, before anything is written.
+    result.journalModeBefore = claimWriteLock(db, busyTimeoutMs, "Cannot restore into");
+    result.preRestore = await keepPreRestore(db, preName, busyTimeoutMs);
+    result.steps.push(`kept the current database as ${result.preRestore}`);
+    const { leftWal } = await writeInto(
+      source,
+      db,
+      busyTimeoutMs,
+      `SQLite rolled the restore back; the database is as it was, and also kept as "${result.preRestore}"`,
+    );
+    if (leftWal) result.steps.push("left WAL mode for the page size change, then went back");
+    result.steps.push(`restored through SQLite into ${db}`);
+  }
+  const after = checkRestored(db, result.journalModeBefore, busyTimeoutMs, result.preRestore);
+  result.journalMode = after.journalMode;
+  if (!sameTables(after.tables, report.tables)) {
+    result.warnings.push(
+      "the restored row counts differ from the backup's: another process has written since",
+    );
+  }
+  result.tables = after.tables;
+  result.durationMs = Math.round(performance.now() - started);
+  return result;
+}
+
+/** The target's folder must exist: restore creates a database, never folders. */
+async function checkFolder(folder: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(folder);
+  } catch (cause) {
+    throw new OperationError(`Cannot restore into folder "${folder}": ${describeCause(cause)}`, {
+      cause,
+      hint: "create the folder first, or check the database path",
+    });
+  }
+  if (!info.isDirectory) {
+    throw new OperationError(`Cannot restore into "${folder}": it is a file, not a folder`, {
+      hint: "check the database path",
+    });
+  }
+}
+
+/**
+ * Restoring a file into itself would wait forever: the backup API's reading and writing
+ * connections would hold each other's locks.
+ */
+async function refuseSameFile(backup: string, db: string): Promise<void> {
+  const real = (p: string) => Deno.realPath(p).catch(() => p);
+  if (await real(backup) !== await real(db)) return;
+  throw new UsageError(`restore: the backup "${backup}" is the database itself`, {
+    hint: "name a backup file and the database it should replace",
+  });
+}
+
+/**
+ * A `-wal` or `-journal` left by a database that was deleted would be replayed by SQLite into
+ * the new file: restored data must never meet it. Removing it is the user's call, since a
+ * program may still have the deleted database open.
+ */
+async function refuseStaleSideFiles(db: string): Promise<void> {
+  for (const suffix of ["-wal", "-journal"]) {
+    if (!await exists(db + suffix)) continue;
+    throw new OperationError(
+      `Cannot restore into "${db}": it does not exist, but "${db}${suffix}" does, and SQLite ` +
+        "would replay it into the restored database",
+      { hint: `if no program has "${db}" open, move "${db}${suffix}" away and restore again` },
+    );
+  }
+}
+
+/** Creates a missing database from the backup: a temp copy beside it, synced, renamed. */
+async function createFrom(source: string, db: string): Promise<void> {
+  const temp = tempPathFor(dirname(db), basename(db));
+  try {
+    await Deno.copyFile(source, temp);
+    await syncFile(temp);
+    await publish(temp, db);
+  } catch (cause) {
+    throw new OperationError(`Cannot create "${db}": ${describeCause(cause)}`, {
+      cause,
+      hint: "check the folder's permissions and free space",
+    });
+  } finally {
+    await removeTempDb(temp);
+  }
+}
+
+/** Snapshots the database (WAL content included) to `<db>.pre-restore-<stamp>`, never over one. */
+async function keepPreRestore(db: string, name: string, busyTimeoutMs: number): Promise<string> {
+  let path = name;
+  for (let n = 2; await exists(path); n++) path = `${name}_${n}`;
+  const temp = tempPathFor(dirname(db), basename(path));
+  try {
+    await snapshotDatabase(db, temp, { busyTimeoutMs });
+    await syncFile(temp);
+    await publish(temp, path);
+    return path;
+  } finally {
+    await removeTempDb(temp);
+  }
+}
+
+/**
+ * Checks the restored database: `quick_check`, and the journal mode it had (a WAL database
+ * stays WAL). Opened read-write, so that closing it removes the side files when it is the
+ * last connection, as the application's own close would.
+ */
+function checkRestored(
+  db: string,
+  modeBefore: string | null,
+  busyTimeoutMs: number,
+  preRestore: string | null,
+): { journalMode: string; tables: TableCount[] } {
+  let conn;
+  try {
+    conn = openReadWrite(db, busyTimeoutMs);
+    let journalMode = String(pragmaValue(conn, "journal_mode"));
+    if (modeBefore === "wal" && journalMode !== "wal") {
+      journalMode = String(pragmaValue(conn, "journal_mode = WAL"));
+    }
+    const problems = integrityProblems(conn, "quick");
+    const keep = preRestore ? `; the previous database is kept as "${preRestore}"` : "";
+    if (problems.length > 0) {
+      throw new OperationError(
+        `Restored database "${db}" fails quick_check: ${problems.slice(0, 3).join("; ")}`,
+        { hint: `report this${keep}` },
+      );
+    }
+    if (modeBefore !== null && (modeBefore === "wal") !== (journalMode === "wal")) {
+      throw new OperationError(
+        `Restored database "${db}" is in ${journalMode} mode, not ${modeBefore} as before`,
+        { hint: `set it with: sqlite3 "${db}" "PRAGMA journal_mode=${modeBefore}"${keep}` },
+      );
+    }
+    return { journalMode, tables: tableCounts(conn) };
+  } catch (cause) {
+    if (cause instanceof LitekeepError) throw cause;
+    throw sqliteFailure(cause, "Cannot check restored database", db);
+  } finally {
+    conn?.close();
+  }
+}
+
+function sameTables(a: TableCount[], b: TableCount[]): boolean {
+  return a.length === b.length && a.every((t, i) => t.name === b[i].name && t.rows === b[i].rows);
+}

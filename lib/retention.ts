@@ -1,0 +1,199 @@
+/**
+ * Retention policy: which backups to keep, as a pure function of the backups, the policy and
+ * the time. No clock, no files: `lib/prune.ts` does the I/O around it.
+ *
+ * A backup is kept when ANY rule keeps it. Calendar rules (`daily`, `weekly`, `monthly`) work
+ * as restic's do: walking from the newest backup, each keeps the newest backup of each of the
+ * last N days / ISO weeks / months that have backups, so a gap with no backups uses none of N.
+ * Days, weeks and months are those of the local calendar, because backup names carry local time.
+ *
+ * @module
+ */
+import { UsageError } from "./errors.ts";
+
+/** The retention rules; a rule that is absent or 0 keeps nothing. */
+export interface RetentionPolicy {
+  /** Keep every backup taken after the same time of day, `days` calendar days ago. */
+  days?: number;
+  /** Keep the newest `count` backups: the floor under `days` of the old scripts. */
+  count?: number;
+  /** Keep the newest `last` backups (restic's `--keep-last`). */
+  last?: number;
+  /** Keep the newest backup of each of the last `daily` days that have backups. */
+  daily?: number;
+  /** Keep the newest backup of each of the last `weekly` ISO weeks that have backups. */
+  weekly?: number;
+  /** Keep the newest backup of each of the last `monthly` months that have backups. */
+  monthly?: number;
+}
+
+/** The rules of a policy, in the order reasons are listed. */
+export const POLICY_RULES = ["last", "count", "days", "daily", "weekly", "monthly"] as const;
+
+/**
+ * Why a backup is kept: a policy rule, or a protection no policy can override
+ * (`newest-verified`: the newest backup that passes its checksum; `new-backup`: the backup
+ * that the same run has just made).
+ */
+export type KeepReason = typeof POLICY_RULES[number] | "newest-verified" | "new-backup";
+
+/** What the policy needs to know of a backup: its name and when it was taken. */
+export interface DatedBackup {
+  name: string;
+  /** When it was taken (from its name, in local time). */
+  time: Date;
+  /** 1, or N for the `_N` suffix of a second backup in the same second. */
+  seq: number;
+}
+
+/** The decision for one backup. */
+export interface PruneDecision<T extends DatedBackup> {
+  backup: T;
+  keep: boolean;
+  /** Every reason that keeps it; empty when it is to be deleted. */
+  reasons: KeepReason[];
+}
+
+/** The plan for a set of backups, newest first. */
+export interface PrunePlan<T extends DatedBackup> {
+  decisions: PruneDecision<T>[];
+  keep: T[];
+  delete: T[];
+}
+
+/** True when no rule of `policy` keeps anything: such a policy would delete every backup. */
+export function isEmptyPolicy(policy: RetentionPolicy): boolean {
+  return POLICY_RULES.every((rule) => !(policy[rule] ?? 0));
+}
+
+/**
+ * Refuses an empty policy: it would keep nothing, and is far more likely a forgotten flag than
+ * a wish to delete every backup.
+ *
+ * @throws {UsageError} when no rule of `policy` keeps anything
+ */
+export function assertPolicy(policy: RetentionPolicy): void {
+  if (isEmptyPolicy(policy)) {
+    throw new UsageError("no retention rule given, so nothing would be kept", {
+      hint: "give at least one of --keep-days, --keep-count, --keep-last, --keep-daily, " +
+        '--keep-weekly, --keep-monthly (or "keep" in litekeep.json)',
+    });
+  }
+}
+
+/** The policy as flags, e.g. `--keep-days 7 --keep-count 10`. */
+export function describePolicy(policy: RetentionPolicy): string {
+  return POLICY_RULES.filter((rule) => policy[rule])
+    .map((rule) => `--keep-${rule} ${policy[rule]}`)
+    .join(" ");
+}
+
+/**
+ * Decides which backups to keep and which to delete.
+ *
+ * @param backups one database's backups, in any order
+ * @param now the time the `days` rule counts back from
+ * @param pinned backups (by name) kept whatever the policy, with the reason
+ * @throws {UsageError} for an empty policy: it is refused rather than taken to mean "delete all"
+ */
+export function planPrune<T extends DatedBackup>(
+  backups: readonly T[],
+  policy: RetentionPolicy,
+  now: Date,
+  pinned: ReadonlyArray<readonly [name: string, reason: KeepReason]> = [],
+): PrunePlan<T> {
+  assertPolicy(policy);
+  const newestFirst = [...backups].sort((a, b) =>
+    b.time.getTime() - a.time.getTime() || b.seq - a.seq
+  );
+  const reasons = newestFirst.map(() => new Set<KeepReason>());
+
+  for (const rule of ["last", "count"] as const) {
+    const n = policy[rule] ?? 0;
+    newestFirst.slice(0, n).forEach((_, i) => reasons[i].add(rule));
+  }
+  if (policy.days) {
+    const cutoff = daysBefore(now, policy.days);
+    newestFirst.forEach((b, i) => {
+      if (b.time.getTime() >= cutoff.getTime()) reasons[i].add("days");
+    });
+  }
+  const buckets = { daily: dayKey, weekly: isoWeekKey, monthly: monthKey } as const;
+  for (const rule of ["daily", "weekly", "monthly"] as const) {
+    let left = policy[rule] ?? 0;
+    let lastKey: string | undefined;
+    newestFirst.forEach((b, i) => {
+      const key = buckets[rule](b.time);
+      // The first backup met in a bucket is its newest; older ones in the same bucket are not.
+      if (left > 0 && key !== lastKey) {
+        reasons[i].add(rule);
+        left--;
+      }
+      lastKey = key;
+    });
+  }
+  for (const [name, reason] of pinned) {
+    const i = newestFirst.findIndex((b) => b.name === name);
+    if (i >= 0) reasons[i].add(reason);
+  }
+
+  const decisions = newestFirst.map((backup, i) => ({
+    backup,
+    keep: reasons[i].size > 0,
+    reasons: [...reasons[i]].sort((a, b) => reasonOrder(a) - reasonOrder(b)),
+  }));
+  return {
+    decisions,
+    keep: decisions.filter((d) => d.keep).map((d) => d.backup),
+    delete: decisions.filter((d) => !d.keep).map((d) => d.backup),
+  };
+}
+
+const REASON_ORDER: readonly KeepReason[] = ["new-backup", "newest-verified", ...POLICY_RULES];
+
+function reasonOrder(reason: KeepReason): number {
+  return REASON_ORDER.indexOf(reason);
+}
+
+/**
+ * The same wall-clock time `days` calendar days before `now`. Counting calendar days rather
+ * than 24-hour periods keeps the number of daily backups kept the same across a DST change,
+ * as the old scripts' naive local `datetime - timedelta(days=N)` did.
+ */
+export function daysBefore(now: Date, days: number): Date {
+  return new Date(
+    now.getFullYear(),
+    now.getMonth(),
+    now.getDate() - days,
+    now.getHours(),
+    now.getMinutes(),
+    now.getSeconds(),
+    now.getMilliseconds(),
+  );
+}
+
+function pad(n: number, width = 2): string {
+  return String(n).padStart(width, "0");
+}
+
+function dayKey(t: Date): string {
+  return `${t.getFullYear()}-${pad(t.getMonth() + 1)}-${pad(t.getDate())}`;
+}
+
+function monthKey(t: Date): string {
+  return `${t.getFullYear()}-${pad(t.getMonth() + 1)}`;
+}
+
+/**
+ * The ISO 8601 week of a local date, e.g. `2026-W01` for Wednesday 31 December 2025: weeks
+ * start on Monday and belong to the year of their Thursday.
+ */
+export function isoWeekKey(t: Date): string {
+  // The local calendar date as a UTC date: day arithmetic without DST in the way.
+  const d = new Date(Date.UTC(t.getFullYear(), t.getMonth(), t.getDate()));
+  const weekday = d.getUTCDay() || 7;
+  d.setUTCDate(d.getUTCDate() + 4 - weekday);
+  const yearStart = Date.UTC(d.getUTCFullYear(), 0, 1);
+  const week = Math.ceil(((d.getTime() - yearStart) / 86_400_000 + 1) / 7);
+  return `${d.getUTCFullYear()}-W${pad(week)}`;
+}

@@ -1,0 +1,301 @@
+/**
+ * Statistics of a backup folder (count, sizes, oldest and newest, age of the newest) and of a
+ * database (journal mode, pages, WAL, tables), both strictly read-only.
+ *
+ * A database is never changed by looking at it: the header and the WAL are read as bytes, and
+ * SQLite opens the file read-only only when that creates nothing. A WAL-mode database whose
+ * `-wal` or `-shm` is missing (the application is not running) would get new side files from
+ * any SQLite connection, so SQLite reads it through a hard link (or, across file systems, a
+ * copy) in the system temp folder, where the side files land instead.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { type BackupEntry, exists, listBackups } from "./backup_set.ts";
+import { describeCause, OperationError } from "./errors.ts";
+import {
+  checkDatabaseFile,
+  openReadOnly,
+  pragmaValue,
+  sqliteFailure,
+  type TableCount,
+  tableCounts,
+} from "./sqlite.ts";
+
+/** Statistics of one database's backups in a folder. */
+export interface BackupSetStats {
+  /** The database stem the backups are named after. */
+  stem: string;
+  count: number;
+  /** Bytes of the backup files (sidecars not counted). */
+  bytes: number;
+  oldest: { name: string; time: Date };
+  newest: { name: string; time: Date };
+  /** Seconds from the newest backup's time (its name) to now; negative if named in the future. */
+  newestAgeSeconds: number;
+  /** Size of the oldest and newest backup, and the change per day between them. */
+  trend: { firstBytes: number; lastBytes: number; changeBytes: number; bytesPerDay: number | null };
+  /** Backups with neither a `.sha256` nor a `.md5` sidecar. */
+  withoutSidecar: string[];
+}
+
+/** Statistics of a backup folder: one set per database stem. */
+export interface BackupFolderStats {
+  dir: string;
+  count: number;
+  bytes: number;
+  sets: BackupSetStats[];
+}
+
+/**
+ * Reads the statistics of the backups in `dir`.
+ *
+ * @throws {OperationError} when the folder cannot be read
+ */
+export async function backupFolderStats(dir: string, now: Date): Promise<BackupFolderStats> {
+  let backups: BackupEntry[];
+  try {
+    backups = await listBackups(dir);
+  } catch (cause) {
+    throw new OperationError(`Cannot read backup folder "${dir}": ${describeCause(cause)}`, {
+      cause,
+      hint: 'check the path (and "backupDir" in litekeep.json)',
+    });
+  }
+  const stems = [...new Set(backups.map((b) => b.stem))].sort();
+  const sets: BackupSetStats[] = [];
+  for (const stem of stems) {
+    const set = backups.filter((b) => b.stem === stem);
+    const first = set[0];
+    const last = set[set.length - 1];
+    const days = (last.time.getTime() - first.time.getTime()) / 86_400_000;
+    const withoutSidecar: string[] = [];
+    for (const b of set) {
+      if (!await exists(`${b.path}.sha256`) && !await exists(`${b.path}.md5`)) {
+        withoutSidecar.push(b.name);
+      }
+    }
+    sets.push({
+      stem,
+      count: set.length,
+      bytes: set.reduce((sum, b) => sum + b.size, 0),
+      oldest: { name: first.name, time: first.time },
+      newest: { name: last.name, time: last.time },
+      newestAgeSeconds: Math.floor((now.getTime() - last.time.getTime()) / 1000),
+      trend: {
+        firstBytes: first.size,
+        lastBytes: last.size,
+        changeBytes: last.size - first.size,
+        bytesPerDay: days > 0 ? Math.round((last.size - first.size) / days) : null,
+      },
+      withoutSidecar,
+    });
+  }
+  return {
+    dir,
+    count: backups.length,
+    bytes: sets.reduce((sum, s) => sum + s.bytes, 0),
+    sets,
+  };
+}
+
+/**
+ * The stems whose newest backup is older than `maxAgeSeconds`, or `["(none)"]` for a folder
+ * with no backups at all: a monitor must not call an empty folder fresh.
+ */
+export function staleSets(stats: BackupFolderStats, maxAgeSeconds: number): string[] {
+  if (stats.sets.length === 0) return ["(none)"];
+  return stats.sets.filter((s) => s.newestAgeSeconds > maxAgeSeconds).map((s) => s.stem);
+}
+
+/** What the `-wal` file holds, read from its bytes. */
+export interface WalInfo {
+  bytes: number;
+  /** Valid frames up to the last commit: what a reader would see, as `wal_checkpoint` counts. */
+  frames: number;
+  pageSize: number;
+  checkpointSequence: number;
+}
+
+/** A file beside (or of) a database, with its times. */
+export interface FileStat {
+  path: string;
+  bytes: number;
+  mtime: Date | null;
+}
+
+/** Statistics of a database. */
+export interface DatabaseStats {
+  path: string;
+  /** The SQLite library litekeep reads with. */
+  sqliteVersion: string;
+  /** The SQLite version that last wrote the file (header offset 96). */
+  writtenBy: string;
+  journalMode: string;
+  pageSize: number;
+  /** Pages, WAL content included. */
+  pageCount: number;
+  freelistCount: number;
+  wal: WalInfo | null;
+  tables: TableCount[];
+  /** The database and those of its `-wal`, `-shm`, `-journal` that exist. */
+  files: FileStat[];
+}
+
+/**
+ * Reads a database's statistics without changing it or its WAL and without creating files
+ * beside it.
+ *
+ * @throws {OperationError} for a missing or non-SQLite file
+ * @throws {BusyError} when a rollback-journal writer holds it past `busyTimeoutMs`
+ */
+export async function databaseStats(path: string, busyTimeoutMs: number): Promise<DatabaseStats> {
+  const header = await checkDatabaseFile(path);
+  const files: FileStat[] = [];
+  for (const suffix of ["", "-wal", "-shm", "-journal"]) {
+    try {
+      const info = await Deno.stat(path + suffix);
+      files.push({ path: path + suffix, bytes: info.size, mtime: info.mtime });
+    } catch {
+      // Absent: nothing to report.
+    }
+  }
+  const has = (suffix: string) => files.some((f) => f.path === path + suffix);
+  const wal = has("-wal") ? await readWalInfo(`${path}-wal`) : null;
+  const writtenBy = await readWrittenBy(path);
+  // With both side files present SQLite creates nothing; otherwise read through a temp link.
+  const direct = !header.wal || (has("-wal") && has("-shm"));
+  const view = direct ? undefined : await tempView(path, has("-wal"));
+  let db;
+  try {
+    db = openReadOnly(view?.path ?? path, busyTimeoutMs);
+  } catch (error) {
+    await view?.[Symbol.asyncDispose]();
+    throw sqliteFailure(error, "Cannot open database", path);
+  }
+  try {
+    const row = db.prepare("SELECT sqlite_version() AS v").get() as { v: string };
+    return {
+      path,
+      sqliteVersion: row.v,
+      writtenBy,
+      journalMode: String(pragmaValue(db, "journal_mode")),
+      pageSize: Number(pragmaValue(db, "page_size")),
+      pageCount: Number(pragmaValue(db, "page_count")),
+      freelistCount: Number(pragmaValue(db, "freelist_count")),
+      wal,
+      tables: tableCounts(db),
+      files,
+    };
+  } catch (error) {
+    throw sqliteFailure(error, "Cannot read database", path);
+  } finally {
+    db.close();
+    await view?.[Symbol.asyncDispose]();
+  }
+}
+
+/** `3.45.1` from the header's SQLITE_VERSION_NUMBER (offset 96). */
+async function readWrittenBy(path: string): Promise<string> {
+  const bytes = await readAt(path, 96, 4);
+  const n = new DataView(bytes.buffer).getUint32(0);
+  return `${Math.floor(n / 1_000_000)}.${Math.floor(n / 1000) % 1000}.${n % 1000}`;
+}
+
+/**
+ * A read-only stand-in for `path` in a fresh temp folder: hard links where possible (instant,
+ * and reading through a link cannot change the file), copies across file systems.
+ */
+async function tempView(
+  path: string,
+  withWal: boolean,
+): Promise<{ path: string } & AsyncDisposable> {
+  const dir = await Deno.makeTempDir({ prefix: "litekeep-stats-" });
+  const view = join(dir, "view.db");
+  try {
+    for (const suffix of withWal ? ["", "-wal"] : [""]) {
+      await Deno.link(path + suffix, view + suffix).catch(() =>
+        Deno.copyFile(path + suffix, view + suffix)
+      );
+    }
+  } catch (cause) {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw new OperationError(`Cannot read database "${path}": ${describeCause(cause)}`, { cause });
+  }
+  return {
+    path: view,
+    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }).catch(() => {}),
+  };
+}
+
+const WAL_MAGIC_LE = 0x377f0682;
+const WAL_MAGIC_BE = 0x377f0683;
+
+/**
+ * Reads a `-wal` file's header and counts its valid frames as SQLite's recovery does: salts
+ * that match the header and a running checksum that holds, up to the last commit frame. Frames
+ * beyond that are leftovers of an earlier WAL generation or a torn write.
+ */
+export async function readWalInfo(walPath: string): Promise<WalInfo> {
+  using file = await Deno.open(walPath, { read: true });
+  const bytes = (await file.stat()).size;
+  const empty = { bytes, frames: 0, pageSize: 0, checkpointSequence: 0 };
+  const header = await readFull(file, 32);
+  if (!header) return empty;
+  const h = new DataView(header.buffer);
+  const magic = h.getUint32(0);
+  if (magic !== WAL_MAGIC_LE && magic !== WAL_MAGIC_BE) return empty;
+  const bigEndian = magic === WAL_MAGIC_BE;
+  const pageSize = h.getUint32(8) === 1 ? 65536 : h.getUint32(8);
+  const checkpointSequence = h.getUint32(12);
+  let sum = walChecksum(header.subarray(0, 24), bigEndian, [0, 0]);
+  if (sum[0] !== h.getUint32(24) || sum[1] !== h.getUint32(28)) {
+    return { ...empty, pageSize, checkpointSequence };
+  }
+  let frames = 0;
+  let committed = 0;
+  for (;;) {
+    const frame = await readFull(file, 24 + pageSize);
+    if (!frame) break;
+    const f = new DataView(frame.buffer);
+    if (f.getUint32(8) !== h.getUint32(16) || f.getUint32(12) !== h.getUint32(20)) break;
+    sum = walChecksum(frame.subarray(0, 8), bigEndian, sum);
+    sum = walChecksum(frame.subarray(24), bigEndian, sum);
+    if (sum[0] !== f.getUint32(16) || sum[1] !== f.getUint32(20)) break;
+    frames++;
+    // A non-zero "database size after commit" marks the last frame of a transaction.
+    if (f.getUint32(4) !== 0) committed = frames;
+  }
+  return { bytes, frames: committed, pageSize, checkpointSequence };
+}
+
+/** SQLite's WAL checksum: Fibonacci-weighted sums of 32-bit words, in the WAL's byte order. */
+function walChecksum(data: Uint8Array, bigEndian: boolean, seed: [number, number]): [
+  number,
+  number,
+] {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  let [s0, s1] = seed;
+  for (let i = 0; i < data.byteLength; i += 8) {
+    s0 = (s0 + view.getUint32(i, !bigEndian) + s1) >>> 0;
+    s1 = (s1 + view.getUint32(i + 4, !bigEndian) + s0) >>> 0;
+  }
+  return [s0, s1];
+}
+
+async function readFull(file: Deno.FsFile, length: number): Promise<Uint8Array | undefined> {
+  const buffer = new Uint8Array(length);
+  let read = 0;
+  while (read < length) {
+    const n = await file.read(buffer.subarray(read));
+    if (n === null) return undefined;
+    read += n;
+  }
+  return buffer;
+}
+
+async function readAt(path: string, offset: number, length: number): Promise<Uint8Array> {
+  using file = await Deno.open(path, { read: true });
+  await file.seek(offset, Deno.SeekMode.Start);
+  return await readFull(file, length) ?? new Uint8Array(length);
+}

@@ -1,0 +1,109 @@
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { join } from "node:path";
+import { ls, makeDb, runCli, sqlite3, tempDir } from "./_helpers.ts";
+
+/** A WAL database with an application connection that has committed into the -wal only. */
+function appWithWal(db: string, commits = 10): DatabaseSync {
+  makeDb(db, { payments: 500 });
+  const app = new DatabaseSync(db);
+  app.exec("PRAGMA wal_autocheckpoint = 0");
+  for (let i = 0; i < commits; i++) app.exec(`UPDATE members SET status = 's${i}' WHERE id < 40`);
+  return app;
+}
+
+Deno.test("checkpoint copies the whole WAL back and reports the frames", async (t) => {
+  for (const mode of ["passive", "full", "restart", "truncate"]) {
+    await t.step(mode, async () => {
+      await using dir = await tempDir();
+      const db = join(dir.path, "gym.db");
+      const app = appWithWal(db);
+      const walBefore = (await Deno.stat(`${db}-wal`)).size;
+      const res = await runCli(["checkpoint", db, "--mode", mode, "--json"]);
+      const walAfter = (await Deno.stat(`${db}-wal`)).size;
+      app.close();
+      assert.equal(res.code, 0, res.stderr);
+      const out = JSON.parse(res.stdout);
+      assert.equal(out.ok, true);
+      assert.equal(out.mode, mode);
+      assert.equal(out.busy, false);
+      assert.equal(out.checkpointedFrames, out.logFrames);
+      if (mode === "truncate") {
+        assert.equal(walAfter, 0);
+        assert.equal(out.walBytes, 0);
+      } else {
+        assert.equal(out.logFrames, (walBefore - 32) / (4096 + 24));
+        assert.equal(walAfter, walBefore);
+      }
+    });
+  }
+});
+
+Deno.test("checkpoint exits 75 when readers or writers keep it from completing", async (t) => {
+  const cases: Array<{ mode: string; hold: "reader" | "writer"; hint: RegExp }> = [
+    { mode: "passive", hold: "reader", hint: /passive never waits/ },
+    { mode: "full", hold: "writer", hint: /raise --busy-timeout \(it was 150 ms\)/ },
+    { mode: "truncate", hold: "reader", hint: /raise --busy-timeout/ },
+  ];
+  for (const c of cases) {
+    await t.step(`${c.mode} with a ${c.hold}`, async () => {
+      await using dir = await tempDir();
+      const db = join(dir.path, "gym.db");
+      const app = appWithWal(db);
+      const other = new DatabaseSync(db);
+      if (c.hold === "reader") {
+        // A reader on an old snapshot: the frames committed after it cannot be copied back.
+        other.exec("BEGIN");
+        other.prepare("SELECT count(*) FROM members").get();
+        app.exec("UPDATE members SET status = 'later' WHERE id < 40");
+      } else {
+        other.exec("BEGIN IMMEDIATE");
+        other.exec("UPDATE members SET status = 'held' WHERE id = 1");
+      }
+      const res = await runCli(["checkpoint", db, "--mode", c.mode, "--busy-timeout", "150"]);
+      other.exec("ROLLBACK");
+      other.close();
+      app.close();
+      assert.equal(res.code, 75, res.stderr);
+      assert.equal(res.stdout, "");
+      assert.match(
+        res.stderr,
+        new RegExp(
+          `error: Checkpoint \\(${c.mode}\\) of ".*gym\\.db" could not complete: readers or ` +
+            `writers are using the database \\(\\d+ of \\d+ frames copied back\\)`,
+        ),
+      );
+      assert.match(res.stderr, c.hint);
+      assert.equal(await sqlite3(db, "PRAGMA integrity_check"), "ok");
+    });
+  }
+});
+
+Deno.test("checkpoint of a database not in WAL mode has nothing to do", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "journal.db");
+  makeDb(db, { wal: false, payments: 100 });
+  const res = await runCli(["checkpoint", db]);
+  assert.equal(res.code, 0, res.stderr);
+  assert.match(res.stdout, /not in WAL mode, nothing to checkpoint/);
+});
+
+Deno.test("checkpoint fails with a plain message for each error class", async (t) => {
+  await using dir = await tempDir();
+  const missing = join(dir.path, "missing.db");
+  const cases: Array<[string, string[], number, RegExp]> = [
+    ["missing database", [missing], 1, /error: Cannot open database ".*missing\.db": no such file/],
+    ["unknown mode", [missing, "--mode", "eager"], 2, /--mode must be one of passive, full/],
+    ["no database", [], 2, /checkpoint: no database given/],
+  ];
+  for (const [name, args, code, pattern] of cases) {
+    await t.step(name, async () => {
+      const res = await runCli(["checkpoint", ...args], { cwd: dir.path });
+      assert.equal(res.code, code, res.stderr);
+      assert.equal(res.stdout, "");
+      assert.match(res.stderr, pattern);
+    });
+  }
+  // SQLite would have created an empty database; litekeep creates nothing.
+  assert.deepEqual(await ls(dir.path), []);
+});
