@@ -111,10 +111,18 @@ export async function serveSnapshot(
     if (options.compress === "gzip") {
       // Level 1: on a Pi's CPU the faster level wins over a slow link (see docs/BENCHMARKS.md).
       const gzip = createGzip({ level: 1 });
+      let failed: unknown;
       const pump = (async () => {
         for await (const out of gzip) await sendChunk(out as Uint8Array);
       })();
+      // A dead connection stops the pump; destroying the stream wakes a writer waiting for
+      // "drain", which would otherwise wait forever.
+      pump.catch((error) => {
+        failed = error;
+        gzip.destroy(error);
+      });
       for (;;) {
+        if (failed !== undefined) throw failed;
         const n = await file.read(buffer);
         if (n === null) break;
         const block = buffer.slice(0, n);

@@ -10,6 +10,9 @@ import { basename, dirname, join } from "node:path";
 /** Prefix of every temporary name. No backup name starts with a dot, so no command mistakes one. */
 export const TEMP_PREFIX = ".litekeep-tmp-";
 
+/** Temps older than this belong to no live run, whoever wrote them. */
+export const STALE_TEMP_MS = 3_600_000;
+
 /** True when `name` (a base name) is one of litekeep's temporary files or their side files. */
 export function isTempName(name: string): boolean {
   return name.startsWith(TEMP_PREFIX);
@@ -92,12 +95,19 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
 
 /**
  * Removes leftovers of killed runs (temporary files and their SQLite side files) from `dir`.
- * Call only while holding the folder's lock: then no live run owns any of them.
  *
- * @param olderThanMs only files last modified at least this long ago
+ * @param olderThanMs only files last modified at least this long ago: temps of other kinds may
+ *   belong to a live run that does not hold this folder's lock (a pull into the same folder)
+ * @param isOwn temps of the caller's own kind, removed whatever their age: call with it only
+ *   while holding the lock that every writer of that kind holds
  * @returns the paths removed
  */
-export async function cleanTemps(dir: string, now: Date, olderThanMs = 0): Promise<string[]> {
+export async function cleanTemps(
+  dir: string,
+  now: Date,
+  olderThanMs = 0,
+  isOwn: (name: string) => boolean = () => false,
+): Promise<string[]> {
   const removed: string[] = [];
   for await (const entry of Deno.readDir(dir)) {
     if (!entry.isFile || !isTempName(entry.name)) continue;
@@ -105,7 +115,7 @@ export async function cleanTemps(dir: string, now: Date, olderThanMs = 0): Promi
     try {
       const info = await Deno.stat(path);
       const age = now.getTime() - (info.mtime?.getTime() ?? 0);
-      if (age < olderThanMs) continue;
+      if (age < olderThanMs && !isOwn(entry.name)) continue;
       await Deno.remove(path);
       removed.push(path);
     } catch {

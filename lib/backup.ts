@@ -6,11 +6,12 @@
  * @module
  */
 import { basename, dirname, join } from "node:path";
-import { describeCause, isDiskFull, LitekeepError, OperationError } from "./errors.ts";
+import { describeCause, inFolder, LitekeepError, OperationError } from "./errors.ts";
 import {
   cleanTemps,
   publish,
   removeTempDb,
+  STALE_TEMP_MS,
   syncFile,
   tempPathFor,
   writeFileAtomic,
@@ -80,6 +81,14 @@ export interface BackupResult {
   cleaned: string[];
 }
 
+/** How a backup's temporary file ends: pull's and restore's temps in the same folder do not. */
+const BACKUP_TEMP_SUFFIX = "_backup.db";
+
+/** A backup's temp or one of its SQLite side files. */
+function isBackupTemp(name: string): boolean {
+  return /_backup\.db(-journal|-wal|-shm)?$/.test(name);
+}
+
 /** The backup folder used when none is configured. */
 export function defaultBackupDir(db: string): string {
   return join(dirname(db), "backups");
@@ -109,10 +118,10 @@ export async function backupDatabase(options: BackupOptions): Promise<BackupResu
     { path: dirLockPath(dir), what: `backup folder "${dir}"` },
   ]);
   // Holding the folder lock, no live run owns a temporary file here: all are leftovers.
-  const cleaned = await cleanTemps(dir, options.now);
+  const cleaned = await cleanTemps(dir, options.now, STALE_TEMP_MS, isBackupTemp);
 
   const stem = dbStem(db);
-  const temp = tempPathFor(dir, `${stem}.db`);
+  const temp = tempPathFor(dir, `${stem}${BACKUP_TEMP_SUFFIX}`);
   try {
     const snap = await snapshotDatabase(db, temp, {
       busyTimeoutMs: options.busyTimeoutMs ?? 10_000,
@@ -171,7 +180,12 @@ export async function backupDatabase(options: BackupOptions): Promise<BackupResu
       cleaned: cleaned.map((path) => basename(path)),
     };
   } catch (error) {
-    throw withDiskContext(error, dir);
+    throw inFolder(
+      error,
+      "Cannot write the backup into",
+      dir,
+      "free some space or fix the folder's permissions, then run the backup again",
+    );
   } finally {
     await removeTempDb(temp);
   }
@@ -209,16 +223,4 @@ async function ensureFolder(dir: string): Promise<void> {
       hint: "choose a writable folder with --backup-dir, or fix the permissions",
     });
   }
-}
-
-/** File errors while writing the backup become one message that names the folder. */
-function withDiskContext(error: unknown, dir: string): unknown {
-  if (error instanceof LitekeepError || !(error instanceof Error)) return error;
-  if (error instanceof Deno.errors.PermissionDenied || isDiskFull(error)) {
-    return new OperationError(`Cannot write the backup into "${dir}": ${describeCause(error)}`, {
-      cause: error,
-      hint: "free some space or fix the folder's permissions, then run the backup again",
-    });
-  }
-  return error;
 }

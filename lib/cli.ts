@@ -132,7 +132,8 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
       delayMs: io.progressDelayMs,
     });
     const [name, ...rest] = split.rest;
-    if (flags.version && name === undefined) {
+    // Anywhere on the line, --version only prints: "prune --version" must never prune.
+    if (flags.version) {
       io.stdout(`litekeep ${VERSION}\n`);
       return EXIT.ok;
     }

@@ -110,3 +110,20 @@ export function isBusy(error: unknown): boolean {
   const code = sqliteErrcode(error);
   return code === SQLITE.BUSY || code === SQLITE.LOCKED;
 }
+
+/**
+ * A file error (full disk, permission) met while writing into `folder` becomes one message
+ * that names the folder; litekeep errors and anything else pass through unchanged.
+ *
+ * @param doing e.g. "Cannot write the backup into"
+ */
+export function inFolder(error: unknown, doing: string, folder: string, hint: string): unknown {
+  if (error instanceof LitekeepError || !(error instanceof Error)) return error;
+  if (error instanceof Deno.errors.PermissionDenied || isDiskFull(error)) {
+    return new OperationError(`${doing} "${folder}": ${describeCause(error)}`, {
+      cause: error,
+      hint,
+    });
+  }
+  return error;
+}

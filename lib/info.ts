@@ -5,6 +5,7 @@
  */
 import { statfsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import { LitekeepError } from "./errors.ts";
 import {
   checkDatabaseFile,
   openReadOnly,
@@ -71,6 +72,7 @@ export async function localInfo(
     db.exec("COMMIT");
     return info;
   } catch (error) {
+    if (error instanceof LitekeepError) throw error;
     throw sqliteFailure(error, "Cannot read database", path);
   } finally {
     db.close();

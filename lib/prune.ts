@@ -8,16 +8,13 @@
  * @module
  */
 import { basename } from "node:path";
-import { cleanTemps, syncDir } from "./atomic.ts";
+import { cleanTemps, STALE_TEMP_MS, syncDir } from "./atomic.ts";
 import { type BackupEntry, exists, listBackups } from "./backup_set.ts";
 import { hashFile, readSidecar } from "./checksum.ts";
 import { describeCause, OperationError } from "./errors.ts";
 import { acquireLocks, dirLockPath } from "./lock.ts";
 import { assertPolicy, type KeepReason, planPrune, type RetentionPolicy } from "./retention.ts";
 import { verifyBackup } from "./verify.ts";
-
-/** Temporary files younger than this may belong to a run that is still working elsewhere. */
-export const TEMP_MAX_AGE_MS = 60 * 60 * 1000;
 
 /** How to prune. */
 export interface PruneOptions {
@@ -162,7 +159,7 @@ export async function pruneLocked(options: PruneOptions): Promise<PruneResult> {
   if (!dryRun) {
     // Holding the folder's lock, only a run that died can own these; an hour spares any
     // writer that does not take the lock.
-    result.cleaned = (await cleanTemps(dir, now, TEMP_MAX_AGE_MS)).map((p) => basename(p));
+    result.cleaned = (await cleanTemps(dir, now, STALE_TEMP_MS)).map((p) => basename(p));
     if (result.deleted.length > 0 || result.cleaned.length > 0) await syncDir(dir);
   }
   return result;

@@ -11,10 +11,17 @@
  * @module
  */
 import { basename, dirname } from "node:path";
-import { cleanTemps, publish, removeTempDb, syncFile, tempPathFor } from "./atomic.ts";
+import {
+  cleanTemps,
+  publish,
+  removeTempDb,
+  STALE_TEMP_MS,
+  syncFile,
+  tempPathFor,
+} from "./atomic.ts";
 import { backupDatabase } from "./backup.ts";
 import { type ChecksumAlgorithm, hashFile } from "./checksum.ts";
-import { describeCause, OperationError } from "./errors.ts";
+import { describeCause, inFolder, OperationError } from "./errors.ts";
 import { acquireLock, dbLockPath } from "./lock.ts";
 import { run } from "./proc.ts";
 import { type RemoteSpec, scpArgs, sshFailure } from "./remote.ts";
@@ -28,10 +35,16 @@ import {
   startRemote,
 } from "./remote_ops.ts";
 import { makeSelfContained, snapshotDatabase, writeInto } from "./snapshot.ts";
-import { checkDatabaseFile, openBackupFile, tableSummaries, type TableSummary } from "./sqlite.ts";
+import {
+  checkDatabaseFile,
+  openBackupFile,
+  refuseStaleSideFiles,
+  tableSummaries,
+  type TableSummary,
+} from "./sqlite.ts";
 import {
   pageHashes,
-  parseHeaderLine,
+  readHeader,
   receiveBody,
   receiveDelta,
   type SnapshotHeader,
@@ -99,7 +112,7 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
   const exists = await checkLocalTarget(localDb);
   await using _lock = await acquireLock(dbLockPath(localDb), `database "${localDb}"`);
   // Other runs may own fresh temps here (a backup folder can be the same); old ones are leftovers.
-  await cleanTemps(dir, options.now, 3_600_000);
+  await cleanTemps(dir, options.now, STALE_TEMP_MS);
 
   const temp = tempPathFor(dir, basename(localDb));
   const warnings: string[] = [];
@@ -149,8 +162,12 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
       })).file;
     }
     options.onProgress?.({ phase: "replace" });
-    if (exists) await writeInto(temp, localDb, options.busyTimeoutMs ?? 10_000);
-    else await publish(temp, localDb);
+    if (exists) {
+      const { backToWal } = await writeInto(temp, localDb, options.busyTimeoutMs ?? 10_000);
+      if (!backToWal) {
+        warnings.push(`"${localDb}" could not go back to WAL mode (another connection is open)`);
+      }
+    } else await publish(temp, localDb);
 
     return {
       source: describe(source),
@@ -168,6 +185,13 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
       created: !exists,
       warnings,
     };
+  } catch (error) {
+    throw inFolder(
+      error,
+      "Cannot write the copy into",
+      dir,
+      "free some space there or fix its permissions; the local database was not changed",
+    );
   } finally {
     await removeTempDb(temp);
   }
@@ -201,6 +225,7 @@ async function checkLocalTarget(localDb: string): Promise<boolean> {
   try {
     await Deno.lstat(localDb);
   } catch {
+    await refuseStaleSideFiles(localDb, "Cannot pull into");
     return false;
   }
   await checkDatabaseFile(localDb, "local database").catch((error) => {
@@ -261,7 +286,7 @@ async function fromRemote<T>(
   const { child, reader } = startRemote(op, source, options.remote, stdin);
   await using _child = child;
   try {
-    const header = parseHeaderLine<SnapshotHeader>(await reader.line(), source.host);
+    const header = await readHeader<SnapshotHeader>(reader, source.host);
     using file = await Deno.open(temp, { read: true, write: true, create: true });
     const received = await receive(
       reader,

@@ -74,18 +74,13 @@ export function shellQuote(word: string): string {
   return `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
-/** The options every ssh/scp call starts with. */
+/**
+ * The options every ssh/scp call starts with. ssh keeps the FIRST value of an option, so the
+ * user's options come before litekeep's defaults (a `ConnectTimeout=30` wins), except
+ * `BatchMode=yes`, which comes first so that cron can never wait on a password prompt.
+ */
 function commonOptions(options: SshOptions): string[] {
-  const base = [
-    "-o",
-    "BatchMode=yes",
-    "-o",
-    `ConnectTimeout=${options.connectTimeoutS ?? 10}`,
-    "-o",
-    "ServerAliveInterval=5",
-    "-o",
-    "ServerAliveCountMax=3",
-  ];
+  const base = ["-o", "BatchMode=yes"];
   for (const option of options.options ?? []) {
     if (option.startsWith("-") || !/^[A-Za-z]+[ =]/.test(option)) {
       throw new UsageError(`Bad ssh option "${option}"`, {
@@ -94,6 +89,14 @@ function commonOptions(options: SshOptions): string[] {
     }
     base.push("-o", option);
   }
+  base.push(
+    "-o",
+    `ConnectTimeout=${options.connectTimeoutS ?? 10}`,
+    "-o",
+    "ServerAliveInterval=5",
+    "-o",
+    "ServerAliveCountMax=3",
+  );
   return base;
 }
 

@@ -4,11 +4,11 @@
  *
  * @module
  */
-import { BusyError, OperationError } from "./errors.ts";
+import { BusyError, OperationError, UsageError } from "./errors.ts";
 import { ProcessError, spawnStreaming, type StreamingChild, tail } from "./proc.ts";
 import { type RemoteSpec, sshArgs, sshFailure, type SshOptions } from "./remote.ts";
 import { DISPATCH, PYTHON_AGENT, SQLITE3_AGENT } from "./remote_scripts.ts";
-import { type DbInfo, parseHeaderLine, StreamReader } from "./transfer.ts";
+import { type DbInfo, readHeader, StreamReader } from "./transfer.ts";
 
 /** Which program answers on the remote. */
 export const REMOTE_TOOLS = ["auto", "litekeep", "python3", "sqlite3"] as const;
@@ -106,6 +106,7 @@ export async function remoteFailure(
   const where = `${spec.host}:${spec.path}`;
   if (m) {
     const [, kind, message] = m;
+    if (kind === "usage") return new UsageError(message, { hint: 'see "litekeep --help"' });
     if (kind === "busy") {
       return new BusyError(`Remote database "${where}" is busy: ${message}`, {
         hint: "retry later",
@@ -146,7 +147,7 @@ export async function remoteInfo(spec: RemoteSpec, o: RemoteOptions): Promise<Db
   await using _child = child;
   let info: DbInfo;
   try {
-    info = parseHeaderLine<DbInfo>(await reader.line(), spec.host);
+    info = await readHeader<DbInfo>(reader, spec.host);
   } catch (error) {
     throw await remoteFailure(child, reader, spec, error);
   }

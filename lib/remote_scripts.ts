@@ -31,8 +31,9 @@ case $tool in auto|litekeep)
   [ "$tool" = litekeep ] && fail notool "litekeep ($bin) is not installed on the remote host";;
 esac
 case $tool in auto|python3)
-  if command -v python3 >/dev/null 2>&1 && python3 -c 'import sqlite3' >/dev/null 2>&1; then
-    exec python3 -c "$py" "$op" "$db" "$tmpdir" "$compress" "$orderby"
+  # -I: isolated, so no module in the remote's working folder ($HOME) is imported instead.
+  if command -v python3 >/dev/null 2>&1 && python3 -I -c 'import sqlite3' >/dev/null 2>&1; then
+    exec python3 -I -c "$py" "$op" "$db" "$tmpdir" "$compress" "$orderby"
   fi
   [ "$tool" = python3 ] && fail notool "python3 with its sqlite3 module is not installed on the remote host";;
 esac
@@ -81,7 +82,17 @@ def ident(name):
 def plain(value):
     return value if value is None or isinstance(value, (int, float, str)) else repr(value)
 
+def check_order(conn):
+    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    for table, column in order.items():
+        if table not in names:
+            fail("usage", '--order-by %s.%s: there is no table "%s"' % (table, column, table))
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(%s)" % ident(table))]
+        if column not in columns:
+            fail("usage", '--order-by %s.%s: table "%s" has no column "%s"' % (table, column, table, column))
+
 def tables(conn):
+    check_order(conn)
     found = []
     rows = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\\\_%' ESCAPE '\\\\' ORDER BY name").fetchall()
     for name, sql in rows:
@@ -232,8 +243,18 @@ fail() { printf 'LITEKEEP-ERROR %s %s\\n' "$1" "$2" >&2; exit 3; }
 [ -s "$db" ] || fail empty "the database is empty (0 bytes)"
 [ "$(head -c 15 "$db")" = "SQLite format 3" ] || fail notdb "file is not a SQLite database"
 sql() { sqlite3 -readonly -batch -cmd ".timeout 10000" "$@"; }
-json() { printf '%s' "$1" | sed -e 's/\\\\/\\\\\\\\/g' -e 's/"/\\\\"/g' | tr -d '\\n'; }
+# JSON string content: control characters dropped, \\ " TAB and newlines escaped.
+json() { printf '%s' "$1" | tr -d '\\001-\\010\\013-\\037' | sed -e 's/\\\\/\\\\\\\\/g' -e 's/"/\\\\"/g' -e "s/$tab/\\\\\\\\t/g" | awk 'NR > 1 { printf "%s", "\\\\n" } { printf "%s", $0 }'; }
 ident() { printf '"%s"' "$(printf '%s' "$1" | sed 's/"/""/g')"; }
+check_order() {
+  [ -n "$orderby" ] || return 0
+  printf '%s\\n' "$orderby" | while IFS="$tab" read -r t c; do
+    [ -n "$t" ] || continue
+    known=$(sql "$1" "SELECT count(*) FROM pragma_table_info('$(printf '%s' "$t" | sed "s/'/''/g")') WHERE name = '$(printf '%s' "$c" | sed "s/'/''/g")'" 2>/dev/null) || known=1
+    # exit, not return: the loop runs in the pipeline's subshell, whose status is the function's.
+    if [ "$known" = 0 ]; then printf '%s' "--order-by $t.$c: no such table or column"; exit 1; fi
+  done
+}
 tables() {
   printf '['
   sep=
@@ -245,7 +266,8 @@ tables() {
       picked=$(printf '%s\\n' "$orderby" | while IFS="$tab" read -r t c; do [ "$t" = "$name" ] && printf '%s' "$c"; done)
       [ -n "$picked" ] && column=$(ident "$picked")
     fi
-    newest=$(sql "$1" "SELECT max($column) FROM $(ident "$name")" 2>/dev/null) || newest=
+    # A whole REAL prints as an integer, as python3 and litekeep report it (100.0 -> 100).
+    newest=$(sql "$1" "SELECT CASE WHEN typeof(m) = 'real' AND m = CAST(m AS INTEGER) THEN CAST(m AS INTEGER) ELSE m END FROM (SELECT max($column) AS m FROM $(ident "$name"))" 2>/dev/null) || newest=
     if [ -z "$newest" ]; then newest=null; else newest="\\"$(json "$newest")\\""; fi
     printf '%s{"name":"%s","rows":%s,"newest":%s}' "$sep" "$(json "$name")" "\${rows:-null}" "$newest"
     sep=,
@@ -256,6 +278,7 @@ classify() {
   case $1 in *full*) echo space;; *locked*|*busy*) echo busy;; *"not a database"*|*malformed*) echo notdb;; *) echo io;; esac
 }
 version=$(sqlite3 -version | cut -d' ' -f1)
+bad=$(check_order "$db") || fail usage "$bad"
 if [ "$op" = info ]; then
   size=$(wc -c < "$db" | tr -d ' ')
   mtime=$(stat -c %Y "$db" 2>/dev/null || stat -f %m "$db")

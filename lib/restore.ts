@@ -24,6 +24,8 @@ import {
   integrityProblems,
   openReadWrite,
   pragmaValue,
+  refuseStaleSideFiles,
+  sideFiles,
   sqliteFailure,
   type TableCount,
   tableCounts,
@@ -92,7 +94,7 @@ export async function restoreDatabase(options: RestoreOptions): Promise<RestoreR
     );
   }
   const created = !await exists(db);
-  if (created) await refuseStaleSideFiles(db);
+  if (created) await refuseStaleSideFiles(db, "Cannot restore into");
   const header = created ? undefined : await checkDatabaseFile(db);
   const modeBefore = header === undefined ? null : header.wal ? "wal" : "delete";
   const result: RestoreResult = {
@@ -122,10 +124,11 @@ export async function restoreDatabase(options: RestoreOptions): Promise<RestoreR
   }
 
   await using _lock = await acquireLocks([{ path: dbLockPath(db), what: `database "${db}"` }]);
-  // A backup made by another tool may say WAL: restore from a self-contained copy of it, so
-  // that reading it creates nothing beside it.
-  const wal = (await checkDatabaseFile(backup, "backup")).wal;
-  await using copy = wal ? await selfContainedCopy(backup) : undefined;
+  // A backup made by another tool may say WAL, and a stray -wal/-journal beside a backup would
+  // be replayed by SQLite into what it reads: then restore from a self-contained copy.
+  const alone = !(await checkDatabaseFile(backup, "backup")).wal &&
+    (await sideFiles(backup)).length === 0;
+  await using copy = alone ? undefined : await selfContainedCopy(backup);
   const source = copy?.path ?? backup;
   if (created) {
     await createFrom(source, db);
@@ -135,13 +138,19 @@ export async function restoreDatabase(options: RestoreOptions): Promise<RestoreR
     result.journalModeBefore = claimWriteLock(db, busyTimeoutMs, "Cannot restore into");
     result.preRestore = await keepPreRestore(db, preName, busyTimeoutMs);
     result.steps.push(`kept the current database as ${result.preRestore}`);
-    const { leftWal } = await writeInto(
+    const { leftWal, backToWal } = await writeInto(
       source,
       db,
       busyTimeoutMs,
       `SQLite rolled the restore back; the database is as it was, and also kept as "${result.preRestore}"`,
     );
     if (leftWal) result.steps.push("left WAL mode for the page size change, then went back");
+    if (!backToWal) {
+      result.warnings.push(
+        `"${db}" could not go back to WAL mode (another connection is open): run ` +
+          `sqlite3 "${db}" "PRAGMA journal_mode=WAL" when the application is stopped`,
+      );
+    }
     result.steps.push(`restored through SQLite into ${db}`);
   }
   const after = checkRestored(db, result.journalModeBefore, busyTimeoutMs, result.preRestore);
@@ -184,22 +193,6 @@ async function refuseSameFile(backup: string, db: string): Promise<void> {
   throw new UsageError(`restore: the backup "${backup}" is the database itself`, {
     hint: "name a backup file and the database it should replace",
   });
-}
-
-/**
- * A `-wal` or `-journal` left by a database that was deleted would be replayed by SQLite into
- * the new file: restored data must never meet it. Removing it is the user's call, since a
- * program may still have the deleted database open.
- */
-async function refuseStaleSideFiles(db: string): Promise<void> {
-  for (const suffix of ["-wal", "-journal"]) {
-    if (!await exists(db + suffix)) continue;
-    throw new OperationError(
-      `Cannot restore into "${db}": it does not exist, but "${db}${suffix}" does, and SQLite ` +
-        "would replay it into the restored database",
-      { hint: `if no program has "${db}" open, move "${db}${suffix}" away and restore again` },
-    );
-  }
 }
 
 /** Creates a missing database from the backup: a temp copy beside it, synced, renamed. */

@@ -167,7 +167,8 @@ export function claimWriteLock(
  * write (possible only while no other connection is open) and goes back to it after.
  *
  * @param hint what to tell the user when the write fails (SQLite rolled it back)
- * @returns the journal mode before, and whether WAL mode was left for a page size change
+ * @returns the journal mode before, whether WAL mode was left for a page size change, and
+ *   whether it could be entered again after (false: the caller must say so)
  * @throws {BusyError} when a writer holds it past `busyTimeoutMs`, or the page size must change
  *   while another connection is open
  * @throws {OperationError} when the write fails; the database is then as it was
@@ -177,8 +178,9 @@ export async function writeInto(
   db: string,
   busyTimeoutMs: number,
   hint = "SQLite rolled the write back: the database is as it was",
-): Promise<{ journalModeBefore: string; leftWal: boolean }> {
+): Promise<{ journalModeBefore: string; leftWal: boolean; backToWal: boolean }> {
   const journalModeBefore = claimWriteLock(db, busyTimeoutMs);
+  let backToWal = true;
   const [from, to] = [await checkDatabaseFile(source), await checkDatabaseFile(db)];
   const leftWal = journalModeBefore === "wal" && from.pageSize !== to.pageSize;
   if (leftWal) setJournalMode(db, "DELETE", busyTimeoutMs, from.pageSize, to.pageSize);
@@ -192,14 +194,29 @@ export async function writeInto(
     });
   } finally {
     src.close();
+    // Back to WAL whatever happened: the data is written (or rolled back) either way, so
+    // a failure here is a warning for the caller, not a failed write.
+    if (leftWal) backToWal = tryJournalMode(db, "WAL", busyTimeoutMs);
   }
-  if (leftWal) setJournalMode(db, "WAL", busyTimeoutMs, from.pageSize, to.pageSize);
-  return { journalModeBefore, leftWal };
+  return { journalModeBefore, leftWal, backToWal };
+}
+
+function tryJournalMode(db: string, mode: "WAL", busyTimeoutMs: number): boolean {
+  try {
+    const conn = openReadWrite(db, busyTimeoutMs);
+    try {
+      return String(pragmaValue(conn, `journal_mode = ${mode}`)).toUpperCase() === mode;
+    } finally {
+      conn.close();
+    }
+  } catch {
+    return false;
+  }
 }
 
 function setJournalMode(
   db: string,
-  mode: "DELETE" | "WAL",
+  mode: "DELETE",
   busyTimeoutMs: number,
   newPageSize: number,
   oldPageSize: number,

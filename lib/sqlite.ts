@@ -6,7 +6,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { resolve } from "node:path";
-import { BusyError, describeCause, isBusy, OperationError } from "./errors.ts";
+import { BusyError, describeCause, isBusy, OperationError, UsageError } from "./errors.ts";
 
 const MAGIC = "SQLite format 3\0";
 
@@ -90,6 +90,41 @@ export function openReadWrite(path: string, busyTimeoutMs: number): DatabaseSync
   return new DatabaseSync(resolve(path), { timeout: busyTimeoutMs });
 }
 
+/**
+ * The journal side files (`-wal`, `-journal`) that exist beside `path`. SQLite reads them
+ * whatever the file's header says, so a file meant to stand alone must not be opened beside one.
+ */
+export async function sideFiles(path: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const suffix of ["-wal", "-journal"]) {
+    try {
+      await Deno.lstat(path + suffix);
+      found.push(path + suffix);
+    } catch {
+      // Not there: good.
+    }
+  }
+  return found;
+}
+
+/**
+ * A `-wal` or `-journal` left by a database that was deleted would be replayed by SQLite into
+ * a new file put at `db`: new data must never meet it. Removing it is the user's call, since a
+ * program may still have the deleted database open.
+ *
+ * @param doing the start of the message, e.g. "Cannot restore into"
+ * @throws {OperationError} naming the side file
+ */
+export async function refuseStaleSideFiles(db: string, doing: string): Promise<void> {
+  const [stale] = await sideFiles(db);
+  if (stale === undefined) return;
+  throw new OperationError(
+    `${doing} "${db}": it does not exist, but "${stale}" does, and SQLite would replay it into ` +
+      "the new database",
+    { hint: `if no program has "${db}" open, move "${stale}" away and run again` },
+  );
+}
+
 /** Quotes an SQL identifier. */
 export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
@@ -132,7 +167,9 @@ export function tableSummaries(
   db: DatabaseSync,
   orderBy: Record<string, string> = {},
 ): TableSummary[] {
-  return tableCounts(db).map((table) => {
+  const tables = tableCounts(db);
+  for (const [table, column] of Object.entries(orderBy)) checkColumn(db, tables, table, column);
+  return tables.map((table) => {
     const column = Object.hasOwn(orderBy, table.name) ? quoteIdent(orderBy[table.name]) : "rowid";
     let newest: string | null = null;
     if (table.rows !== null) {
@@ -143,11 +180,36 @@ export function tableSummaries(
           };
         newest = row.v === null || row.v === undefined ? null : String(row.v);
       } catch {
-        // WITHOUT ROWID table, or a column that does not exist: nothing to show.
+        // WITHOUT ROWID table: no rowid to show.
       }
     }
     return { ...table, newest };
   });
+}
+
+/**
+ * A misspelt `--order-by` must not quietly compare nothing (every "newest" would be null on
+ * both sides and look equal).
+ *
+ * @throws {UsageError} naming the table or column that does not exist
+ */
+function checkColumn(db: DatabaseSync, tables: TableCount[], table: string, column: string): void {
+  if (!tables.some((t) => t.name === table)) {
+    throw new UsageError(`--order-by ${table}.${column}: there is no table "${table}"`, {
+      hint: `tables: ${tables.map((t) => t.name).join(", ")}`,
+    });
+  }
+  const columns = (db.prepare(`PRAGMA table_info(${quoteIdent(table)})`).all() as Array<
+    { name: string }
+  >).map((c) => c.name);
+  if (!columns.includes(column)) {
+    throw new UsageError(
+      `--order-by ${table}.${column}: table "${table}" has no column "${column}"`,
+      {
+        hint: `its columns: ${columns.join(", ")}`,
+      },
+    );
+  }
 }
 
 /** Integrity check modes. */

@@ -15,7 +15,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { OperationError } from "./errors.ts";
+import { describeCause, OperationError } from "./errors.ts";
 import type { TableSummary } from "./sqlite.ts";
 import { PROTOCOL } from "./remote_scripts.ts";
 
@@ -111,13 +111,30 @@ export class StreamReader {
   }
 }
 
-/** Parses the `LITEKEEP 1 {...}` line. @throws {OperationError} for anything else */
-export function parseHeaderLine<T>(line: string | undefined, host: string): T {
-  const m = line === undefined ? null : /^LITEKEEP (\d+) (\{.*\})$/.exec(line);
+/**
+ * Reads the `LITEKEEP 1 {...}` header. Lines before it (a banner printed by the remote's shell
+ * startup files) are skipped, up to 64 KiB.
+ *
+ * @throws {OperationError} when no header comes, or another protocol version answers
+ */
+export async function readHeader<T>(reader: StreamReader, host: string): Promise<T> {
+  let skipped = 0;
+  let line: string | undefined;
+  let m: RegExpExecArray | null = null;
+  let first: string | undefined;
+  for (;;) {
+    line = await reader.line();
+    if (line === undefined) break;
+    m = /^LITEKEEP (\d+) (\{.*\})$/.exec(line);
+    if (m) break;
+    first ??= line;
+    skipped += line.length + 1;
+    if (skipped > 1 << 16) break;
+  }
   if (!m) {
     throw new OperationError(
       `Unexpected answer from "${host}": ${
-        line === undefined ? "nothing (the connection closed)" : JSON.stringify(line.slice(0, 80))
+        first === undefined ? "nothing (the connection closed)" : JSON.stringify(first.slice(0, 80))
       }`,
       { hint: "something on the remote printed text; check its shell startup files" },
     );
@@ -128,7 +145,23 @@ export function parseHeaderLine<T>(line: string | undefined, host: string): T {
       { hint: "install the same litekeep version on both hosts, or use --remote-tool python3" },
     );
   }
-  return JSON.parse(m[2]) as T;
+  return parseJson<T>(m[2], host);
+}
+
+/** JSON from the remote; anything unreadable is a garbled transfer, not a bug. */
+function parseJson<T>(text: string, host: string): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch (cause) {
+    throw garbled(host, cause);
+  }
+}
+
+function garbled(host: string, cause: unknown): OperationError {
+  return new OperationError(`Garbled transfer from "${host}": ${describeCause(cause)}`, {
+    cause,
+    hint: "run again; if it persists, check the remote's litekeep/python3/sqlite3 and the network",
+  });
 }
 
 /** Progress of a transfer. */
@@ -141,6 +174,21 @@ export type TransferProgress = (received: number, expected: number) => void;
  * @throws {OperationError} when the stream ends early or is garbled
  */
 async function decodeBody(
+  reader: StreamReader,
+  header: SnapshotHeader,
+  host: string,
+  consume: (data: Uint8Array) => Promise<void>,
+): Promise<{ sha256: string | null }> {
+  try {
+    return await decodeBodyRaw(reader, header, host, consume);
+  } catch (error) {
+    // A broken gzip stream throws TypeError; local file errors (full disk) pass through.
+    if (error instanceof TypeError) throw garbled(host, error);
+    throw error;
+  }
+}
+
+async function decodeBodyRaw(
   reader: StreamReader,
   header: SnapshotHeader,
   host: string,
@@ -196,7 +244,7 @@ async function decodeBody(
   }
   const trailer = await reader.line();
   if (trailer === undefined) throw lost();
-  return JSON.parse(trailer) as { sha256: string | null };
+  return parseJson<{ sha256: string | null }>(trailer, host);
 }
 
 function mismatch(host: string): OperationError {

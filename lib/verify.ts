@@ -15,6 +15,7 @@ import {
   integrityProblems,
   openBackupFile,
   pragmaValue,
+  sideFiles,
   type TableCount,
   tableCounts,
 } from "./sqlite.ts";
@@ -128,15 +129,21 @@ export async function verifyBackup(path: string, mode: CheckMode): Promise<Verif
     tables: [],
     bytes: 0,
   };
-  let wal = false;
+  // Checked through a copy when SQLite would not read the file alone: a WAL header, or a
+  // -wal/-journal beside it that SQLite would replay (it belongs to no backup).
+  let throughCopy = false;
   try {
     const header = await checkDatabaseFile(path, "backup");
     report.bytes = header.size;
     if (header.wal) {
-      wal = true;
+      throughCopy = true;
       report.warnings.push(
         "the file is in WAL mode (not self-contained); it was checked through a temporary copy",
       );
+    }
+    for (const side of await sideFiles(path)) {
+      throughCopy = true;
+      report.warnings.push(`"${side}" beside it is not part of the backup and was ignored`);
     }
   } catch (error) {
     report.problems.push(error instanceof Error ? error.message : String(error));
@@ -144,7 +151,7 @@ export async function verifyBackup(path: string, mode: CheckMode): Promise<Verif
   }
   const sidecar = await readSidecar(path);
   // The checksum (this thread) and the integrity check (a worker) run side by side.
-  const inspecting = wal ? inspectWalFile(path, mode) : inspectInWorker(path, mode);
+  const inspecting = throughCopy ? inspectWalFile(path, mode) : inspectInWorker(path, mode);
   const hashing = sidecar?.hex ? hashFile(path, sidecar.algorithm) : Promise.resolve("");
   const [inspection, actual] = await Promise.all([inspecting, hashing]);
   if (!sidecar) {

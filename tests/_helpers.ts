@@ -434,3 +434,22 @@ export async function holdLock(path: string): Promise<{ pid: number } & AsyncDis
     },
   };
 }
+
+/**
+ * Puts a `-wal` of ANOTHER database beside `target` (committed frames that add a table
+ * `injected`), as a copy or a crash can leave one: SQLite would replay it into `target`.
+ */
+export async function foreignWal(target: string): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "litekeep-foreign-" });
+  try {
+    const other = join(dir, "other.db");
+    makeDb(other, { payments: 10 });
+    const conn = new DatabaseSync(other);
+    conn.exec("PRAGMA wal_autocheckpoint = 0");
+    conn.exec("CREATE TABLE injected (x); INSERT INTO injected VALUES (1), (2), (3)");
+    await Deno.copyFile(`${other}-wal`, `${target}-wal`);
+    conn.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}

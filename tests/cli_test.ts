@@ -110,3 +110,15 @@ Deno.test("main.ts exits 0 for --version and 2 for an unknown command as a real 
   assert.equal(unknown.stdout, "");
   assert.match(unknown.stderr, /unknown command "nope"/);
 });
+
+Deno.test("runCli() --version after a command prints the version and runs nothing", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "gym.db");
+  makeDb(db, { payments: 10 });
+  for (const args of [["backup", db, "--version"], ["prune", dir.path, "--keep-last", "1", "-V"]]) {
+    const res = await runCli(args);
+    assert.equal(res.code, 0);
+    assert.equal(res.stdout, `litekeep ${VERSION}\n`);
+  }
+  assert.deepEqual(await Array.fromAsync(Deno.readDir(dir.path), (e) => e.name), ["gym.db"]);
+});

@@ -3,6 +3,7 @@ import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import {
   count,
+  foreignWal,
   ls,
   makeDb,
   mountTmpfs,
@@ -479,4 +480,101 @@ Deno.test("pull --method delta sends only the changed pages and rebuilds the sam
       assert.equal(await sqlite3(local, "PRAGMA integrity_check"), "ok");
     });
   }
+});
+
+Deno.test("pull refuses to create a database beside a stale -wal, and names a full local disk", async (t) => {
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const remote = join(dir.path, "remote.db");
+  makeDb(remote, { payments: 20_000, noteBytes: 100 });
+  await t.step("stale -wal", async () => {
+    const local = join(dir.path, "local.db");
+    await foreignWal(local);
+    const res = await runCli(["pull", `${sshd.host}:${remote}`, local]);
+    assert.equal(res.code, 1);
+    assert.match(
+      res.stderr,
+      /Cannot pull into ".*local\.db": it does not exist, but ".*local\.db-wal" does/,
+    );
+    assert.equal((await ls(dir.path)).includes("local.db"), false);
+  });
+  await t.step("full disk", async () => {
+    const small = join(dir.path, "small");
+    await using mount = await mountTmpfs(small, 1024);
+    if (!mount) return;
+    const local = join(small, "local.db");
+    const res = await runCli(["pull", `${sshd.host}:${remote}`, local, "--remote-tool", "python3"]);
+    assert.equal(res.code, 1);
+    assert.ok(
+      res.stderr.includes(`Cannot write the copy into "${small}": no space left`),
+      res.stderr,
+    );
+    assert.deepEqual((await ls(small)).filter((n) => !n.endsWith(".litekeep.lock")), []);
+  });
+});
+
+Deno.test("info and compare agree across remote tools on awkward values, and check --order-by", async (t) => {
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const db = join(dir.path, "odd.db");
+  const conn = new DatabaseSync(db);
+  conn.exec("PRAGMA journal_mode = WAL");
+  conn.exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT, amount REAL)");
+  conn.exec(
+    `INSERT INTO notes VALUES (1, 'tab' || char(9) || 'quote"' || char(10) || 'back\\slash', 100.0)`,
+  );
+  conn.close();
+  const bin = await remoteLitekeep(dir.path);
+  for (const column of ["body", "amount"]) {
+    await t.step(`--order-by notes.${column}`, async () => {
+      const views = [];
+      for (const tool of ["litekeep", "python3", "sqlite3"]) {
+        const res = await runCli([
+          "info",
+          `${sshd.host}:${db}`,
+          "--remote-tool",
+          tool,
+          "--remote-bin",
+          bin,
+          "--order-by",
+          `notes.${column}`,
+          "--json",
+        ]);
+        assert.equal(res.code, 0, `${tool}: ${res.stderr}`);
+        views.push(JSON.parse(res.stdout).tables);
+      }
+      assert.deepEqual(views[1], views[0]);
+      assert.deepEqual(views[2], views[0]);
+      const local = await runCli([
+        "compare",
+        db,
+        `${sshd.host}:${db}`,
+        "--remote-tool",
+        "sqlite3",
+        "--order-by",
+        `notes.${column}`,
+      ]);
+      assert.equal(local.code, 0, local.stderr);
+    });
+  }
+  await t.step("an unknown column is a usage error, locally and on every remote tool", async () => {
+    const local = await runCli(["info", db, "--order-by", "notes.nope"]);
+    assert.equal(local.code, 2);
+    assert.match(local.stderr, /--order-by notes\.nope: table "notes" has no column "nope"/);
+    for (const tool of ["litekeep", "python3", "sqlite3"]) {
+      const res = await runCli([
+        "compare",
+        db,
+        `${sshd.host}:${db}`,
+        "--remote-tool",
+        tool,
+        "--remote-bin",
+        bin,
+        "--order-by",
+        "nope.x",
+      ]);
+      assert.equal(res.code, 2, `${tool}: ${res.stderr}`);
+      assert.match(res.stderr, /--order-by nope\.x/);
+    }
+  });
 });

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { backupDatabase } from "../lib/backup.ts";
 import { hashFile } from "../lib/checksum.ts";
 import { restoreDatabase } from "../lib/restore.ts";
-import { ls, makeDb, runCli, sqlite3, tempDir } from "./_helpers.ts";
+import { foreignWal, ls, makeDb, runCli, sqlite3, tempDir } from "./_helpers.ts";
 
 const NOW = new Date(2025, 9, 20, 3, 0, 10);
 
@@ -340,6 +340,30 @@ Deno.test("restoreDatabase() restores a WAL-mode backup of another tool without 
   assert.match(result.warnings.join(), /WAL mode/);
   assert.equal(await sqlite3(db, "SELECT count(*) FROM payments"), "300");
   assert.deepEqual(await ls(backups), ["gym_backup_20250101_000000.db"]);
+});
+
+Deno.test("restore restores the backup alone when a foreign -wal lies beside it", async () => {
+  await using dir = await tempDir();
+  const { db, backup } = await changedSince(dir.path);
+  await foreignWal(backup);
+  const res = await runCli(["restore", backup, db], { now: NOW });
+  assert.equal(res.code, 0, res.stderr);
+  assert.equal(await sqlite3(db, "SELECT count(*) FROM members"), "344");
+  assert.equal(
+    await sqlite3(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'injected'"),
+    "0",
+  );
+  assert.equal(await sqlite3(db, "PRAGMA journal_mode"), "wal");
+  // Nothing was created beside the backup.
+  assert.deepEqual(
+    await ls(dir.path + "/backups"),
+    [
+      ".litekeep.lock",
+      backup.split("/").pop()!,
+      `${backup.split("/").pop()!}-wal`,
+      `${backup.split("/").pop()!}.sha256`,
+    ].sort(),
+  );
 });
 
 Deno.test("restore fails with a plain message for each error class", async (t) => {

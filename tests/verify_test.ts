@@ -3,7 +3,7 @@ import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { backupDatabase } from "../lib/backup.ts";
 import { verifyBackup } from "../lib/verify.ts";
-import { ls, makeDb, runCli, tempDir } from "./_helpers.ts";
+import { foreignWal, ls, makeDb, runCli, tempDir } from "./_helpers.ts";
 
 async function backupSet(dir: string, n = 2): Promise<string[]> {
   const db = join(dir, "gym.db");
@@ -99,4 +99,24 @@ Deno.test("verify of a file that is not SQLite exits 1", async () => {
   const res = await runCli(["verify", path, "--quick"]);
   assert.equal(res.code, 1);
   assert.match(res.stderr, /file is not a SQLite database/);
+});
+
+Deno.test("verify checks the backup alone when a foreign -wal lies beside it", async () => {
+  await using dir = await tempDir();
+  const [file] = await backupSet(dir.path, 1);
+  await foreignWal(file);
+  const before = await ls(join(dir.path, "backups"));
+  const res = await runCli(["verify", file, "--json"]);
+  assert.equal(res.code, 0, res.stderr);
+  const [report] = JSON.parse(res.stdout).results;
+  assert.equal(report.checksum.status, "ok");
+  // The backup's own tables, not the -wal's "injected" one.
+  assert.deepEqual(report.tables.map((t: { name: string }) => t.name), [
+    "lockers",
+    "members",
+    "payments",
+    "rentals",
+  ]);
+  assert.match(res.stderr, /-wal" beside it is not part of the backup and was ignored/);
+  assert.deepEqual(await ls(join(dir.path, "backups")), before);
 });

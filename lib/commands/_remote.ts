@@ -51,7 +51,7 @@ export function remoteOptions(
     : choiceValue(command, "remote-tool", values["remote-tool"], REMOTE_TOOLS);
   return {
     ssh: {
-      options: [...(config?.sshOptions ?? []), ...(values["ssh-option"] ?? [])],
+      options: [...(values["ssh-option"] ?? []), ...(config?.sshOptions ?? [])],
       connectTimeoutS,
     },
     tool,

@@ -7,7 +7,7 @@
  */
 import { serveInfo, serveSnapshot } from "../agent.ts";
 import type { Context } from "../context.ts";
-import { BusyError, LitekeepError } from "../errors.ts";
+import { BusyError, LitekeepError, UsageError } from "../errors.ts";
 import { PROTOCOL } from "../remote_scripts.ts";
 import { parseStrict } from "./_args.ts";
 
@@ -53,6 +53,7 @@ export function parseFlags(argv: string[]): AgentFlags {
 /** Classifies an error into the protocol's kinds. */
 function kindOf(error: unknown): string {
   if (error instanceof BusyError) return "busy";
+  if (error instanceof UsageError) return "usage";
   const text = error instanceof Error ? error.message : String(error);
   if (/no such file/.test(text)) return "notfound";
   if (/empty \(0 bytes\)/.test(text)) return "empty";
@@ -95,7 +96,7 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
     else return fail("usage", `unknown operation "${flags.op}"`);
     return 0;
   } catch (error) {
-    if (error instanceof Deno.errors.BrokenPipe || stop.signal.aborted) return 4;
+    if (isBrokenPipe(error) || stop.signal.aborted) return 4;
     const message = error instanceof LitekeepError
       ? error.message
       : error instanceof Error
@@ -105,4 +106,12 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   } finally {
     for (const s of signals) Deno.removeSignalListener(s, onSignal);
   }
+}
+
+/** The reader went away: our stdout is a broken pipe (also when a stream was torn down by it). */
+function isBrokenPipe(error: unknown): boolean {
+  for (let e = error; e instanceof Error; e = e.cause) {
+    if (e instanceof Deno.errors.BrokenPipe || e.name === "AbortError") return true;
+  }
+  return false;
 }

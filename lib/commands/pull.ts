@@ -32,8 +32,9 @@ snapshot), the old local database is backed up, then the copy is put in place. A
 point leaves the local database as it was; the remote database is only read.
 
 Options:
-  --method M               snapshot (default; "query" is its old name) or scp (raw copy of .db
-                           and .db-wal: fastest, but may be stale or torn while the app writes)
+  --method M               snapshot (default; "query" is its old name), scp (raw copy of .db
+                           and .db-wal: fastest, but may be stale or torn while the app writes),
+                           or delta (only the pages changed since the local copy travel)
   --compress C             none (default) or gzip: compress the stream (slow links)
   --no-local-backup        do not back the old local database up first
   -d, --backup-dir DIR     where the old local database is backed up (default: config, else
