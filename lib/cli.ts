@@ -4,16 +4,6 @@
  *
  * @module
  */
-import * as agent from "./commands/agent.ts";
-import * as backup from "./commands/backup.ts";
-import * as compare from "./commands/compare.ts";
-import * as info from "./commands/info.ts";
-import * as pull from "./commands/pull.ts";
-import * as checkpoint from "./commands/checkpoint.ts";
-import * as prune from "./commands/prune.ts";
-import * as restore from "./commands/restore.ts";
-import * as stats from "./commands/stats.ts";
-import * as verify from "./commands/verify.ts";
 import { findConfig, loadConfig } from "./config.ts";
 import type { Command, Context } from "./context.ts";
 import { EXIT, LitekeepError, UsageError } from "./errors.ts";
@@ -21,18 +11,22 @@ import type { Io } from "./io.ts";
 import { createLogger } from "./log.ts";
 import { VERSION } from "./version.ts";
 
-/** Every command, by name. Hidden commands are left out of the help. */
-const COMMANDS: Record<string, Command> = {
-  backup,
-  verify,
-  pull,
-  info,
-  compare,
-  agent,
-  prune,
-  stats,
-  checkpoint,
-  restore,
+/**
+ * Every command, by name, loaded when it runs: "litekeep --version" and a cron job's one
+ * command do not pay for parsing the others (node:crypto, node:zlib, the remote scripts).
+ * Hidden commands are left out of the help.
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  backup: () => import("./commands/backup.ts"),
+  verify: () => import("./commands/verify.ts"),
+  prune: () => import("./commands/prune.ts"),
+  stats: () => import("./commands/stats.ts"),
+  checkpoint: () => import("./commands/checkpoint.ts"),
+  restore: () => import("./commands/restore.ts"),
+  pull: () => import("./commands/pull.ts"),
+  info: () => import("./commands/info.ts"),
+  compare: () => import("./commands/compare.ts"),
+  agent: () => import("./commands/agent.ts"),
 };
 
 /** The flags every command accepts, before or after the command word. */
@@ -84,8 +78,11 @@ export function splitGlobalFlags(argv: string[]): { flags: GlobalFlags; rest: st
 }
 
 /** The top-level help. */
-export function mainUsage(): string {
-  const shown = Object.entries(COMMANDS).filter(([, c]) => !c.hidden);
+export async function mainUsage(): Promise<string> {
+  const loaded = await Promise.all(
+    Object.entries(COMMANDS).map(async ([name, load]) => [name, await load()] as const),
+  );
+  const shown = loaded.filter(([, c]) => !c.hidden);
   const width = Math.max(...shown.map(([n]) => n.length));
   const list = shown
     .map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`)
@@ -139,12 +136,12 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
     }
     if (name === undefined) {
       if (flags.help) {
-        io.stdout(mainUsage());
+        io.stdout(await mainUsage());
         return EXIT.ok;
       }
       throw new UsageError("no command given", { hint: 'see "litekeep --help"' });
     }
-    const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+    const command = Object.hasOwn(COMMANDS, name) ? await COMMANDS[name]() : undefined;
     if (command === undefined) {
       throw new UsageError(
         name.startsWith("-") ? `unknown option "${name}"` : `unknown command "${name}"`,
