@@ -78,11 +78,25 @@ export async function snapshotDatabase(
         `a writer held it for longer than --busy-timeout (${options.busyTimeoutMs} ms); retry later or raise --busy-timeout`,
       );
     }
+    // The kernel keeps written pages dirty (up to a tenth of RAM) and flushes them all at the
+    // commit's fsync: the application's own commits then wait behind a flush of the whole
+    // copy (0.3-1 s measured for 0.4-1 GB). Flushing every 32 MiB as the copy goes keeps its
+    // commits fast (under 0.1 s measured), for a few percent more copy time.
+    const flushEvery = Math.max(1, Math.floor((32 << 20) / pageSize));
+    let flushed = 0;
+    let handle: Deno.FsFile | undefined;
     try {
       await backup(db, dest, {
         rate: options.stepPages ?? 4096,
-        progress: ({ totalPages, remainingPages }) =>
-          options.onProgress?.(totalPages - remainingPages, totalPages),
+        progress: ({ totalPages, remainingPages }) => {
+          const copied = totalPages - remainingPages;
+          if (copied - flushed >= flushEvery) {
+            handle ??= Deno.openSync(dest, { read: true, write: true });
+            handle.syncDataSync();
+            flushed = copied;
+          }
+          options.onProgress?.(copied, totalPages);
+        },
       });
     } catch (error) {
       const folder = dirname(dest);
@@ -95,6 +109,8 @@ export async function snapshotDatabase(
             : "check the folder's permissions and free space",
         },
       );
+    } finally {
+      handle?.close();
     }
     db.exec("COMMIT");
     await makeSelfContained(dest);

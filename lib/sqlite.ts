@@ -136,12 +136,16 @@ export interface TableCount {
   rows: number | null;
 }
 
-/** Every user table of `db` with its row count, by name. */
-export function tableCounts(db: DatabaseSync): TableCount[] {
-  const tables = db.prepare(
+/** The user tables of `db` (not `sqlite_*`), by name, with their CREATE statements. */
+export function userTables(db: DatabaseSync): Array<{ name: string; sql: string | null }> {
+  return db.prepare(
     "SELECT name, sql FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
   ).all() as Array<{ name: string; sql: string | null }>;
-  return tables.map(({ name, sql }) => {
+}
+
+/** Every user table of `db` with its row count, by name. */
+export function tableCounts(db: DatabaseSync): TableCount[] {
+  return userTables(db).map(({ name, sql }) => {
     if (sql && /^\s*CREATE\s+VIRTUAL\b/i.test(sql)) return { name, rows: null };
     try {
       const row = db.prepare(`SELECT count(*) AS n FROM ${quoteIdent(name)}`).get() as {

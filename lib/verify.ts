@@ -18,6 +18,7 @@ import {
   sideFiles,
   type TableCount,
   tableCounts,
+  userTables,
 } from "./sqlite.ts";
 
 /** What SQLite says of one database file. */
@@ -58,6 +59,21 @@ export function inspectFile(path: string, mode: CheckMode | "none"): Inspection 
       pageSize: 0,
       pageCount: 0,
     };
+  } finally {
+    db.close();
+  }
+}
+
+/** The tables of a file without reading them (row counts null): what `--verify none` reports. */
+export function tableNamesOnly(path: string): Promise<Inspection> {
+  const db = openBackupFile(path);
+  try {
+    return Promise.resolve({
+      problems: [],
+      tables: userTables(db).map(({ name }) => ({ name, rows: null })),
+      pageSize: Number(pragmaValue(db, "page_size")),
+      pageCount: Number(pragmaValue(db, "page_count")),
+    });
   } finally {
     db.close();
   }

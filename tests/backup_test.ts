@@ -152,6 +152,9 @@ Deno.test("backupDatabase() writes no sidecar with checksum none", async () => {
   makeDb(db);
   const result = await backupDatabase({ db, now: NOW, checksum: "none", verify: "none" });
   assert.equal(result.sidecar, null);
+  // --verify none reads nothing back: tables are listed, rows not counted.
+  assert.deepEqual(result.tables.map((t) => t.rows), [null, null, null, null]);
+  assert.equal(await sqlite3(result.file, "SELECT count(*) FROM members"), "344");
   assert.deepEqual(await ls(join(dir.path, "backups")), [
     ".litekeep.lock",
     "gym_backup_20251019_155538.db",
