@@ -45,6 +45,24 @@ export class ProcessError extends Error {
   }
 }
 
+/** Starts a child with stdout and stderr piped, and stdin piped only when there is data. */
+function spawnPiped(
+  command: string,
+  args: string[],
+  options: RunOptions,
+  signal?: AbortSignal,
+): Deno.ChildProcess {
+  return new Deno.Command(command, {
+    args,
+    cwd: options.cwd,
+    env: options.env,
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    signal,
+  }).spawn();
+}
+
 /** Writes `data` to a piped stdin and closes it; nothing when there is no data. */
 async function feedStdin(child: Deno.ChildProcess, data?: Uint8Array | string): Promise<void> {
   if (data === undefined) return;
@@ -74,15 +92,7 @@ export async function run(
   const signal = options.timeoutMs === undefined
     ? undefined
     : AbortSignal.timeout(options.timeoutMs);
-  const child = new Deno.Command(command, {
-    args,
-    cwd: options.cwd,
-    env: options.env,
-    stdin: options.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-    signal,
-  }).spawn();
+  const child = spawnPiped(command, args, options, signal);
   const [out] = await Promise.all([child.output(), feedStdin(child, options.stdin)]);
   const stderr = new TextDecoder().decode(out.stderr);
   const argv = [command, ...args];
@@ -112,14 +122,7 @@ export function spawnStreaming(
   args: string[],
   options: RunOptions = {},
 ): StreamingChild {
-  const child = new Deno.Command(command, {
-    args,
-    cwd: options.cwd,
-    env: options.env,
-    stdin: options.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnPiped(command, args, options);
   const stdinDone = feedStdin(child, options.stdin);
   // Collect stderr as it comes, so a chatty child never blocks on a full pipe.
   const stderrText = new Response(child.stderr).text();
