@@ -45,6 +45,12 @@ export function inspectFile(path: string, mode: CheckMode | "none"): Inspection 
     throw new OperationError(`Cannot open "${path}": ${describeCause(cause)}`, { cause });
   }
   try {
+    // integrity_check walks every b-tree and its indexes; with SQLite's default 2 MiB cache
+    // it re-reads pages over and over on large files (a 1 GB check took 17-19 s, 7.5 s with
+    // 16 MiB). A cache of 1/64 of the file, between 2 and 64 MiB, keeps memory well under
+    // 150 MB.
+    const cacheKiB = Math.min(64 << 10, Math.max(2 << 10, Math.floor(sizeOf(path) / 64 / 1024)));
+    db.exec(`PRAGMA cache_size = -${cacheKiB}`);
     const problems = mode === "none" ? [] : integrityProblems(db, mode);
     return {
       problems,
@@ -61,6 +67,14 @@ export function inspectFile(path: string, mode: CheckMode | "none"): Inspection 
     };
   } finally {
     db.close();
+  }
+}
+
+function sizeOf(path: string): number {
+  try {
+    return Deno.statSync(path).size;
+  } catch {
+    return 0;
   }
 }
 
