@@ -22,6 +22,7 @@ import {
   type ReportInput,
   targetsTable,
 } from "./_bench_report.ts";
+import { writerGroup } from "./_bench_writer.ts";
 
 /**
  * The groups `--groups` can name, run in this order. A group is one file that returns report
@@ -30,6 +31,7 @@ import {
  */
 export const GROUPS: Record<string, BenchGroup> = {
   local: localGroup,
+  writer: writerGroup,
 };
 
 const ROOT = new URL("..", import.meta.url).pathname;
