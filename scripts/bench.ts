@@ -22,6 +22,7 @@ import {
   type ReportInput,
   targetsTable,
 } from "./_bench_report.ts";
+import { startupGroup } from "./_bench_startup.ts";
 import { writerGroup } from "./_bench_writer.ts";
 
 /**
@@ -32,6 +33,7 @@ import { writerGroup } from "./_bench_writer.ts";
 export const GROUPS: Record<string, BenchGroup> = {
   local: localGroup,
   writer: writerGroup,
+  startup: startupGroup,
 };
 
 const ROOT = new URL("..", import.meta.url).pathname;
