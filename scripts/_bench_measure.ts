@@ -129,6 +129,13 @@ export interface CaseOptions {
 let runCounter = 0;
 let checkedCounter = 0;
 
+const loads: number[] = [];
+
+/** The 1-minute load average sampled before every run so far; null where Linux's is missing. */
+export function loadDuringRuns(): Spread | null {
+  return loads.length > 0 ? spread(loads) : null;
+}
+
 /** How many runs (warm-up included) have passed their check so far. */
 export function checkedRuns(): number {
   return checkedCounter;
@@ -138,6 +145,9 @@ export function checkedRuns(): number {
 async function runTool(tool: Tool, work: string): Promise<Sample> {
   const out = join(work, `run-${++runCounter}`);
   await Deno.mkdir(out);
+  // Other work on the machine shows here; the report gives the spread.
+  const load = Number((await Deno.readTextFile("/proc/loadavg").catch(() => "")).split(" ")[0]);
+  if (Number.isFinite(load)) loads.push(load);
   try {
     await tool.before?.();
     let measured: Measured;

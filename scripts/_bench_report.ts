@@ -5,7 +5,7 @@
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
-import { type Sample, showCommands, spread, type Tool } from "./_bench_measure.ts";
+import { type Sample, showCommands, type Spread, spread, type Tool } from "./_bench_measure.ts";
 import type { SizeName, Source } from "./_bench_data.ts";
 
 /** What every group gets from the bench. */
@@ -249,7 +249,7 @@ export interface ReportInput {
   command: string;
   machine: Machine;
   /** Load average before and after. */
-  load: { before: string; after: string };
+  load: { before: string; after: string; during: Spread | null };
   /** The `--note`s, e.g. what else ran on the machine. */
   notes: string[];
   root: string;
@@ -326,6 +326,14 @@ export function renderReport(input: ReportInput): string {
         ["coreutils", m.coreutils],
         ["peak memory", m.memoryTool],
         ["load average (1, 5, 15 min)", `${input.load.before} before, ${input.load.after} after`],
+        [
+          "1-min load before each run",
+          input.load.during
+            ? `median ${input.load.during.median.toFixed(2)}, range ${
+              input.load.during.min.toFixed(2)
+            }-${input.load.during.max.toFixed(2)} (the bench alone keeps one or two cores busy)`
+            : "unknown",
+        ],
       ],
     }),
     "",
@@ -349,6 +357,10 @@ export function renderReport(input: ReportInput): string {
     "the page cache when it exits.",
     "- Ratios are a reference tool's median divided by this tool's median: below 1.0x the " +
     "reference is faster. MB/s is the source's size (10^6 bytes) over the median.",
+    ...(input.groups.some((g) => g.name === "remote") ? [] : [
+      "- Nothing here crosses a network: the remote group (pull over ssh beside `scp`, " +
+      "`rsync -a`, `rsync -az` and `ssh cat`) is not written yet.",
+    ]),
     ...input.notes.map((note) => `- Note: ${note}`),
     "",
     "## Targets",

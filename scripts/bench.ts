@@ -8,10 +8,10 @@
  */
 // deno-lint-ignore-file no-console
 import { parseArgs } from "node:util";
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { UsageError } from "../lib/errors.ts";
 import { prepareSource, type SizeName, SIZES, type Source } from "./_bench_data.ts";
-import { canMeasureMemory, checkedRuns } from "./_bench_measure.ts";
+import { canMeasureMemory, checkedRuns, loadDuringRuns } from "./_bench_measure.ts";
 import { localGroup } from "./_bench_local.ts";
 import {
   type BenchContext,
@@ -172,7 +172,7 @@ export async function runBench(
       date,
       command: ["deno task bench", ...Deno.args].join(" "),
       machine,
-      load: { before, after: await loadAverage() },
+      load: { before, after: await loadAverage(), during: loadDuringRuns() },
       notes: flags.notes,
       root: ROOT,
       checked: checkedRuns(),
@@ -192,6 +192,7 @@ if (import.meta.main) {
       Deno.exit(0);
     }
     const input = await runBench(flags, (line) => console.error(line));
+    await Deno.mkdir(dirname(resolve(flags.out)), { recursive: true });
     await Deno.writeTextFile(flags.out, renderReport(input));
     console.log(`Wrote ${flags.out}. All checks passed.\n`);
     for (
