@@ -29,6 +29,8 @@ export interface Tool {
   name: string;
   /** The processes of one run; `out` is a fresh empty folder for what the run writes. */
   steps(out: string): string[][];
+  /** Exit codes other than 0 that are a result, not a failure (e.g. 124 from `timeout`). */
+  okCodes?: number[];
   /** Paths shown as placeholders in the report's commands, e.g. `{ "/tmp/x/gym.db": "SRC" }`. */
   labels?: Record<string, string>;
   /** Before the processes start, e.g. starts a writer. */
@@ -39,9 +41,10 @@ export interface Tool {
    * Proves the run's result right, so that a fast wrong result cannot pass.
    *
    * @param stdout what the processes printed, one after another
+   * @param code the exit code of the last process: 0 or one of `okCodes`
    * @throws {Error} saying what is wrong; it aborts the benchmark
    */
-  check(out: string, stdout: string): Promise<Figures | void>;
+  check(out: string, stdout: string, code: number): Promise<Figures | void>;
 }
 
 /** Median and range of a series. */
@@ -74,6 +77,8 @@ interface Measured {
   seconds: number;
   maxRssKiB: number | null;
   stdout: string;
+  /** Exit code of the last process. */
+  code: number;
 }
 
 /**
@@ -81,12 +86,17 @@ interface Measured {
  * memory; its own start (about a millisecond) is inside every tool's time alike.
  *
  * @param scratch a folder for GNU time's report
- * @throws {Error} when a process exits non-zero, with the tail of its stderr
+ * @param okCodes exit codes besides 0 that do not fail the run
+ * @throws {Error} when a process exits with another code, with the tail of its stderr
  */
-export async function runSteps(steps: string[][], scratch: string): Promise<Measured> {
+export async function runSteps(
+  steps: string[][],
+  scratch: string,
+  okCodes: number[] = [],
+): Promise<Measured> {
   const memory = await canMeasureMemory();
   const report = join(scratch, ".bench-rss");
-  const result: Measured = { seconds: 0, maxRssKiB: memory ? 0 : null, stdout: "" };
+  const result: Measured = { seconds: 0, maxRssKiB: memory ? 0 : null, stdout: "", code: 0 };
   for (const [program, ...args] of steps) {
     const command = memory
       ? new Deno.Command(GNU_TIME, {
@@ -100,7 +110,8 @@ export async function runSteps(steps: string[][], scratch: string): Promise<Meas
     const out = await command.output();
     result.seconds += (performance.now() - started) / 1000;
     const decoder = new TextDecoder();
-    if (!out.success) {
+    result.code = out.code;
+    if (!out.success && !okCodes.includes(out.code)) {
       const tail = decoder.decode(out.stderr).trim().split("\n").slice(-5).join("\n");
       throw new Error(`Command "${[program, ...args].join(" ")}" exited with ${out.code}: ${tail}`);
     }
@@ -153,11 +164,11 @@ async function runTool(tool: Tool, work: string): Promise<Sample> {
     let measured: Measured;
     let figures: Figures = {};
     try {
-      measured = await runSteps(tool.steps(out), work);
+      measured = await runSteps(tool.steps(out), work, tool.okCodes);
     } finally {
       if (tool.after) figures = await tool.after();
     }
-    const checked = await tool.check(out, measured.stdout);
+    const checked = await tool.check(out, measured.stdout, measured.code);
     checkedCounter++;
     return {
       seconds: measured.seconds,

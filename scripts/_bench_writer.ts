@@ -6,7 +6,7 @@
  * @module
  */
 import { join } from "node:path";
-import { checkWriterCopy, liveCount, type SizeName, SIZES } from "./_bench_data.ts";
+import { checkWriterCopy, liveCount, type SizeName, SIZES, type Source } from "./_bench_data.ts";
 import { runInterleaved, type Sample, spread, type Tool } from "./_bench_measure.ts";
 import {
   type BenchContext,
@@ -26,40 +26,45 @@ import { startWriter, type Writer } from "./_writer.ts";
 const RATE = 350;
 /** How long the writer runs before the timed backup starts, so its rate is steady. */
 const SETTLE_MS = 300;
+/** `sqlite3 .backup` under the writer is killed after this long (5x its idle time at 1 GB). */
+const SQLITE_TIMEOUT_S = 15;
 
 /** What the writer did during one timed backup. */
 interface WriterRun {
   seconds: number;
+  /** 1 when the backup finished, 0 when it was killed. */
+  finished: number;
   /** Transactions committed while the backup ran. */
   commits: number;
-  /** Commits per second over the writer's whole life (first commit to stop). */
+  /** Commits per second from the writer's first commit to the backup's end. */
   overallRate: number;
   worstMs: number;
   busy: number;
 }
 
 /**
- * The backup with the writer running: the writer starts before the backup process and stops
- * after it; its commits during the backup are counted in the database itself.
+ * A backup with the writer running: the writer starts before the backup process and stops
+ * after it. Its commits are counted in the database itself (ledger rows), at its first
+ * commit, when the backup starts and when it ends.
  */
 function underWriter(backup: Tool, db: string, dir: string): Tool {
   let writer: Writer | undefined;
-  let ledgerBefore = 0;
-  let ready = 0;
+  let start = { at: 0, ledger: 0 };
+  let backupStart = 0;
   return {
     ...backup,
     async before() {
       writer = await startWriter(db, dir, RATE);
-      ready = performance.now();
+      start = { at: performance.now(), ledger: liveCount(db, "ledger") };
       await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-      ledgerBefore = liveCount(db, "ledger");
+      backupStart = liveCount(db, "ledger");
     },
     async after() {
-      const ledgerAfter = liveCount(db, "ledger");
+      const end = { at: performance.now(), ledger: liveCount(db, "ledger") };
       const report = await writer!.stop();
       return {
-        commits: ledgerAfter - ledgerBefore,
-        overallRate: report.commits / ((performance.now() - ready) / 1000),
+        commits: end.ledger - backupStart,
+        overallRate: (end.ledger - start.ledger) / ((end.at - start.at) / 1000),
         worstMs: report.worstMs,
         busy: report.busy,
       };
@@ -67,9 +72,36 @@ function underWriter(backup: Tool, db: string, dir: string): Tool {
   };
 }
 
+/**
+ * `sqlite3 SRC ".backup OUT"` under the writer, for comparison: the CLI copies 100 pages per
+ * step without holding a read transaction between steps, and restarts whenever another
+ * connection writes, so under a steady writer it may never finish; `timeout` kills it.
+ */
+function sqliteBackupUnderWriter(db: string, source: Source, dir: string): Tool {
+  const name = `sqlite3 .backup, writer at ${RATE}/s`;
+  return underWriter(
+    {
+      name,
+      labels: { [db]: "SRC" },
+      okCodes: [124],
+      steps: (out) => [
+        ["timeout", String(SQLITE_TIMEOUT_S), "sqlite3", db, `.backup ${join(out, "copy.db")}`],
+      ],
+      check(out, _stdout, code) {
+        if (code === 124) return Promise.resolve({ finished: 0 });
+        const writerRows = checkWriterCopy(join(out, "copy.db"), source, name);
+        return Promise.resolve({ finished: 1, writerRows });
+      },
+    },
+    db,
+    dir,
+  );
+}
+
 function writerRuns(samples: Sample[]): WriterRun[] {
   return samples.map((s) => ({
     seconds: s.seconds,
+    finished: s.figures.finished,
     commits: s.figures.commits,
     overallRate: s.figures.overallRate,
     worstMs: s.figures.worstMs,
@@ -83,8 +115,10 @@ export const writerGroup: BenchGroup = {
   summary: `litekeep's default backup of a copy of the idle database while a writer process ` +
     `(\`scripts/_writer.ts\`) commits ${RATE} transactions a second with a 5 s busy timeout, ` +
     "each one payment and one ledger row, against the same backup with the writer stopped, " +
-    "interleaved. The writer's worst commit is over its whole life (start, settling, backup), " +
-    "so it is an upper bound of the worst commit during the backup.",
+    "and `sqlite3 .backup` under the same writer, interleaved. A backup finished when it " +
+    "exited on its own (every copy must be one consistent instant); `sqlite3 .backup` is " +
+    `killed after ${SQLITE_TIMEOUT_S} s. The writer's worst commit is over its whole life ` +
+    "(start, settling, backup), an upper bound of the worst commit during the backup.",
   async run(ctx: BenchContext): Promise<GroupResult> {
     const result: GroupResult = { sections: [], targets: [], tools: [] };
     const judged: Array<{ size: SizeName; summary: WriterSummary }> = [];
@@ -98,39 +132,46 @@ export const writerGroup: BenchGroup = {
       // Deno's module cache for the writer.
       await (await startWriter(db, dir, RATE)).stop();
       const check = (file: string, what: string) => ({
+        finished: 1,
         writerRows: checkWriterCopy(file, source, what),
       });
-      const idle = litekeepBackup("litekeep backup, idle", db, [], check);
-      const busy = underWriter(
-        litekeepBackup(`litekeep backup, writer at ${RATE}/s`, db, [], check),
-        db,
-        dir,
-      );
+      const tools = [
+        litekeepBackup("litekeep backup, idle", db, [], check),
+        underWriter(
+          litekeepBackup(`litekeep backup, writer at ${RATE}/s`, db, [], check),
+          db,
+          dir,
+        ),
+        sqliteBackupUnderWriter(db, source, dir),
+      ];
       const runs = ctx.runs(size);
-      const samples = await runInterleaved([idle, busy], {
+      const samples = await runInterleaved(tools, {
         runs,
         work: ctx.work,
         log: ctx.log,
         label: `writer ${size}`,
       });
-      result.tools.push(idle, busy);
-      const summary = summarize(medianSeconds(samples[0]), writerRuns(samples[1]));
-      judged.push({ size, summary });
-      const writerColumn = (heading: string, cell: string) => ({
+      result.tools.push(...tools);
+      const idle = medianSeconds(samples[0]);
+      const summaries = samples.map((s, i) => (i === 0 ? null : summarize(idle, writerRuns(s))));
+      judged.push({ size, summary: summaries[1]! });
+      const column = (heading: string, cell: (w: WriterSummary, i: number) => string) => ({
         heading,
-        cell: (i: number) => (i === 0 ? "" : cell),
+        cell: (i: number) => (summaries[i] ? cell(summaries[i], i) : ""),
       });
       result.sections.push({
         title: sizeTitle(SIZES[size].label, source),
         paragraphs: [`${plural(runs, "timed run")} of each after one warm-up run.`],
-        table: caseTable([idle, busy], samples, {
+        table: caseTable(tools, samples, {
           extra: [
-            writerColumn("÷ idle", ratio(summary.slow)),
-            writerColumn("commits during backup", summary.commits.toFixed(0)),
-            writerColumn("commits/s during backup", summary.during.toFixed(0)),
-            writerColumn("commits/s overall (min)", summary.overall.toFixed(0)),
-            writerColumn("worst commit ms (max)", summary.worstMs.toFixed(1)),
-            writerColumn("SQLITE_BUSY", String(summary.busy)),
+            column("finished", (w) => `${w.finished} of ${runs}`),
+            // Only litekeep's idle time is measured here: the ratio is litekeep's alone.
+            column("÷ idle", (w, i) => (i === 1 ? ratio(w.slow) : "")),
+            column("commits during backup", (w) => w.commits.toFixed(0)),
+            column("commits/s during backup", (w) => w.during.toFixed(0)),
+            column("commits/s from writer start (min)", (w) => w.overall.toFixed(0)),
+            column("worst commit ms (max)", (w) => w.worstMs.toFixed(1)),
+            column("SQLITE_BUSY", (w) => String(w.busy)),
           ],
         }),
       });
@@ -142,6 +183,8 @@ export const writerGroup: BenchGroup = {
 
 /** The writer runs of one size, summed up. */
 interface WriterSummary {
+  /** Runs that finished. */
+  finished: number;
   /** Median backup time under the writer over the idle median. */
   slow: number;
   /** Median commits during a backup. */
@@ -157,6 +200,7 @@ interface WriterSummary {
 
 function summarize(idle: number, runs: WriterRun[]): WriterSummary {
   return {
+    finished: runs.reduce((n, r) => n + r.finished, 0),
     slow: spread(runs.map((r) => r.seconds)).median / idle,
     commits: spread(runs.map((r) => r.commits)).median,
     during: spread(runs.map((r) => r.commits / r.seconds)).median,
