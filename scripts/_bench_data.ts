@@ -123,7 +123,7 @@ function readSoundCopy<T>(path: string, what: string, read: (db: DatabaseSync) =
 }
 
 /** Rows per table, as JSON with sorted keys, for comparing. */
-function rowsKey(rows: Record<string, number>): string {
+export function rowsKey(rows: Record<string, number | null>): string {
   return JSON.stringify(rows, Object.keys(rows).sort());
 }
 

@@ -213,7 +213,12 @@ export function showCommands(tool: Tool, root: string): string[] {
       let shown = i === 0 && word === Deno.execPath() ? "deno" : word;
       for (const [path, label] of labels) shown = shown.replaceAll(path, label);
       if (shown.startsWith(root)) shown = shown.slice(root.length);
-      return /^[\w./=:,@%+-]+$/.test(shown) ? shown : `"${shown.replace(/["\\$`]/g, "\\$&")}"`;
+      return shellWord(shown);
     }).join(" ")
   );
+}
+
+/** A word as a POSIX shell reads it back: bare when safe, else in double quotes. */
+export function shellWord(word: string): string {
+  return /^[\w./=:,@%+-]+$/.test(word) ? word : `"${word.replace(/["\\$`]/g, "\\$&")}"`;
 }

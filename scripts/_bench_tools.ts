@@ -8,7 +8,7 @@ import { dirname, join } from "node:path";
 import type { BackupResult } from "../lib/backup.ts";
 import { hashFile } from "../lib/checksum.ts";
 import type { VerifyReport } from "../lib/verify.ts";
-import { checkCopy, type Source } from "./_bench_data.ts";
+import { checkCopy, rowsKey, type Source } from "./_bench_data.ts";
 import type { Figures, Tool } from "./_bench_measure.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -80,17 +80,12 @@ export function litekeepVerify(backup: string, source: Source): Tool {
     check(_out, stdout) {
       const { ok, results } = JSON.parse(stdout) as { ok: boolean; results: VerifyReport[] };
       const rows = Object.fromEntries(results[0]?.tables.map((t) => [t.name, t.rows]) ?? []);
-      if (!ok || results[0]?.checksum.status !== "ok" || rowsDiffer(rows, source.rows)) {
+      if (!ok || results[0]?.checksum.status !== "ok" || rowsKey(rows) !== rowsKey(source.rows)) {
         throw new Error(`${name}: unexpected report ${stdout.slice(0, 300)}`);
       }
       return Promise.resolve();
     },
   };
-}
-
-function rowsDiffer(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
-  const key = (r: Record<string, unknown>) => JSON.stringify(r, Object.keys(r).sort());
-  return key(a) !== key(b);
 }
 
 /** A tool that writes `OUT/copy.db`, checked as a copy of the idle source. */

@@ -11,7 +11,7 @@ import { parseArgs } from "node:util";
 import { dirname, resolve } from "node:path";
 import { UsageError } from "../lib/errors.ts";
 import { prepareSource, type SizeName, SIZES, type Source } from "./_bench_data.ts";
-import { canMeasureMemory, checkedRuns, loadDuringRuns } from "./_bench_measure.ts";
+import { canMeasureMemory, checkedRuns, loadDuringRuns, shellWord } from "./_bench_measure.ts";
 import { localGroup } from "./_bench_local.ts";
 import {
   type BenchContext,
@@ -170,7 +170,7 @@ export async function runBench(
     }
     return {
       date,
-      command: ["deno task bench", ...Deno.args].join(" "),
+      command: ["deno task bench", ...Deno.args.map(shellWord)].join(" "),
       machine,
       load: { before, after: await loadAverage(), during: loadDuringRuns() },
       notes: flags.notes,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseFlags } from "../scripts/bench.ts";
-import { spread } from "../scripts/_bench_measure.ts";
+import { shellWord, spread } from "../scripts/_bench_measure.ts";
 import { have, ROOT, tempDir } from "./_helpers.ts";
 
 Deno.test("parseFlags() of the bench gives defaults, orders lists and refuses unknown values", () => {
@@ -20,6 +20,12 @@ Deno.test("parseFlags() of the bench gives defaults, orders lists and refuses un
 Deno.test("spread() gives the median, min and max", () => {
   assert.deepEqual(spread([3, 1, 2]), { median: 2, min: 1, max: 3 });
   assert.deepEqual(spread([4, 1, 2, 3]), { median: 2.5, min: 1, max: 4 });
+});
+
+Deno.test("shellWord() leaves safe words bare and double-quotes the rest", () => {
+  assert.equal(shellWord("--sizes=10mb,1gb"), "--sizes=10mb,1gb");
+  assert.equal(shellWord("VACUUM INTO 'OUT/copy.db'"), `"VACUUM INTO 'OUT/copy.db'"`);
+  assert.equal(shellWord('say "$HOME"'), '"say \\"\\$HOME\\""');
 });
 
 Deno.test("bench.ts writes a checked report for a 2 MB database", async () => {
