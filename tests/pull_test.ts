@@ -21,6 +21,9 @@ Deno.test("pull brings a snapshot through each remote tool", async (t) => {
   const remote = join(dir.path, "remote.db");
   makeDb(remote);
   const bin = await remoteLitekeep(dir.path);
+  // The remote's temporary folder, so that this test sees only its own temp files.
+  const tmp = join(dir.path, "remote-tmp");
+  await Deno.mkdir(tmp);
   for (const tool of ["litekeep", "python3", "sqlite3"]) {
     for (const compress of ["none", "gzip"]) {
       if (tool === "sqlite3" && compress === "gzip") continue;
@@ -36,6 +39,8 @@ Deno.test("pull brings a snapshot through each remote tool", async (t) => {
           bin,
           "--compress",
           compress,
+          "--remote-tmp",
+          tmp,
           "--json",
         ]);
         assert.equal(res.code, 0, res.stderr);
@@ -53,11 +58,8 @@ Deno.test("pull brings a snapshot through each remote tool", async (t) => {
       });
     }
   }
-  // The remote side cleaned up after itself: no temporary file in the remote's /tmp.
-  const leftovers = (await ls("/tmp")).filter((n) =>
-    n.startsWith(".litekeep-remote-") || n.startsWith(".litekeep-tmp-remote-")
-  );
-  assert.deepEqual(leftovers, []);
+  // The remote side cleaned up after itself: its temporary folder is empty.
+  assert.deepEqual(await ls(tmp), []);
 });
 
 Deno.test("pull picks python3 when litekeep is not on the remote", async () => {
