@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { findConfig, loadConfig } from "./config.ts";
 import type { Command, Context } from "./context.ts";
 import { EXIT, LitekeepError, UsageError } from "./errors.ts";
 import type { Io } from "./io.ts";
@@ -152,6 +151,8 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
       io.stdout(command.usage);
       return EXIT.ok;
     }
+    // Loaded here, not at start-up: node:path and friends cost "litekeep --version" ~20 ms.
+    const { findConfig, loadConfig } = await import("./config.ts");
     const configPath = await findConfig(flags.config, io.cwd, io.env);
     const config = configPath === undefined ? undefined : await loadConfig(configPath);
     const ctx: Context = {
