@@ -44,6 +44,11 @@ export interface ShapedLink extends AsyncDisposable {
   bytes(): Promise<LinkBytes>;
   /** Removes the namespace and the veth pair (idempotent). */
   remove(): Promise<void>;
+  /**
+   * The same, synchronously, for a signal handler that must exit right after. The kernel frees
+   * the namespace (and its veth) once no process is left in it: stop its sshd too.
+   */
+  removeSync(): void;
 }
 
 async function ip(args: string[], okCodes = [0]): Promise<string> {
@@ -116,6 +121,13 @@ export async function createShapedLink(options: LinkOptions): Promise<ShapedLink
     await ip(["netns", "del", name], [0, 1]);
     await ip(["link", "del", hostIf], [0, 1]);
   };
+  const removeSync = () => {
+    if (removed) return;
+    removed = true;
+    for (const args of [["netns", "del", name], ["link", "del", hostIf]]) {
+      new Deno.Command("ip", { args, stdout: "null", stderr: "null" }).outputSync();
+    }
+  };
   const inNs = (args: string[]) => ip(["-n", name, ...args]);
   const link: ShapedLink = {
     name,
@@ -137,6 +149,7 @@ export async function createShapedLink(options: LinkOptions): Promise<ShapedLink
       return { down: await read("rx_bytes"), up: await read("tx_bytes") };
     },
     remove,
+    removeSync,
     [Symbol.asyncDispose]: remove,
   };
   try {

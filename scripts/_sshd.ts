@@ -185,12 +185,17 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
   };
 }
 
-/** A `litekeep` for the remote side: runs this source tree under deno (the binary's stand-in). */
-export async function remoteLitekeep(dir: string): Promise<string> {
+/**
+ * A `litekeep` for the remote side: runs this source tree under deno (the binary's stand-in).
+ *
+ * @param rssLog when given, each run appends its peak memory in KiB (GNU time `%M`) to it
+ */
+export async function remoteLitekeep(dir: string, rssLog?: string): Promise<string> {
   const path = join(dir, "litekeep");
+  const time = rssLog ? `/usr/bin/time -a -o ${rssLog} -f %M ` : "";
   await Deno.writeTextFile(
     path,
-    `#!/bin/sh\nexec ${Deno.execPath()} run --quiet --allow-read --allow-write --allow-env --allow-sys=statfs ${
+    `#!/bin/sh\nexec ${time}${Deno.execPath()} run --quiet --allow-read --allow-write --allow-env --allow-sys=statfs ${
       join(ROOT, "main.ts")
     } "$@"\n`,
   );
