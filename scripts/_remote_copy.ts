@@ -8,9 +8,7 @@
 import { join } from "node:path";
 import { shellQuote } from "../lib/remote.ts";
 import type { LinkBytes } from "./_netns.ts";
-
-/** The repository root. */
-const ROOT = new URL("..", import.meta.url).pathname;
+import { litekeepArgv, ROOT } from "./_sshd.ts";
 
 /** Where a copy comes from and goes to. */
 export interface CopyContext {
@@ -43,21 +41,6 @@ export interface Method {
   needsBase?: boolean;
   /** Runs `litekeep pull` (its peak memory counts for target 4). */
   litekeep?: boolean;
-}
-
-/** The argv that runs litekeep from this source tree, with the permissions of the binary. */
-export function litekeepArgv(args: string[]): string[] {
-  return [
-    Deno.execPath(),
-    "run",
-    "--allow-read",
-    "--allow-write",
-    "--allow-env",
-    "--allow-sys=statfs",
-    "--allow-run=ssh,scp",
-    join(ROOT, "main.ts"),
-    ...args,
-  ];
 }
 
 /** A `litekeep pull` method; `extra` are its flags beyond source and destination. */

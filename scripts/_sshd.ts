@@ -1,13 +1,14 @@
 /**
  * A real OpenSSH server with throwaway keys, for the tests and the over-ssh benchmarks: it runs
- * on loopback, or inside a network namespace behind a shaped link (`_netns.ts`).
+ * on loopback, or inside a network namespace behind a shaped link (`_netns.ts`). And the
+ * litekeep commands of both sides: this source tree under deno, as the binary's stand-in.
  *
  * @module
  */
 import { join } from "node:path";
 
 /** The repository root. */
-const ROOT = new URL("..", import.meta.url).pathname;
+export const ROOT = new URL("..", import.meta.url).pathname;
 
 /** A running OpenSSH server, reached through the host alias `host`. */
 export interface Sshd extends AsyncDisposable {
@@ -201,4 +202,19 @@ export async function remoteLitekeep(dir: string, rssLog?: string): Promise<stri
   );
   await Deno.chmod(path, 0o755);
   return path;
+}
+
+/** The argv that runs litekeep from this source tree, with the compiled binary's permissions. */
+export function litekeepArgv(args: string[]): string[] {
+  return [
+    Deno.execPath(),
+    "run",
+    "--allow-read",
+    "--allow-write",
+    "--allow-env",
+    "--allow-sys=statfs",
+    "--allow-run=ssh,scp",
+    join(ROOT, "main.ts"),
+    ...args,
+  ];
 }

@@ -11,6 +11,7 @@ import { runCli as runCliInProcess } from "../lib/cli.ts";
 import type { Io } from "../lib/io.ts";
 import { createGymDb, type GymOptions } from "../scripts/_gym.ts";
 export { startWriter, type Writer, type WriterReport } from "../scripts/_writer.ts";
+import { litekeepArgv } from "../scripts/_sshd.ts";
 export { remoteLitekeep, type Sshd, startSshd } from "../scripts/_sshd.ts";
 
 /** True in CI, where a missing component must fail a test instead of skipping it. */
@@ -104,18 +105,9 @@ export async function runCli(args: string[], options: CliOptions = {}): Promise<
   return { code, stdout, stderr };
 }
 
-/** The argv that runs litekeep from source as a real process. */
+/** The argv (after deno) that runs litekeep from source as a real process. */
 export function cliCommand(args: string[]): string[] {
-  return [
-    "run",
-    "--allow-read",
-    "--allow-write",
-    "--allow-env",
-    "--allow-sys=statfs",
-    "--allow-run=ssh,scp",
-    join(ROOT, "main.ts"),
-    ...args,
-  ];
+  return litekeepArgv(args).slice(1);
 }
 
 /** Runs the CLI as a real process (the real exit path of `main.ts`). */
