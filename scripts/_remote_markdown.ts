@@ -166,26 +166,41 @@ function writerSection(m: RemoteMeasurements): string[] {
 function probeSection(m: RemoteMeasurements): string[] {
   const p = m.probes;
   if (!p) return [];
-  const startup = m.links.find((l) => l.link === p.link)?.startup;
+  const link = m.links.find((l) => l.link === p.link);
+  const startup = link?.startup;
+  const rate = p.link === "loopback" ? null : p.link * 1e6 / 8;
   const phaseRows = p.phases.map((x) => {
-    const checkEnd = x.backup ?? x.replace;
     // The remote tool's start measured alone (ssh included) leaves the snapshot and its counts.
     const start = x.label.includes("python3") ? startup?.python3 : startup?.litekeep;
     return [
       x.label,
       secs(x.firstByte),
       start ? secs(Math.max(0, x.firstByte - start.median)) : "-",
-      secs(x.check - x.firstByte),
-      secs(checkEnd - x.check),
-      x.backup === null ? "-" : secs(x.replace - x.backup),
-      secs(x.total - x.replace),
+      secs(x.transfer),
+      rate === null ? "-" : secs(x.wireBytes / rate),
+      secs(x.check),
+      x.backup === null ? "-" : secs(x.backup),
+      secs(x.write),
       secs(x.total),
       mb(x.wireBytes),
     ];
   });
-  const model = (bytes: number, perSecond: number, outBytes: number, rate: number) =>
-    Math.max(bytes / perSecond, outBytes / rate);
+  const agentRows = p.agents.map((a) => {
+    const streamPi = a.stream.median * PI_FACTOR;
+    return [
+      a.label,
+      secsSpread(a.firstByte),
+      secsSpread(a.stream),
+      mb(a.outBytes),
+      (p.source.bytes / 1e6 / a.stream.median).toFixed(0),
+      (p.source.bytes / 1e6 / streamPi).toFixed(0),
+      secs(a.firstByte.median * PI_FACTOR + Math.max(streamPi, a.outBytes / (100e6 / 8))),
+      secs(a.firstByte.median * PI_FACTOR + Math.max(streamPi, a.outBytes / (20e6 / 8))),
+    ];
+  });
   const size = p.source.bytes;
+  const model = (perSecond: number, outBytes: number, linkRate: number) =>
+    Math.max(size / perSecond, outBytes / linkRate);
   const compressorRows = p.compressors.map((c) => {
     const pi = c.mbPerSecond / PI_FACTOR * 1e6;
     const isHash = c.name.startsWith("sha256");
@@ -195,8 +210,8 @@ function probeSection(m: RemoteMeasurements): string[] {
       isHash ? "-" : mb(c.outBytes),
       isHash ? "-" : times(size / c.outBytes),
       (c.mbPerSecond / PI_FACTOR).toFixed(0),
-      isHash ? secs(size / pi) : secs(model(size, pi, c.outBytes, 100e6 / 8)),
-      isHash ? secs(size / pi) : secs(model(size, pi, c.outBytes, 20e6 / 8)),
+      secs(isHash ? size / pi : model(pi, c.outBytes, 100e6 / 8)),
+      secs(isHash ? size / pi : model(pi, c.outBytes, 20e6 / 8)),
     ];
   });
   compressorRows.push([
@@ -211,11 +226,13 @@ function probeSection(m: RemoteMeasurements): string[] {
   return [
     `## Where the time of a pull goes`,
     "",
-    `Phases of one \`litekeep pull --method snapshot\` of the ${sourceName(p.source)} on ${
+    `Each phase of \`litekeep pull --method snapshot\` of the ${sourceName(p.source)} on ${
       linkName(p.link)
-    }, in-process through \`pullDatabase()\` (no deno start-up), over an existing local copy so that every phase runs: **first byte** = ssh connection and login shell${
-      startup ? ` (${secs(startup.ssh.median)} s alone)` : ""
-    } + remote tool start + remote snapshot into its temp file + its row counts; **remote snapshot** = first byte minus the remote tool's start measured alone with ssh (an estimate); **transfer** = streaming, decompressing, hashing and writing; **check** = \`integrity_check\` and row counts; **backup** = the local backup of the old local database; **write** = writing the copy into the local database through SQLite.`,
+    }, median of ${p.runs} run${
+      p.runs === 1 ? "" : "s"
+    } (interleaved), in-process through \`pullDatabase()\` (no local deno start-up), over an existing local copy so that every phase runs. **first byte**: ssh connection and login shell${
+      startup ? ` (\`ssh testpi true\` alone: ${secs(startup.ssh.median)} s)` : ""
+    }, remote tool start, remote snapshot into its temp file and its row counts; **remote snapshot**: first byte minus the remote tool's start measured alone over ssh (an estimate, and as noisy as ssh's start); **transfer**: streaming, decompressing, hashing, writing; **link minimum**: the bytes on the link at the link's rate; **check**: fsync, \`integrity_check\`, row counts; **backup**: the local backup of the old local database; **write**: writing the copy into the local database through SQLite.`,
     "",
     table(
       [
@@ -223,6 +240,7 @@ function probeSection(m: RemoteMeasurements): string[] {
         "first byte s",
         "remote snapshot s",
         "transfer s",
+        "link minimum s",
         "check s",
         "backup s",
         "write s",
@@ -232,15 +250,35 @@ function probeSection(m: RemoteMeasurements): string[] {
       phaseRows,
     ),
     "",
-    `The python3 remote's zlib level, changed in a copy of its script (transfer only: stream received and its sha256 checked): ${
+    `### The remote side alone`,
+    "",
+    `Each remote tool answering a snapshot of the same database straight into a pipe on this host (no ssh, no network), pinned to the remote's CPU (\`taskset -c 1\`), 2 runs: **first byte** is the tool's start, the snapshot into its temp file and the row counts; **stream** is reading, hashing, compressing and writing the body. The Pi 4 columns multiply this CPU's times by ${PI_FACTOR} (the stated single-core gap, an assumption; the snapshot on a Pi is also bound by its SD card, which this ignores): time at a rate = first byte + max(stream, bytes out / rate).`,
+    "",
+    table(
+      [
+        "remote tool",
+        "first byte s",
+        "stream s",
+        "MB out",
+        "MB/s of database streamed here",
+        `Pi 4 model MB/s (÷${PI_FACTOR})`,
+        "Pi 4 model s at 100 Mbit/s",
+        "Pi 4 model s at 20 Mbit/s",
+      ],
+      agentRows,
+    ),
+    "",
+    `The python3 remote's zlib level, changed in a copy of its script, over ${
+      linkName(p.link)
+    } (transfer only: the stream received and its sha256 checked, one run each): ${
       p.levels.map((l) => `level ${l.level} ${secs(l.seconds)} s, ${mb(l.wireBytes)} MB`).join("; ")
     }. \`rsync -az\` negotiated ${p.rsyncCompress}.`,
     "",
-    `### Compression on a Pi-class CPU budget`,
+    `### Compressors on a Pi-class CPU budget`,
     "",
-    `Each compressor on the whole ${
+    `Each compressor alone on the whole ${
       sourceName(p.source)
-    }, one core of this machine. The Pi 4 column divides by ${PI_FACTOR} (the stated single-core gap between a Raspberry Pi 4 and this CPU; an assumption, not a measurement on a Pi). Modelled time to send the database from a Pi = max(compress time on the Pi, compressed bytes / link rate), as streaming overlaps the two; ssh's own cipher, the snapshot and sha256 (which every snapshot pull also computes on the remote) come on top.`,
+    }, in memory, one core of this machine (one run). The Pi 4 columns divide by ${PI_FACTOR} (assumption as above) and model sending the database = max(compress time, compressed bytes / link rate), as streaming overlaps the two; the snapshot, ssh's cipher and sha256 come on top.`,
     "",
     table(
       [
@@ -249,11 +287,78 @@ function probeSection(m: RemoteMeasurements): string[] {
         "MB out",
         "ratio",
         `Pi 4 MB/s (÷${PI_FACTOR})`,
-        "Pi model s at 100 Mbit/s",
-        "Pi model s at 20 Mbit/s",
+        "Pi 4 model s at 100 Mbit/s",
+        "Pi 4 model s at 20 Mbit/s",
       ],
       compressorRows,
     ),
+    "",
+  ];
+}
+
+/**
+ * What bounds `pull --method snapshot --compress gzip` against `rsync -az` on the probed link,
+ * in figures measured in this run; empty when the probes or either method did not run.
+ */
+function boundSection(m: RemoteMeasurements): string[] {
+  const p = m.probes;
+  const link = m.links.find((l) => l.link === p?.link);
+  const pull = link && find(link, "pull snapshot litekeep gzip");
+  const rsync = link && find(link, "rsync -az");
+  const phases = p?.phases.find((x) => x.label === "pull snapshot litekeep gzip");
+  const agent = p?.agents.find((a) => a.label === "litekeep gzip");
+  if (!p || !link || !pull || !rsync || !phases || !agent) return [];
+  const rate = p.link === "loopback" ? null : p.link * 1e6 / 8;
+  const serial = phases.firstByte + phases.transfer + phases.check;
+  return [
+    `### What bounds the gzip pull against rsync -az on ${linkName(p.link)}`,
+    "",
+    `- \`rsync -az\` took ${secs(median(rsync))} s (${
+      mb(wire(rsync))
+    } MB on the link), of which \`ssh testpi true\` alone takes ${
+      secs(link.startup.ssh.median)
+    } s here: reading, zstd and sending overlap in one stream, and nothing is checked after.`,
+    `- \`pull snapshot litekeep gzip\` took ${secs(median(pull))} s as a process (${
+      mb(wire(pull))
+    } MB on the link). In-process its phases run one after another: ${
+      secs(phases.firstByte)
+    } s to the first byte (ssh, the remote litekeep's start, the whole snapshot into a temp file, its row counts), ${
+      secs(phases.transfer)
+    } s of transfer${
+      rate === null ? "" : ` (the link alone needs ${secs(phases.wireBytes / rate)} s)`
+    }, then ${secs(phases.check)} s of local fsync, \`integrity_check\` and counts: ${
+      secs(serial)
+    } s before the copy is ready, plus the local deno start and publishing in the process.`,
+    `- The remote side alone (no ssh) needs ${
+      secs(agent.firstByte.median)
+    } s before its first byte and streams the body in ${
+      secs(agent.stream.median)
+    } s on one core here; scaled to a Pi 4 (×${PI_FACTOR}) that is ${
+      secs(agent.firstByte.median * PI_FACTOR)
+    } s and ${secs(agent.stream.median * PI_FACTOR)} s${
+      rate === null
+        ? ""
+        : `, against ${
+          secs(agent.outBytes / rate)
+        } s for its bytes on this link: on a Pi the remote CPU, not the link, would bound the transfer`
+    }.`,
+    "",
+  ];
+}
+
+/** What a reader must keep in mind. */
+function caveats(m: RemoteMeasurements): string[] {
+  return [
+    `## Caveats`,
+    "",
+    `- Other work ran on this 2-core machine during the run (load average ${m.loadBefore} before, ${m.loadAfter} after): single runs can be off by seconds (see the min-max ranges), loopback most of all.`,
+    `- Remote and local are the same machine: the remote reads its database from the page cache, not from a Pi's SD card, and its CPU is one core of this one. The Pi 4 figures are models (÷${PI_FACTOR}), not measurements on a Pi.`,
+    `- No \`netem\`: the shaped links have the bandwidth of a LAN or Wi-Fi but a veth's latency and no loss. Real round trips add to every ssh connection and slow window-limited streams.`,
+    `- Every ssh connection pays this machine's login-shell start-up (pyenv in root's \`~/.bashrc\`); methods that open more connections pay it more often (\`pull --method scp\`: two scp runs and one remote info).`,
+    `- litekeep runs from source under \`deno run\` on both sides, not as the compiled binary.`,
+    `- The generated database is very compressible (repeated note text): 7-9x here; real data compresses less, which favours no method in particular but shrinks every compressed figure's advantage.`,
+    `- Loopback byte counts include any other loopback traffic on the machine at the time; the shaped links' counts are exact (only our sshd is in the namespace).`,
+    `- The writer table is one copy per method: whether a raw copy comes out torn or merely stale depends on when checkpoints fall during it.`,
     "",
   ];
 }
@@ -366,6 +471,7 @@ export async function renderRemoteReport(
     ...m.links.flatMap(linkSection),
     ...writerSection(m),
     ...probeSection(m),
+    ...boundSection(m),
     `## Targets`,
     "",
     table(
@@ -379,5 +485,6 @@ export async function renderRemoteReport(
     ),
     "",
   ];
+  lines.push(...caveats(m));
   return { markdown: lines.join("\n"), targets };
 }

@@ -47,37 +47,40 @@ export interface StartupCost {
   litekeep: Spread;
 }
 
-/** Measures `ssh HOST true` and the python3 and litekeep remotes' starts, `n` times each. */
+/** Measures `ssh HOST true` `n` times, the python3 and litekeep remotes' starts up to twice. */
 export async function startupCost(
   host: string,
   remoteBin: string,
   n: number,
 ): Promise<StartupCost> {
+  const m = Math.min(n, 2);
   return {
     ssh: await timeCommand(["ssh", host, "true"], n),
-    python3: await timeCommand(["ssh", host, "python3 -I -c 'import sqlite3'"], n),
-    litekeep: await timeCommand(["ssh", host, `${shellQuote(remoteBin)} --version`], n),
+    python3: await timeCommand(["ssh", host, "python3 -I -c 'import sqlite3'"], m),
+    litekeep: await timeCommand(["ssh", host, `${shellQuote(remoteBin)} --version`], m),
   };
 }
 
-/** When each phase of one pull began, in seconds from its start. */
+/** How long each phase of a pull took, in seconds. */
 export interface PullPhases {
   label: string;
-  /** The first byte of the snapshot arrived (ssh, remote start-up and remote snapshot). */
+  /** Until the first byte of the snapshot arrived: ssh, remote start-up, remote snapshot. */
   firstByte: number;
-  /** The transfer ended and the local check began. */
+  /** Streaming, decompressing, hashing and writing the copy. */
+  transfer: number;
+  /** Syncing the copy, `integrity_check` and row counts. */
   check: number;
-  /** The local backup of the old database began (null when there was none). */
+  /** The local backup of the old local database (null when there was none). */
   backup: number | null;
-  /** The copy began to be written into the local database. */
-  replace: number;
+  /** Writing the copy into the local database. */
+  write: number;
   total: number;
   wireBytes: number;
 }
 
 /**
  * Pulls `remoteDb` over a copy of `base` in the empty folder `dir` (so every phase runs, the
- * local backup too), in-process, and notes when each phase began.
+ * local backup too), in-process, and times each phase from the progress it reports.
  */
 export async function profilePull(
   label: string,
@@ -112,15 +115,74 @@ export async function profilePull(
   });
   const total = (performance.now() - started) / 1000;
   const after = await options.counter();
+  const { transfer = NaN, check = NaN, backup, replace = NaN } = seen;
   return {
     label,
-    firstByte: seen.transfer ?? NaN,
-    check: seen.check ?? NaN,
-    backup: seen.backup ?? null,
-    replace: seen.replace ?? NaN,
+    firstByte: transfer,
+    transfer: check - transfer,
+    check: (backup ?? replace) - check,
+    backup: backup === undefined ? null : replace - backup,
+    write: total - replace,
     total,
     wireBytes: after.down + after.up - before.down - before.up,
   };
+}
+
+/** The median of each phase over profiles of the same pull. */
+export function medianPhases(runs: PullPhases[]): PullPhases {
+  const m = (f: (p: PullPhases) => number) => spread(runs.map(f)).median;
+  return {
+    label: runs[0].label,
+    firstByte: m((p) => p.firstByte),
+    transfer: m((p) => p.transfer),
+    check: m((p) => p.check),
+    backup: runs[0].backup === null ? null : m((p) => p.backup ?? NaN),
+    write: m((p) => p.write),
+    total: m((p) => p.total),
+    wireBytes: m((p) => p.wireBytes),
+  };
+}
+
+/** The remote side alone, answering a snapshot straight into a pipe (no ssh, no network). */
+export interface AgentRun {
+  label: string;
+  /** Start-up, snapshot into the temp file and row counts: until the header arrives. */
+  firstByte: Spread;
+  /** Reading, hashing, compressing and writing the body and trailer. */
+  stream: Spread;
+  outBytes: number;
+}
+
+/**
+ * Runs a remote tool's snapshot `runs` times on this host, pinned to the remote's CPU, its
+ * answer read from a pipe, to see what the remote side alone can deliver.
+ */
+export async function agentAlone(label: string, argv: string[], runs: number): Promise<AgentRun> {
+  const first: number[] = [];
+  const stream: number[] = [];
+  let outBytes = 0;
+  for (let i = 0; i < runs; i++) {
+    const started = performance.now();
+    const child = new Deno.Command(argv[0], {
+      args: argv.slice(1),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const stderr = new Response(child.stderr).text();
+    let header = 0;
+    outBytes = 0;
+    for await (const chunk of child.stdout) {
+      header ||= performance.now();
+      outBytes += chunk.length;
+    }
+    const status = await child.status;
+    if (!status.success) throw new Error(`${label} failed: ${await stderr}`);
+    await stderr;
+    first.push((header - started) / 1000);
+    stream.push((performance.now() - header) / 1000);
+  }
+  return { label, firstByte: spread(first), stream: spread(stream), outBytes };
 }
 
 /** A python3 remote snapshot streamed at one gzip level. */

@@ -18,6 +18,7 @@ import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
 import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
+import { PROTOCOL, PYTHON_AGENT } from "../lib/remote_scripts.ts";
 import { createGymDb } from "./_gym.ts";
 import { createShapedLink, type ShapedLink } from "./_netns.ts";
 import { type CopyRun, loopbackBytes, type Method, METHODS, runCopy } from "./_remote_copy.ts";
@@ -29,9 +30,12 @@ import {
   type WriterCheck,
 } from "./_remote_check.ts";
 import {
+  agentAlone,
+  type AgentRun,
   type Compressor,
   compressors,
   type LevelRun,
+  medianPhases,
   profilePull,
   type PullPhases,
   pythonLevel,
@@ -178,7 +182,11 @@ export interface WriterResult {
 export interface Probes {
   link: Link;
   source: Source;
+  /** Runs of each profiled pull (each remote tool alone runs twice). */
+  runs: number;
+  /** Medians of the phases of each profiled pull. */
   phases: PullPhases[];
+  agents: AgentRun[];
   levels: LevelRun[];
   compressors: Compressor[];
   /** What rsync -z negotiated, as its `--debug=nstr` says. */
@@ -433,19 +441,17 @@ async function rsyncCompression(remoteFile: string, dir: string): Promise<string
 }
 
 /** The probes on the current link. */
-async function probePhase(link: Link, source: Source, env: Env): Promise<Probes> {
+async function probePhase(link: Link, source: Source, env: Env, runs: number): Promise<Probes> {
   const remoteDb = join(env.remoteDir, `probe-${source.size}.db`);
   await Deno.copyFile(source.path, remoteDb);
-  const phases: PullPhases[] = [];
-  for (
-    const [tool, compress] of [["litekeep", "gzip"], ["litekeep", "none"], [
-      "python3",
-      "gzip",
-    ]] as const
-  ) {
-    const dir = await localFolder(env);
-    phases.push(
-      await profilePull(`pull snapshot ${tool}${compress === "gzip" ? " gzip" : ""}`, {
+  // The gzip pulls only: the uncompressed pull's transfer is the link's (the per-link table).
+  const profiled = [["litekeep", "gzip"], ["python3", "gzip"]] as const;
+  const profiles = new Map<string, PullPhases[]>();
+  for (let run = 0; run < runs; run++) {
+    for (const [tool, compress] of rotate([...profiled], run)) {
+      const label = `pull snapshot ${tool}${compress === "gzip" ? " gzip" : ""}`;
+      const dir = await localFolder(env);
+      const phases = await profilePull(label, {
         host: HOST,
         remoteDb,
         base: source.path,
@@ -454,13 +460,14 @@ async function probePhase(link: Link, source: Source, env: Env): Promise<Probes>
         compress,
         remoteBin: env.remoteBin,
         counter: env.counter,
-      }),
-    );
-    await Deno.remove(dir, { recursive: true });
-    env.log(`probe on ${linkLabel(link)}: phases of ${phases.at(-1)!.label}`);
+      });
+      await Deno.remove(dir, { recursive: true });
+      profiles.set(label, [...profiles.get(label) ?? [], phases]);
+      env.log(`probe on ${linkLabel(link)} run ${run + 1}/${runs}: phases of ${label}`);
+    }
   }
   const levels: LevelRun[] = [];
-  for (const level of [1, 3, 6]) {
+  for (const level of [1, 6]) {
     levels.push(
       await pythonLevel({
         host: HOST,
@@ -475,10 +482,32 @@ async function probePhase(link: Link, source: Source, env: Env): Promise<Probes>
   const dir = await localFolder(env);
   const rsyncCompress = await rsyncCompression(remoteDb, dir);
   await Deno.remove(dir, { recursive: true });
+  const agents: AgentRun[] = [];
+  const variants = [["litekeep", "gzip"], ["litekeep", "none"], ["python3", "gzip"]] as const;
+  for (const [tool, compress] of variants) {
+    const words = ["snapshot", remoteDb, "", compress, ""];
+    const argv = tool === "litekeep"
+      ? [env.remoteBin, "agent", "--protocol", String(PROTOCOL), ...words]
+      : ["python3", "-I", "-c", PYTHON_AGENT, ...words];
+    agents.push(
+      await agentAlone(`${tool} ${compress}`, ["taskset", "-c", REMOTE_CPU, ...argv], 2),
+    );
+  }
+  await takeRss(env.rssLog);
+  env.log("probe: the remote side alone");
   await Deno.remove(remoteDb);
   const found = await compressors(source.path);
   env.log("probe: compressor speeds measured");
-  return { link, source, phases, levels, compressors: found, rsyncCompress };
+  return {
+    link,
+    source,
+    runs,
+    phases: [...profiles.values()].map(medianPhases),
+    agents,
+    levels,
+    compressors: found,
+    rsyncCompress,
+  };
 }
 
 /**
@@ -592,7 +621,7 @@ export async function runRemoteGroup(options: RemoteGroupOptions): Promise<Remot
       writer = await writerPhase(link, source, rate, writerMethods, env, onInterrupt);
       checkedCopies += writer.rows.length;
     }
-    if (options.probes ?? true) probes = await probePhase(link, source, env);
+    if (options.probes ?? true) probes = await probePhase(link, source, env, Math.min(3, runs));
   };
 
   try {
