@@ -58,6 +58,8 @@ export interface WriterReport {
 
 /** A running writer process. */
 export interface Writer extends AsyncDisposable {
+  /** The writer process, for a last-resort kill when the caller is interrupted. */
+  pid: number;
   /** Stops it and returns its report. */
   stop(): Promise<WriterReport>;
 }
@@ -103,5 +105,5 @@ export async function startWriter(db: string, dir: string, ratePerSecond = 0): P
       const last = text.trim().split("\n").pop() ?? "{}";
       return JSON.parse(last) as WriterReport;
     })();
-  return { stop, [Symbol.asyncDispose]: async () => void await stop() };
+  return { pid: child.pid, stop, [Symbol.asyncDispose]: async () => void await stop() };
 }

@@ -11,6 +11,8 @@ import { runCli as runCliInProcess } from "../lib/cli.ts";
 import type { Io } from "../lib/io.ts";
 import { createGymDb, type GymOptions } from "../scripts/_gym.ts";
 export { startWriter, type Writer, type WriterReport } from "../scripts/_writer.ts";
+import { litekeepArgv } from "../scripts/_sshd.ts";
+export { remoteLitekeep, type Sshd, startSshd } from "../scripts/_sshd.ts";
 
 /** True in CI, where a missing component must fail a test instead of skipping it. */
 export const IN_CI = Deno.env.get("CI") === "true";
@@ -103,18 +105,9 @@ export async function runCli(args: string[], options: CliOptions = {}): Promise<
   return { code, stdout, stderr };
 }
 
-/** The argv that runs litekeep from source as a real process. */
+/** The argv (after deno) that runs litekeep from source as a real process. */
 export function cliCommand(args: string[]): string[] {
-  return [
-    "run",
-    "--allow-read",
-    "--allow-write",
-    "--allow-env",
-    "--allow-sys=statfs",
-    "--allow-run=ssh,scp",
-    join(ROOT, "main.ts"),
-    ...args,
-  ];
+  return litekeepArgv(args).slice(1);
 }
 
 /** Runs the CLI as a real process (the real exit path of `main.ts`). */
@@ -171,171 +164,6 @@ export async function mountTmpfs(
       await new Deno.Command("umount", { args: [dir] }).output();
     },
   };
-}
-
-/** A running OpenSSH server for tests, reached through the host alias `host`. */
-export interface Sshd extends AsyncDisposable {
-  /** The ssh config alias that reaches it. */
-  host: string;
-  /** Its temp folder (keys, configs, wrappers). */
-  dir: string;
-  port: number;
-  pid: number;
-  /** The ssh client config file (`ssh -F`). */
-  config: string;
-  /** Writes another alias into the client config: a wrong key, or another port. */
-  addAlias(alias: string, lines: string[], port?: number): Promise<void>;
-}
-
-async function sh(cmd: string, args: string[]): Promise<string> {
-  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
-  if (!out.success) {
-    throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  }
-  return new TextDecoder().decode(out.stdout).trim();
-}
-
-/**
- * Starts a real `sshd` on 127.0.0.1 on a free port with throwaway host and user keys and its
- * own config, and puts `ssh`/`scp` wrappers that use its client config first on PATH (OpenSSH
- * reads `~/.ssh/config` from the passwd home, not `$HOME`). Stops it by PID on dispose.
- */
-export async function startSshd(): Promise<Sshd> {
-  const sshdPath = ["/usr/sbin/sshd", "/usr/local/sbin/sshd"].find((p) => {
-    try {
-      return Deno.statSync(p).isFile;
-    } catch {
-      return false;
-    }
-  });
-  if (!sshdPath) throw new Error("sshd is not installed (apt-get install openssh-server)");
-  const dir = await Deno.makeTempDir({ prefix: "litekeep-sshd-" });
-  await sh("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "host_key")]);
-  await sh("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "user_key")]);
-  await sh("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "other_key")]);
-  await Deno.copyFile(join(dir, "user_key.pub"), join(dir, "authorized_keys"));
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  await Deno.mkdir("/run/sshd", { recursive: true }).catch(() => {});
-  const sftp = ["/usr/lib/openssh/sftp-server", "/usr/libexec/sftp-server"].find((p) => {
-    try {
-      return Deno.statSync(p).isFile;
-    } catch {
-      return false;
-    }
-  }) ?? "internal-sftp";
-  await Deno.writeTextFile(
-    join(dir, "sshd_config"),
-    [
-      `Port ${port}`,
-      "ListenAddress 127.0.0.1",
-      `HostKey ${join(dir, "host_key")}`,
-      `PidFile ${join(dir, "sshd.pid")}`,
-      `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
-      "StrictModes no",
-      "UsePAM no",
-      "PasswordAuthentication no",
-      "KbdInteractiveAuthentication no",
-      "PubkeyAuthentication yes",
-      "PermitRootLogin prohibit-password",
-      `Subsystem sftp ${sftp}`,
-      "MaxStartups 100",
-      "MaxSessions 100",
-      "LogLevel ERROR",
-      "",
-    ].join("\n"),
-  );
-  const user = await sh("id", ["-un"]);
-  const hostKey = await Deno.readTextFile(join(dir, "host_key.pub"));
-  await Deno.writeTextFile(join(dir, "known_hosts"), `litekeep-test ${hostKey}`);
-  const config = join(dir, "ssh_config");
-  const common = (to: number) => [
-    `  HostName 127.0.0.1`,
-    `  Port ${to}`,
-    `  User ${user}`,
-    `  IdentitiesOnly yes`,
-    `  UserKnownHostsFile ${join(dir, "known_hosts")}`,
-    `  GlobalKnownHostsFile /dev/null`,
-    `  StrictHostKeyChecking yes`,
-    `  HostKeyAlias litekeep-test`,
-    `  LogLevel ERROR`,
-  ];
-  await Deno.writeTextFile(
-    config,
-    ["Host testpi", `  IdentityFile ${join(dir, "user_key")}`, ...common(port), ""].join("\n"),
-  );
-  const bin = join(dir, "bin");
-  await Deno.mkdir(bin);
-  for (const tool of ["ssh", "scp"]) {
-    const real = await sh("sh", ["-c", `command -v ${tool}`]);
-    await Deno.writeTextFile(join(bin, tool), `#!/bin/sh\nexec ${real} -F ${config} "$@"\n`);
-    await Deno.chmod(join(bin, tool), 0o755);
-  }
-  const child = new Deno.Command(sshdPath, {
-    args: ["-D", "-e", "-f", join(dir, "sshd_config")],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const stderr = new Response(child.stderr).text();
-  const oldPath = Deno.env.get("PATH") ?? "";
-  Deno.env.set("PATH", `${bin}:${oldPath}`);
-  // Ready when a real login works.
-  for (let i = 0;; i++) {
-    const out = await new Deno.Command("ssh", {
-      args: ["-o", "BatchMode=yes", "testpi", "true"],
-      stdout: "null",
-      stderr: "piped",
-    })
-      .output();
-    if (out.success) break;
-    if (i > 100) {
-      child.kill("SIGTERM");
-      throw new Error(`sshd did not come up: ${await stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    host: "testpi",
-    dir,
-    port,
-    pid: child.pid,
-    config,
-    addAlias: async (alias, lines, to = port) => {
-      await Deno.writeTextFile(
-        config,
-        [`Host ${alias}`, ...lines.map((l) => `  ${l}`), ...common(to), ""].join("\n"),
-        {
-          append: true,
-        },
-      );
-    },
-    [Symbol.asyncDispose]: async () => {
-      Deno.env.set("PATH", oldPath);
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // Already gone.
-      }
-      await child.status;
-      await stderr.catch(() => "");
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-    },
-  };
-}
-
-/** A `litekeep` for the remote side: runs this source tree under deno (the binary's stand-in). */
-export async function remoteLitekeep(dir: string): Promise<string> {
-  const path = join(dir, "litekeep");
-  await Deno.writeTextFile(
-    path,
-    `#!/bin/sh\nexec ${Deno.execPath()} run --quiet --allow-read --allow-write --allow-env --allow-sys=statfs ${
-      join(ROOT, "main.ts")
-    } "$@"\n`,
-  );
-  await Deno.chmod(path, 0o755);
-  return path;
 }
 
 /** A small real database in rollback-journal mode, as backups are. */
