@@ -14,7 +14,7 @@ import {
   type GroupResult,
   medianSeconds,
 } from "./_bench_report.ts";
-import { litekeepArgv } from "./_bench_tools.ts";
+import { litekeepArgv } from "./_sshd.ts";
 
 /** Runs of each: start-up is short and noisy, so more than the sizes get. */
 const RUNS = 20;
@@ -49,7 +49,7 @@ export const startupGroup: BenchGroup = {
     const empty = await script("empty.ts", "");
     const crypto = await script("crypto.ts", 'import "node:crypto";\n');
     const tools = [
-      printing("litekeep --version", litekeepArgv("--version"), `litekeep ${VERSION}\n`),
+      printing("litekeep --version", litekeepArgv(["--version"]), `litekeep ${VERSION}\n`),
       {
         ...printing("deno run (empty script)", [Deno.execPath(), "run", empty], ""),
         labels: { [empty]: "empty.ts" },

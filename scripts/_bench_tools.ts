@@ -10,22 +10,7 @@ import { hashFile } from "../lib/checksum.ts";
 import type { VerifyReport } from "../lib/verify.ts";
 import { checkCopy, rowsKey, type Source } from "./_bench_data.ts";
 import type { Figures, Tool } from "./_bench_measure.ts";
-
-const ROOT = new URL("..", import.meta.url).pathname;
-
-/** The argv that runs litekeep from source as `deno task litekeep` does, with its permissions. */
-export function litekeepArgv(...args: string[]): string[] {
-  return [
-    Deno.execPath(),
-    "run",
-    "--allow-read",
-    "--allow-write",
-    "--allow-env",
-    "--allow-run=ssh,scp",
-    join(ROOT, "main.ts"),
-    ...args,
-  ];
-}
+import { litekeepArgv } from "./_sshd.ts";
 
 /** Throws unless a file's header says rollback-journal mode (self-contained, no `-wal`). */
 async function assertSelfContained(path: string, what: string): Promise<void> {
@@ -51,7 +36,7 @@ export function litekeepBackup(
   return {
     name,
     labels: { [db]: "SRC" },
-    steps: (out) => [litekeepArgv("backup", db, "--backup-dir", out, "--json", ...flags)],
+    steps: (out) => [litekeepArgv(["backup", db, "--backup-dir", out, "--json", ...flags])],
     async check(out, stdout) {
       const result = JSON.parse(stdout) as BackupResult & { ok: boolean };
       if (!result.ok || dirname(result.file) !== out) {
@@ -76,7 +61,7 @@ export function litekeepVerify(backup: string, source: Source): Tool {
   return {
     name,
     labels: { [backup]: "BACKUP" },
-    steps: () => [litekeepArgv("verify", backup, "--json")],
+    steps: () => [litekeepArgv(["verify", backup, "--json"])],
     check(_out, stdout) {
       const { ok, results } = JSON.parse(stdout) as { ok: boolean; results: VerifyReport[] };
       const rows = Object.fromEntries(results[0]?.tables.map((t) => [t.name, t.rows]) ?? []);
