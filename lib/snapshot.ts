@@ -199,7 +199,14 @@ export async function writeInto(
   let backToWal = true;
   const [from, to] = [await checkDatabaseFile(source), await checkDatabaseFile(db)];
   const leftWal = journalModeBefore === "wal" && from.pageSize !== to.pageSize;
-  if (leftWal) setJournalMode(db, "DELETE", busyTimeoutMs, from.pageSize, to.pageSize);
+  if (leftWal && !switchJournalMode(db, "DELETE", busyTimeoutMs)) {
+    throw new BusyError(
+      `Cannot write into "${db}": the new page size (${from.pageSize}) differs from the ` +
+        `database's (${to.pageSize}), which SQLite can change only while no other ` +
+        "connection has the database open",
+      { hint: "stop the application, then run again" },
+    );
+  }
   const src = openBackupFile(source);
   try {
     await backup(src, db, { rate: -1 });
@@ -212,42 +219,22 @@ export async function writeInto(
     src.close();
     // Back to WAL whatever happened: the data is written (or rolled back) either way, so
     // a failure here is a warning for the caller, not a failed write.
-    if (leftWal) backToWal = tryJournalMode(db, "WAL", busyTimeoutMs);
+    if (leftWal) {
+      try {
+        backToWal = switchJournalMode(db, "WAL", busyTimeoutMs);
+      } catch {
+        backToWal = false;
+      }
+    }
   }
   return { journalModeBefore, leftWal, backToWal };
 }
 
-function tryJournalMode(db: string, mode: "WAL", busyTimeoutMs: number): boolean {
-  try {
-    const conn = openReadWrite(db, busyTimeoutMs);
-    try {
-      return String(pragmaValue(conn, `journal_mode = ${mode}`)).toUpperCase() === mode;
-    } finally {
-      conn.close();
-    }
-  } catch {
-    return false;
-  }
-}
-
-function setJournalMode(
-  db: string,
-  mode: "DELETE",
-  busyTimeoutMs: number,
-  newPageSize: number,
-  oldPageSize: number,
-): void {
+/** Sets the journal mode; true when SQLite took it (it refuses while other connections are open). */
+function switchJournalMode(db: string, mode: "DELETE" | "WAL", busyTimeoutMs: number): boolean {
   const conn = openReadWrite(db, busyTimeoutMs);
   try {
-    const now = String(pragmaValue(conn, `journal_mode = ${mode}`));
-    if (now.toUpperCase() !== mode) {
-      throw new BusyError(
-        `Cannot write into "${db}": the new page size (${newPageSize}) differs from the ` +
-          `database's (${oldPageSize}), which SQLite can change only while no other ` +
-          "connection has the database open",
-        { hint: "stop the application, then run again" },
-      );
-    }
+    return String(pragmaValue(conn, `journal_mode = ${mode}`)).toUpperCase() === mode;
   } finally {
     conn.close();
   }
