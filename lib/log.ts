@@ -39,7 +39,7 @@ export function createLogger(io: Io, options: LoggerOptions = {}): Logger {
   const started = performance.now();
   const delayMs = options.delayMs ?? 1000;
   let drawn = false;
-  let lastDraw = 0;
+  let lastDraw = -Infinity;
 
   function line(prefix: string, message: string): void {
     clear();
