@@ -159,9 +159,13 @@ function reasonOrder(reason: KeepReason): number {
  * The same wall-clock time `days` calendar days before `now`. Counting calendar days rather
  * than 24-hour periods keeps the number of daily backups kept the same across a DST change,
  * as the old scripts' naive local `datetime - timedelta(days=N)` did.
+ *
+ * Total for any `days`: a count beyond the range of `Date` (about 273,790 years) gives the
+ * earliest time there is, so "keep N days" with a huge N keeps everything, rather than an
+ * Invalid Date that no backup is newer than, which would keep nothing.
  */
 export function daysBefore(now: Date, days: number): Date {
-  return new Date(
+  const cutoff = new Date(
     now.getFullYear(),
     now.getMonth(),
     now.getDate() - days,
@@ -170,7 +174,11 @@ export function daysBefore(now: Date, days: number): Date {
     now.getSeconds(),
     now.getMilliseconds(),
   );
+  return Number.isNaN(cutoff.getTime()) ? new Date(EARLIEST_TIME) : cutoff;
 }
+
+/** The earliest time a `Date` can hold (ECMAScript's limit, 8.64e15 ms before 1970). */
+const EARLIEST_TIME = -8.64e15;
 
 function pad(n: number, width = 2): string {
   return String(n).padStart(width, "0");

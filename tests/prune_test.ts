@@ -248,7 +248,25 @@ Deno.test("prune fails with a plain message for each error class", async (t) => 
       "bad number",
       () => Promise.resolve(["prune", dir.path, "--keep-days", "seven"]),
       2,
-      /--keep-days must be a whole number >= 0, not "seven"/,
+      /--keep-days must be a whole number between 0 and 36500, not "seven"/,
+    ],
+    [
+      "a negative number is one plain line",
+      () => Promise.resolve(["prune", dir.path, "--keep-days", "-3"]),
+      2,
+      /^[^\n]*error: prune: --keep-days must be a whole number between 0 and 36500, not "-3"\n[^\n]*hint: [^\n]*\n$/,
+    ],
+    [
+      "a huge keep-days",
+      () => Promise.resolve(["prune", dir.path, "--keep-days", "999999999"]),
+      2,
+      /prune: --keep-days must be a whole number between 0 and 36500, not "999999999"/,
+    ],
+    [
+      "a huge keep-last",
+      () => Promise.resolve(["prune", dir.path, "--keep-last", "10000000"]),
+      2,
+      /prune: --keep-last must be a whole number between 0 and 1000000, not "10000000"/,
     ],
     [
       "no folder",
@@ -325,7 +343,9 @@ Deno.test("backup refuses prune flags that cannot work, before backing up", asyn
   const cases: Array<[string[], RegExp]> = [
     [["--prune"], /no retention rule given/],
     [["--keep-days", "7"], /--keep-days needs --prune \(or --cleanup\)/],
-    [["--stats-only", "--cleanup", "--keep-days", "7"], /--stats-only and --prune contradict/],
+    [["--stats-only", "--cleanup", "--keep-days", "7"], /backup: --stats-only and --cleanup /],
+    [["--stats-only", "--prune", "--keep-days", "7"], /backup: --stats-only and --prune /],
+    [["--cleanup", "--keep-days", "36501"], /backup: --keep-days must be a whole number between/],
   ];
   for (const [args, pattern] of cases) {
     await t.step(args.join(" "), async () => {

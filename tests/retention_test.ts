@@ -3,6 +3,7 @@ import { parseBackupName } from "../lib/backup_set.ts";
 import { UsageError } from "../lib/errors.ts";
 import {
   type DatedBackup,
+  daysBefore,
   isoWeekKey,
   type KeepReason,
   planPrune,
@@ -193,6 +194,21 @@ Deno.test("planPrune() keeps what the policy says, in local time", async (t) => 
       assert.deepEqual(kept, c.kept.map((s) => `gym_backup_${s}.db`).sort());
     });
   }
+});
+
+Deno.test("daysBefore() is total: a huge N counts back to the earliest time, never Invalid Date", () => {
+  const now = new Date(2025, 9, 20, 3, 0, 10);
+  for (const days of [1e9, 1e300, Number.MAX_SAFE_INTEGER]) {
+    const cutoff = daysBefore(now, days);
+    assert.ok(!Number.isNaN(cutoff.getTime()), `daysBefore(now, ${days}) is Invalid Date`);
+    assert.ok(cutoff.getTime() <= new Date(1, 0, 1).getTime());
+  }
+});
+
+Deno.test("planPrune() keeps every backup for a huge keep-days", () => {
+  const backups = daily("20250101", "20250110").map(at);
+  const plan = planPrune(backups, { days: 1e9 }, at("20250110_120000").time);
+  assert.equal(plan.keep.length, 10);
 });
 
 Deno.test("planPrune() lists every reason that keeps a backup, newest first", () => {

@@ -6,6 +6,7 @@
  */
 import { defaultBackupDir } from "../backup.ts";
 import type { Context } from "../context.ts";
+import { BUSY_TIMEOUT_RANGE } from "../limits.ts";
 import { describeCause, OperationError, UsageError } from "../errors.ts";
 import { formatBytes, formatDuration, formatLocalTime, formatTables } from "../format.ts";
 import {
@@ -15,7 +16,14 @@ import {
   databaseStats,
   staleSets,
 } from "../stats.ts";
-import { cliPath, durationValue, intValue, parseStrict, positionals, printJson } from "./_args.ts";
+import {
+  cliPath,
+  durationValue,
+  intInRange,
+  parseStrict,
+  positionals,
+  printJson,
+} from "./_args.ts";
 
 /** One line for the command list. */
 export const summary = "backup folder or database statistics; --max-age makes a cron monitor";
@@ -32,7 +40,8 @@ not changed and no file is created beside them.
 
 Options:
   --max-age DURATION   exit 1 when the newest backup is older (90m, 26h, 2d, 1w, 1d12h)
-  --busy-timeout MS    for a database: wait this long for a writer's lock (default 5000)
+  --busy-timeout MS    for a database: wait this long for a writer's lock (default 5000, at most
+                       86400000)
   -h, --help           show this help
 
 Examples:
@@ -63,7 +72,7 @@ export function parseFlags(argv: string[]): StatsFlags {
     },
     busyTimeoutMs: values["busy-timeout"] === undefined
       ? undefined
-      : intValue("stats", "busy-timeout", values["busy-timeout"]),
+      : intInRange("stats", "busy-timeout", values["busy-timeout"], BUSY_TIMEOUT_RANGE),
   };
 }
 
