@@ -124,12 +124,15 @@ export function durationValue(command: string, flag: string, value: string): num
     (sum, p) => sum + Number(p.slice(0, -1)) * UNIT_SECONDS[p.slice(-1)],
     0,
   );
-  if (seconds <= 0 || seconds > MAX_AGE_SECONDS) {
+  if (seconds <= 0) {
     throw new UsageError(
-      `${command}: --${flag} must be a duration such as 90m, 26h, 2d or 1w (at most ${
-        MAX_AGE_SECONDS / 86_400
-      }d), not "${value}"`,
+      `${command}: --${flag} must be a duration such as 90m, 26h, 2d or 1w, not "${value}"`,
       { hint: "units: s (seconds), m (minutes), h (hours), d (days of 24 h), w (weeks)" },
+    );
+  }
+  if (seconds > MAX_AGE_SECONDS) {
+    throw new UsageError(
+      `${command}: --${flag} must be at most ${MAX_AGE_SECONDS / 86_400}d, not "${value}"`,
     );
   }
   return seconds;
