@@ -31,7 +31,8 @@ export const usage = `Usage: litekeep prune [DIR] [options]
 
 Deletes the backups in DIR (default: config "backupDir") that no rule keeps, with their
 sidecars. A backup is kept if ANY rule keeps it; its time comes from its name. The newest
-backup that passes its checksum is always kept; files not named like backups are never
+good backup (checksum and quick_check pass) is always kept; a backup named more than 2 h in
+the future is kept, reported, and counted by no rule; files not named like backups are never
 touched; temporary leftovers older than an hour are removed. Each database's backups (by
 name) are pruned on their own. Rules on the command line replace the config's "keep".
 
