@@ -16,7 +16,7 @@ import {
   tempPathFor,
   writeFileAtomic,
 } from "./atomic.ts";
-import { dbStem, freeBackupPath } from "./backup_set.ts";
+import { claimBackupSet, dbStem, freeBackupPath } from "./backup_set.ts";
 import { type ChecksumAlgorithm, hashFile, sidecarLine, sidecarPath } from "./checksum.ts";
 import { acquireLocks, dbLockPath, dirLockPath } from "./lock.ts";
 import { pruneLocked, type PruneResult } from "./prune.ts";
@@ -97,7 +97,8 @@ export function defaultBackupDir(db: string): string {
 /**
  * Backs `options.db` up into the backup folder.
  *
- * @throws {UsageError} for an empty prune policy, before anything is touched
+ * @throws {UsageError} for an empty prune policy, or a backup folder whose set of this name
+ *   belongs to another database, before anything is touched
  * @throws {OperationError} for a bad source, an unwritable folder, a full disk, a failed check,
  *   or a prune that failed after the backup was written (the message says so)
  * @throws {BusyError} when another run holds a lock or the database stays locked
@@ -117,10 +118,13 @@ export async function backupDatabase(options: BackupOptions): Promise<BackupResu
     { path: dbLockPath(db), what: `database "${db}"` },
     { path: dirLockPath(dir), what: `backup folder "${dir}"` },
   ]);
+  const stem = dbStem(db);
+  // Before anything is written: a second database with the same file name is refused, so its
+  // backups never mix with (and its prune never deletes) the first one's.
+  const recordSet = await claimBackupSet(dir, stem, db);
   // Holding the folder lock, no live run owns a temporary file here: all are leftovers.
   const cleaned = await cleanTemps(dir, options.now, STALE_TEMP_MS, isBackupTemp);
 
-  const stem = dbStem(db);
   const temp = tempPathFor(dir, `${stem}${BACKUP_TEMP_SUFFIX}`);
   try {
     const snap = await snapshotDatabase(db, temp, {
@@ -153,6 +157,7 @@ export async function backupDatabase(options: BackupOptions): Promise<BackupResu
     // The backup is complete and synced before its name appears; the sidecar follows it. A
     // crash between the two leaves a verified backup without a sidecar, which verify reports.
     await publish(temp, file);
+    await recordSet();
     let sidecar: string | null = null;
     if (hex !== null && checksum !== "none") {
       sidecar = sidecarPath(file, checksum);

@@ -6,7 +6,8 @@
  * @module
  */
 import { basename, extname, join } from "node:path";
-import { isTempName } from "./atomic.ts";
+import { isTempName, writeFileAtomic } from "./atomic.ts";
+import { describeCause, OperationError, UsageError } from "./errors.ts";
 
 const NAME = /^(.+)_backup_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})(?:_(\d+))?\.db$/;
 
@@ -103,4 +104,129 @@ export async function freeBackupPath(dir: string, stem: string, date: Date): Pro
       await exists(`${path}.md5`);
     if (!taken) return path;
   }
+}
+
+/**
+ * Reads a small text file (a sidecar, the sets manifest) without ever blocking or filling
+ * memory: only a regular file (by `lstat`, so a symlink to `/dev/zero` does not count) of at
+ * most `maxBytes`, read with one bounded read. A FIFO named like a sidecar would otherwise hang
+ * the reader until someone writes to it, and `/dev/zero` would never end.
+ *
+ * @returns the text, or undefined when there is no such file
+ * @throws {Error} with a plain reason when the path is something else, too large, or unreadable
+ */
+export async function readSmallFile(path: string, maxBytes: number): Promise<string | undefined> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.lstat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw new Error(describeCause(error));
+  }
+  if (!info.isFile) {
+    throw new Error(
+      info.isSymlink ? "it is a symbolic link, not a regular file" : "it is not a regular file",
+    );
+  }
+  if (info.size > maxBytes) {
+    throw new Error(`it is ${info.size} bytes, more than the ${maxBytes} it can be`);
+  }
+  const buffer = new Uint8Array(maxBytes + 1);
+  let read = 0;
+  try {
+    // lstat said "regular file", but it could be swapped before the open: never follow a
+    // symlink then, and never read more than the buffer, whatever it has become.
+    using file = await Deno.open(path, { read: true });
+    while (read < buffer.length) {
+      const n = await file.read(buffer.subarray(read));
+      if (n === null) break;
+      read += n;
+    }
+  } catch (error) {
+    throw new Error(describeCause(error));
+  }
+  if (read > maxBytes) throw new Error(`it is more than the ${maxBytes} bytes it can be`);
+  return new TextDecoder().decode(buffer.subarray(0, read));
+}
+
+/**
+ * The file in a backup folder that records which database each backup set belongs to:
+ * `{ "version": 1, "sets": { "<stem>": "<real path of the database>" } }`. Two databases with
+ * the same file name (`site1/app.db`, `site2/app.db`) would otherwise share one set, and a
+ * prune of one would delete the other's backups.
+ */
+export const SETS_MANIFEST = ".litekeep-sets.json";
+
+const MANIFEST_MAX_BYTES = 1 << 20;
+
+/** The sets of a folder's manifest, by stem; empty when it has none. */
+export async function readSetManifest(dir: string): Promise<Map<string, string>> {
+  const path = join(dir, SETS_MANIFEST);
+  const broken = (why: string, cause?: unknown) =>
+    new OperationError(`Cannot read "${path}": ${why}`, {
+      cause,
+      hint: "fix it, or delete it: the next backup of each database records it again",
+    });
+  let text: string | undefined;
+  try {
+    text = await readSmallFile(path, MANIFEST_MAX_BYTES);
+  } catch (cause) {
+    throw broken(cause instanceof Error ? cause.message : String(cause), cause);
+  }
+  const sets = new Map<string, string>();
+  if (text === undefined) return sets;
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (cause) {
+    throw broken("it is not valid JSON", cause);
+  }
+  const entries = (data as { sets?: unknown })?.sets;
+  if (typeof entries !== "object" || entries === null || Array.isArray(entries)) {
+    throw broken('it has no "sets" object');
+  }
+  for (const [stem, db] of Object.entries(entries)) {
+    if (typeof db !== "string") throw broken(`the entry "${stem}" is not a path`);
+    sets.set(stem, db);
+  }
+  return sets;
+}
+
+/**
+ * Makes sure the backup set `stem` in `dir` belongs to the database `db` (compared by real
+ * path, so a symlink to the same file is the same database). Call holding the folder's lock,
+ * before anything is written.
+ *
+ * @returns a function that records the claim (atomically) if the manifest lacks it: call it
+ *   once the backup is published, so a run that fails claims nothing
+ * @throws {UsageError} when the set belongs to another database: nothing was touched
+ */
+export async function claimBackupSet(
+  dir: string,
+  stem: string,
+  db: string,
+): Promise<() => Promise<void>> {
+  const real = await Deno.realPath(db);
+  const sets = await readSetManifest(dir);
+  const owner = sets.get(stem);
+  if (owner === real) return () => Promise.resolve();
+  if (owner !== undefined) {
+    throw new UsageError(
+      `Backup folder "${dir}" holds the backups of "${owner}", and "${real}" has the same file ` +
+        `name: one folder cannot hold the backups of both, or pruning one would delete the ` +
+        `other's`,
+      {
+        hint: `back "${real}" up into another folder with --backup-dir (or "backupDir"); if ` +
+          `the database was moved from "${owner}", edit or delete the "${stem}" entry in ` +
+          `"${join(dir, SETS_MANIFEST)}"`,
+      },
+    );
+  }
+  return async () => {
+    sets.set(stem, real);
+    const sorted = [...sets].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    // Object.fromEntries defines own properties, so even a stem "__proto__" stays a key.
+    const text = JSON.stringify({ version: 1, sets: Object.fromEntries(sorted) }, null, 2);
+    await writeFileAtomic(join(dir, SETS_MANIFEST), `${text}\n`);
+  };
 }

@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { basename } from "node:path";
-import { exists } from "./backup_set.ts";
+import { readSmallFile } from "./backup_set.ts";
 
 /** Checksum algorithms litekeep writes. */
 export type ChecksumAlgorithm = "sha256" | "md5";
@@ -41,18 +41,33 @@ export function sidecarLine(hex: string, backupPath: string): string {
 export interface Sidecar {
   path: string;
   algorithm: ChecksumAlgorithm;
-  /** The expected hex digest, lower case. */
+  /** The expected hex digest, lower case; empty when the sidecar is unreadable or malformed. */
   hex: string;
   /** The file name the sidecar names. */
   name: string;
+  /** Why the sidecar cannot be read (not a small regular file, an I/O error), if so. */
+  unreadable?: string;
 }
+
+/**
+ * A sidecar is one line of at most a few hundred bytes; 4 KiB leaves room for a long name. The
+ * bound, with the regular-file check, is what keeps a FIFO, a device or a huge file named like
+ * a sidecar from hanging verify, prune and restore in a read that never ends.
+ */
+export const SIDECAR_MAX_BYTES = 4096;
 
 /** Finds and parses the sidecar of `backupPath`; undefined when there is none. */
 export async function readSidecar(backupPath: string): Promise<Sidecar | undefined> {
   for (const algorithm of ["sha256", "md5"] as const) {
     const path = sidecarPath(backupPath, algorithm);
-    if (!await exists(path)) continue;
-    const text = await Deno.readTextFile(path);
+    let text: string | undefined;
+    try {
+      text = await readSmallFile(path, SIDECAR_MAX_BYTES);
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      return { path, algorithm, hex: "", name: "", unreadable: why };
+    }
+    if (text === undefined) continue;
     const length = algorithm === "sha256" ? 64 : 32;
     // "<hex>  <name>" (text mode) or "<hex> *<name>" (binary mode), as the coreutils write them.
     const m = new RegExp(`^([0-9a-fA-F]{${length}}) [ *](.+)$`).exec(text.split("\n")[0]);

@@ -7,6 +7,8 @@
  */
 import { dirname, isAbsolute, resolve } from "node:path";
 import { describeCause, UsageError } from "./errors.ts";
+import { BUSY_TIMEOUT_RANGE, KEEP_RANGES, type Range } from "./limits.ts";
+import { checkHost } from "./remote.ts";
 import type { RetentionPolicy } from "./retention.ts";
 
 /** Retention rules, as in the `keep` object: the policy of `lib/retention.ts`. */
@@ -33,7 +35,13 @@ export interface Config {
   remote?: RemoteConfig;
 }
 
-type Kind = "string" | "count" | "strings" | { oneOf: readonly string[] } | Schema;
+type Kind =
+  | "string"
+  | "host"
+  | "strings"
+  | { oneOf: readonly string[] }
+  | { range: Range }
+  | Schema;
 interface Schema {
   [key: string]: Kind;
 }
@@ -42,17 +50,19 @@ const SCHEMA: Schema = {
   db: "string",
   backupDir: "string",
   keep: {
-    days: "count",
-    count: "count",
-    last: "count",
-    daily: "count",
-    weekly: "count",
-    monthly: "count",
+    days: { range: KEEP_RANGES.days },
+    count: { range: KEEP_RANGES.count },
+    last: { range: KEEP_RANGES.last },
+    daily: { range: KEEP_RANGES.daily },
+    weekly: { range: KEEP_RANGES.weekly },
+    monthly: { range: KEEP_RANGES.monthly },
   },
   checksum: { oneOf: ["sha256", "md5", "none"] },
   verify: { oneOf: ["full", "quick", "none"] },
-  busyTimeout: "count",
-  remote: { host: "string", db: "string", bin: "string", sshOptions: "strings" },
+  busyTimeout: { range: BUSY_TIMEOUT_RANGE },
+  // Checked here, not only when ssh runs: a hostile host is a config error (exit 2) before
+  // anything starts, and it names the key to fix.
+  remote: { host: "host", db: "string", bin: "string", sshOptions: "strings" },
 };
 
 /**
@@ -116,7 +126,9 @@ function checkObject(value: unknown, schema: Schema, prefix: string, file: strin
   }
   for (const [key, item] of Object.entries(value)) {
     const name = prefix ? `${prefix}.${key}` : key;
-    const kind = schema[key];
+    // Own keys only: `schema[key]` alone finds "constructor" or "toString" on Object.prototype
+    // and would take them for known keys.
+    const kind = Object.hasOwn(schema, key) ? schema[key] : undefined;
     if (kind === undefined) {
       throw new UsageError(`Config file "${file}": unknown key "${name}"`, {
         hint: `allowed keys${prefix ? ` in "${prefix}"` : ""}: ${Object.keys(schema).join(", ")}`,
@@ -128,11 +140,25 @@ function checkObject(value: unknown, schema: Schema, prefix: string, file: strin
       });
     if (kind === "string") {
       if (typeof item !== "string" || item === "") throw bad("a non-empty string");
-    } else if (kind === "count") {
-      if (!Number.isInteger(item) || (item as number) < 0) throw bad("a whole number >= 0");
+    } else if (kind === "host") {
+      if (typeof item !== "string" || item === "") throw bad("a non-empty string");
+      try {
+        checkHost(item);
+      } catch (cause) {
+        if (!(cause instanceof UsageError)) throw cause;
+        throw new UsageError(`Config file "${file}": "${name}": ${cause.message}`, {
+          cause,
+          hint: cause.hint,
+        });
+      }
     } else if (kind === "strings") {
       if (!Array.isArray(item) || !item.every((s) => typeof s === "string")) {
         throw bad("a list of strings");
+      }
+    } else if ("range" in kind && typeof kind.range === "object") {
+      const { min, max } = kind.range as Range;
+      if (!Number.isInteger(item) || (item as number) < min || (item as number) > max) {
+        throw bad(`a whole number between ${min} and ${max}`);
       }
     } else if ("oneOf" in kind && Array.isArray(kind.oneOf)) {
       if (!kind.oneOf.includes(item as string)) throw bad(`one of ${kind.oneOf.join(", ")}`);

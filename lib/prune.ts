@@ -10,10 +10,15 @@
 import { basename } from "node:path";
 import { cleanTemps, STALE_TEMP_MS, syncDir } from "./atomic.ts";
 import { type BackupEntry, exists, listBackups } from "./backup_set.ts";
-import { hashFile, readSidecar } from "./checksum.ts";
 import { describeCause, OperationError } from "./errors.ts";
 import { acquireLocks, dirLockPath } from "./lock.ts";
-import { assertPolicy, type KeepReason, planPrune, type RetentionPolicy } from "./retention.ts";
+import {
+  assertPolicy,
+  isNamedInFuture,
+  type KeepReason,
+  planPrune,
+  type RetentionPolicy,
+} from "./retention.ts";
 import { verifyBackup } from "./verify.ts";
 
 /** How to prune. */
@@ -57,8 +62,10 @@ export interface PruneResult {
   deleted: string[];
   /** Bytes of the backups deleted (or that a dry run would delete). */
   freedBytes: number;
-  /** Name of the newest backup that passed its checksum, one per stem. */
+  /** Name of the newest good backup (checksum and `quick_check` pass), one per stem. */
   newestVerified: string[];
+  /** Backups named in the future (a wrong clock): kept, and counted by no rule. */
+  future: string[];
   /** Leftover temporary files (older than an hour) removed. */
   cleaned: string[];
   /** Backups that failed their check while the newest good one was sought. */
@@ -101,6 +108,7 @@ export async function pruneLocked(options: PruneOptions): Promise<PruneResult> {
     deleted: [],
     freedBytes: 0,
     newestVerified: [],
+    future: [],
     cleaned: [],
     warnings: [],
     problems: [],
@@ -117,7 +125,10 @@ export async function pruneLocked(options: PruneOptions): Promise<PruneResult> {
   const stems = [...new Set(all.map((b) => b.stem))].sort();
   for (const stem of stems) {
     const backups = all.filter((b) => b.stem === stem).reverse();
-    const good = await newestVerified(backups, options.newBackup, result.warnings);
+    // A backup named in the future is never the newest good one: it would stay "newest"
+    // until its date came, while the real backups behind it were pruned.
+    const real = backups.filter((b) => !isNamedInFuture(b.time, now));
+    const good = await newestVerified(real, options.newBackup, result.warnings);
     const pinned: Array<[string, KeepReason]> = [];
     if (good) {
       pinned.push([good.name, "newest-verified"]);
@@ -125,10 +136,18 @@ export async function pruneLocked(options: PruneOptions): Promise<PruneResult> {
     }
     if (options.newBackup) pinned.push([basename(options.newBackup.path), "new-backup"]);
     const plan = planPrune(backups, options.policy, now, pinned);
+    for (const b of plan.future) {
+      result.future.push(b.name);
+      result.warnings.push(
+        `${b.name} is named in the future (after ${now.toISOString()}): its host's clock was ` +
+          "wrong when it was taken; it is kept, and not counted as one of the newest backups",
+      );
+    }
     const noneGood = good === undefined;
     if (noneGood) {
       result.problems.push(
-        `no backup of "${stem}" passes its checksum, so none of its backups was deleted`,
+        `no backup of "${stem}" passes its checksum and SQLite's quick_check, so none of its ` +
+          "backups was deleted",
       );
     }
     for (const d of plan.decisions) {
@@ -166,8 +185,11 @@ export async function pruneLocked(options: PruneOptions): Promise<PruneResult> {
 }
 
 /**
- * The newest backup (of `newestFirst`) that is good: its checksum matches its sidecar; for a
- * backup without a sidecar, which has no checksum to pass, SQLite's `quick_check` decides.
+ * The newest backup (of `newestFirst`) that is good: its checksum matches its sidecar (when it
+ * has one: a set made with `--checksum none` has none) AND SQLite's `quick_check` passes. A
+ * checksum alone proves only that the bytes did not change since the sidecar was written; a
+ * backup truncated before its sidecar was (re)made matches it and holds no database.
+ * Checked newest first, stopping at the first good one, so a healthy set costs one check.
  */
 async function newestVerified(
   newestFirst: BackupEntry[],
@@ -175,18 +197,12 @@ async function newestVerified(
   warnings: string[],
 ): Promise<BackupEntry | undefined> {
   for (const b of newestFirst) {
+    // Verified by the run that made it a moment ago, under the same lock.
     if (newBackup?.verified && b.path === newBackup.path) return b;
-    const sidecar = await readSidecar(b.path);
-    if (sidecar?.hex) {
-      if (await hashFile(b.path, sidecar.algorithm) === sidecar.hex) return b;
-      warnings.push(`${b.name}: ${sidecar.algorithm} mismatch, the file changed since its backup`);
-    } else if (sidecar) {
-      warnings.push(`${b.name}: sidecar "${sidecar.path}" is not in sha256sum/md5sum format`);
-    } else {
-      const report = await verifyBackup(b.path, "quick");
-      if (report.ok) return b;
-      warnings.push(`${b.name}: no sidecar, and ${report.problems.join("; ")}`);
-    }
+    const report = await verifyBackup(b.path, "quick");
+    if (report.ok) return b;
+    const missing = report.checksum.status === "missing" ? "no sidecar, and " : "";
+    warnings.push(`${b.name}: ${missing}${report.problems.join("; ")}`);
   }
   return undefined;
 }

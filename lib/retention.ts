@@ -7,6 +7,11 @@
  * last N days / ISO weeks / months that have backups, so a gap with no backups uses none of N.
  * Days, weeks and months are those of the local calendar, because backup names carry local time.
  *
+ * A backup named more than `FUTURE_TOLERANCE_MS` after `now` was written under a wrong clock (a
+ * Raspberry Pi without a real-time clock that booted offline). It is kept (reason `future`), but
+ * no rule counts it: were it one of the newest N, it would stay "newest" until its date came and
+ * push a real backup out every night.
+ *
  * @module
  */
 import { UsageError } from "./errors.ts";
@@ -32,10 +37,26 @@ export const POLICY_RULES = ["last", "count", "days", "daily", "weekly", "monthl
 
 /**
  * Why a backup is kept: a policy rule, or a protection no policy can override
- * (`newest-verified`: the newest backup that passes its checksum; `new-backup`: the backup
- * that the same run has just made).
+ * (`newest-verified`: the newest good backup; `new-backup`: the backup that the same run has
+ * just made; `future`: named after now, see `isNamedInFuture`).
  */
-export type KeepReason = typeof POLICY_RULES[number] | "newest-verified" | "new-backup";
+export type KeepReason =
+  | typeof POLICY_RULES[number]
+  | "newest-verified"
+  | "new-backup"
+  | "future";
+
+/**
+ * How far after `now` a backup's name may be and still count as taken now: 2 hours. Names are
+ * local time, so a DST change makes them jump an hour; the rest covers clocks that drift or are
+ * set a little wrong. Beyond it, the name cannot be the time the backup was taken.
+ */
+export const FUTURE_TOLERANCE_MS = 2 * 3600_000;
+
+/** True when a backup taken at `time` (its name) is named in the future, beyond the tolerance. */
+export function isNamedInFuture(time: Date, now: Date): boolean {
+  return time.getTime() - now.getTime() > FUTURE_TOLERANCE_MS;
+}
 
 /** What the policy needs to know of a backup: its name and when it was taken. */
 export interface DatedBackup {
@@ -59,6 +80,8 @@ export interface PrunePlan<T extends DatedBackup> {
   decisions: PruneDecision<T>[];
   keep: T[];
   delete: T[];
+  /** Backups named in the future: kept, counted by no rule, worth a warning. */
+  future: T[];
 }
 
 /** True when no rule of `policy` keeps anything: such a policy would delete every backup. */
@@ -92,7 +115,7 @@ export function describePolicy(policy: RetentionPolicy): string {
  * Decides which backups to keep and which to delete.
  *
  * @param backups one database's backups, in any order
- * @param now the time the `days` rule counts back from
+ * @param now the time the `days` rule counts back from, and after which a name is the future
  * @param pinned backups (by name) kept whatever the policy, with the reason
  * @throws {UsageError} for an empty policy: it is refused rather than taken to mean "delete all"
  */
@@ -107,30 +130,36 @@ export function planPrune<T extends DatedBackup>(
     b.time.getTime() - a.time.getTime() || b.seq - a.seq
   );
   const reasons = newestFirst.map(() => new Set<KeepReason>());
+  // The rules see only backups named up to now: indexes into newestFirst of the real ones.
+  const real: number[] = [];
+  newestFirst.forEach((b, i) => {
+    if (isNamedInFuture(b.time, now)) reasons[i].add("future");
+    else real.push(i);
+  });
 
   for (const rule of ["last", "count"] as const) {
     const n = policy[rule] ?? 0;
-    newestFirst.slice(0, n).forEach((_, i) => reasons[i].add(rule));
+    real.slice(0, n).forEach((i) => reasons[i].add(rule));
   }
   if (policy.days) {
     const cutoff = daysBefore(now, policy.days);
-    newestFirst.forEach((b, i) => {
-      if (b.time.getTime() >= cutoff.getTime()) reasons[i].add("days");
-    });
+    for (const i of real) {
+      if (newestFirst[i].time.getTime() >= cutoff.getTime()) reasons[i].add("days");
+    }
   }
   const buckets = { daily: dayKey, weekly: isoWeekKey, monthly: monthKey } as const;
   for (const rule of ["daily", "weekly", "monthly"] as const) {
     let left = policy[rule] ?? 0;
     let lastKey: string | undefined;
-    newestFirst.forEach((b, i) => {
-      const key = buckets[rule](b.time);
+    for (const i of real) {
+      const key = buckets[rule](newestFirst[i].time);
       // The first backup met in a bucket is its newest; older ones in the same bucket are not.
       if (left > 0 && key !== lastKey) {
         reasons[i].add(rule);
         left--;
       }
       lastKey = key;
-    });
+    }
   }
   for (const [name, reason] of pinned) {
     const i = newestFirst.findIndex((b) => b.name === name);
@@ -146,10 +175,16 @@ export function planPrune<T extends DatedBackup>(
     decisions,
     keep: decisions.filter((d) => d.keep).map((d) => d.backup),
     delete: decisions.filter((d) => !d.keep).map((d) => d.backup),
+    future: newestFirst.filter((_, i) => reasons[i].has("future")),
   };
 }
 
-const REASON_ORDER: readonly KeepReason[] = ["new-backup", "newest-verified", ...POLICY_RULES];
+const REASON_ORDER: readonly KeepReason[] = [
+  "new-backup",
+  "newest-verified",
+  "future",
+  ...POLICY_RULES,
+];
 
 function reasonOrder(reason: KeepReason): number {
   return REASON_ORDER.indexOf(reason);
@@ -159,9 +194,13 @@ function reasonOrder(reason: KeepReason): number {
  * The same wall-clock time `days` calendar days before `now`. Counting calendar days rather
  * than 24-hour periods keeps the number of daily backups kept the same across a DST change,
  * as the old scripts' naive local `datetime - timedelta(days=N)` did.
+ *
+ * Total for any `days`: a count beyond the range of `Date` (about 273,790 years) gives the
+ * earliest time there is, so "keep N days" with a huge N keeps everything, rather than an
+ * Invalid Date that no backup is newer than, which would keep nothing.
  */
 export function daysBefore(now: Date, days: number): Date {
-  return new Date(
+  const cutoff = new Date(
     now.getFullYear(),
     now.getMonth(),
     now.getDate() - days,
@@ -170,7 +209,11 @@ export function daysBefore(now: Date, days: number): Date {
     now.getSeconds(),
     now.getMilliseconds(),
   );
+  return Number.isNaN(cutoff.getTime()) ? new Date(EARLIEST_TIME) : cutoff;
 }
+
+/** The earliest time a `Date` can hold (ECMAScript's limit, 8.64e15 ms before 1970). */
+const EARLIEST_TIME = -8.64e15;
 
 function pad(n: number, width = 2): string {
   return String(n).padStart(width, "0");

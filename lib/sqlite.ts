@@ -38,6 +38,10 @@ export async function checkDatabaseFile(path: string, role = "database"): Promis
   if (info.isDirectory) {
     throw fail("it is a folder, not a database file", "give the path of the .db file itself");
   }
+  // A FIFO or a device (or a symlink to one) is no database, and reading one may never end.
+  if (!info.isFile) {
+    throw fail("it is not a regular file (a FIFO or a device?)", "give the path of the .db file");
+  }
   if (info.size === 0) {
     throw fail(
       "the database is empty (0 bytes), so there is no data to copy",

@@ -13,6 +13,7 @@
 import { join } from "node:path";
 import { type BackupEntry, exists, listBackups } from "./backup_set.ts";
 import { describeCause, OperationError } from "./errors.ts";
+import { isNamedInFuture } from "./retention.ts";
 import {
   checkDatabaseFile,
   openReadOnly,
@@ -30,9 +31,18 @@ export interface BackupSetStats {
   /** Bytes of the backup files (sidecars not counted). */
   bytes: number;
   oldest: { name: string; time: Date };
+  /**
+   * The newest backup not named in the future; when every backup is, the newest of them (and
+   * `newestAgeSeconds` is null).
+   */
   newest: { name: string; time: Date };
-  /** Seconds from the newest backup's time (its name) to now; negative if named in the future. */
-  newestAgeSeconds: number;
+  /**
+   * Seconds from the newest backup's time (its name) to now, counting no backup named in the
+   * future: null when every backup is, so that a monitor never calls them fresh.
+   */
+  newestAgeSeconds: number | null;
+  /** Backups named in the future (a wrong clock, see `isNamedInFuture`), newest last. */
+  future: string[];
   /** Size of the oldest and newest backup, and the change per day between them. */
   trend: { firstBytes: number; lastBytes: number; changeBytes: number; bytesPerDay: number | null };
   /** Backups with neither a `.sha256` nor a `.md5` sidecar. */
@@ -67,7 +77,9 @@ export async function backupFolderStats(dir: string, now: Date): Promise<BackupF
   for (const stem of stems) {
     const set = backups.filter((b) => b.stem === stem);
     const first = set[0];
-    const last = set[set.length - 1];
+    const real = set.filter((b) => !isNamedInFuture(b.time, now));
+    const newest = real.at(-1);
+    const last = newest ?? set[set.length - 1];
     const days = (last.time.getTime() - first.time.getTime()) / 86_400_000;
     const withoutSidecar: string[] = [];
     for (const b of set) {
@@ -81,7 +93,8 @@ export async function backupFolderStats(dir: string, now: Date): Promise<BackupF
       bytes: set.reduce((sum, b) => sum + b.size, 0),
       oldest: { name: first.name, time: first.time },
       newest: { name: last.name, time: last.time },
-      newestAgeSeconds: Math.floor((now.getTime() - last.time.getTime()) / 1000),
+      newestAgeSeconds: newest ? Math.floor((now.getTime() - newest.time.getTime()) / 1000) : null,
+      future: set.filter((b) => isNamedInFuture(b.time, now)).map((b) => b.name),
       trend: {
         firstBytes: first.size,
         lastBytes: last.size,
@@ -100,12 +113,15 @@ export async function backupFolderStats(dir: string, now: Date): Promise<BackupF
 }
 
 /**
- * The stems whose newest backup is older than `maxAgeSeconds`, or `["(none)"]` for a folder
- * with no backups at all: a monitor must not call an empty folder fresh.
+ * The stems whose newest backup is older than `maxAgeSeconds` (or that have only backups named
+ * in the future), or `["(none)"]` for a folder with no backups at all: a monitor must not call
+ * an empty folder fresh.
  */
 export function staleSets(stats: BackupFolderStats, maxAgeSeconds: number): string[] {
   if (stats.sets.length === 0) return ["(none)"];
-  return stats.sets.filter((s) => s.newestAgeSeconds > maxAgeSeconds).map((s) => s.stem);
+  return stats.sets
+    .filter((s) => s.newestAgeSeconds === null || s.newestAgeSeconds > maxAgeSeconds)
+    .map((s) => s.stem);
 }
 
 /** What the `-wal` file holds, read from its bytes. */

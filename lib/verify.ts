@@ -188,7 +188,11 @@ export async function verifyBackup(path: string, mode: CheckMode): Promise<Verif
     report.warnings.push("no .sha256 or .md5 sidecar: the checksum was not checked");
   } else if (!sidecar.hex) {
     report.checksum = { status: "unreadable", sidecar: sidecar.path };
-    report.problems.push(`sidecar "${sidecar.path}" is not in sha256sum/md5sum format`);
+    report.problems.push(
+      sidecar.unreadable
+        ? `sidecar "${sidecar.path}" cannot be read: ${sidecar.unreadable}`
+        : `sidecar "${sidecar.path}" is not in sha256sum/md5sum format`,
+    );
   } else {
     const status = actual === sidecar.hex ? "ok" : "mismatch";
     report.checksum = { status, algorithm: sidecar.algorithm, expected: sidecar.hex, actual };

@@ -6,9 +6,10 @@ import {
   freeBackupPath,
   listBackups,
   parseBackupName,
+  SETS_MANIFEST,
 } from "../lib/backup_set.ts";
 import { cleanTemps, isTempName, tempPathFor } from "../lib/atomic.ts";
-import { tempDir } from "./_helpers.ts";
+import { fakeBackups, ls, runCli, smallDb, tempDir } from "./_helpers.ts";
 
 Deno.test("backupName() and parseBackupName() agree, in local time", () => {
   const at = new Date(2025, 9, 19, 15, 55, 38);
@@ -91,4 +92,72 @@ Deno.test("cleanTemps() removes only temporary files, and only old enough ones",
   assert.deepEqual(await cleanTemps(dir.path, now, 3_600_000), []);
   const removed = await cleanTemps(dir.path, new Date(now.getTime() + 7_200_000), 3_600_000);
   assert.deepEqual(removed.sort(), [temp, `${temp}-journal`]);
+});
+
+Deno.test("backup refuses a second database with the same file name in one backup folder", async () => {
+  await using dir = await tempDir();
+  const site1 = join(dir.path, "site1", "app.db");
+  const site2 = join(dir.path, "site2", "app.db");
+  await Deno.mkdir(join(dir.path, "site1"));
+  await Deno.mkdir(join(dir.path, "site2"));
+  smallDb(site1);
+  smallDb(site2);
+  const backups = join(dir.path, "backups");
+  for (const day of [1, 2]) {
+    const res = await runCli(["backup", site1, "-d", backups], { now: new Date(2025, 9, day) });
+    assert.equal(res.code, 0, res.stderr);
+  }
+  const before = await ls(backups);
+  const res = await runCli(
+    ["backup", site2, "-d", backups, "--prune", "--keep-last", "2"],
+    { now: new Date(2025, 9, 3) },
+  );
+  assert.equal(res.code, 2, res.stderr);
+  assert.equal(res.stdout, "");
+  assert.ok(res.stderr.includes(`"${site1}"`), res.stderr);
+  assert.ok(res.stderr.includes(`"${site2}"`), res.stderr);
+  assert.ok(res.stderr.includes(`"${backups}"`), res.stderr);
+  assert.match(res.stderr, /hint: .*--backup-dir/);
+  assert.match(res.stderr, /\.litekeep-sets\.json/);
+  // Nothing written, nothing pruned: site1's backups are intact.
+  assert.deepEqual(await ls(backups), before);
+  assert.equal(before.filter((n) => n.endsWith(".db")).length, 2);
+});
+
+Deno.test("backup records which database a backup set belongs to", async (t) => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "app.db");
+  smallDb(db);
+  const backups = join(dir.path, "backups");
+  await t.step("an old set without a manifest is recorded on its next backup", async () => {
+    await fakeBackups(backups, ["20250101_030000"], { stem: "app" });
+    const res = await runCli(["backup", db, "-d", backups], { now: new Date(2025, 9, 1) });
+    assert.equal(res.code, 0, res.stderr);
+    const manifest = JSON.parse(await Deno.readTextFile(join(backups, SETS_MANIFEST)));
+    assert.deepEqual(manifest.sets, { app: await Deno.realPath(db) });
+  });
+  await t.step("the same database through a symlink is the same database", async () => {
+    await Deno.mkdir(join(dir.path, "via"));
+    await Deno.symlink(db, join(dir.path, "via", "app.db"));
+    const res = await runCli(["backup", join(dir.path, "via", "app.db"), "-d", backups], {
+      now: new Date(2025, 9, 2),
+    });
+    assert.equal(res.code, 0, res.stderr);
+  });
+  await t.step("a moved database backs up again once its entry is deleted", async () => {
+    await Deno.mkdir(join(dir.path, "moved"));
+    const moved = join(dir.path, "moved", "app.db");
+    await Deno.rename(db, moved);
+    const refused = await runCli(["backup", moved, "-d", backups], { now: new Date(2025, 9, 3) });
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /moved.*delete the "app" entry|delete the "app" entry/);
+    await Deno.remove(join(backups, SETS_MANIFEST));
+    const res = await runCli(["backup", moved, "-d", backups], { now: new Date(2025, 9, 3) });
+    assert.equal(res.code, 0, res.stderr);
+  });
+  await t.step("prune of the folder still works per stem", async () => {
+    const res = await runCli(["prune", backups, "--keep-last", "1"], { now: new Date(2025, 9, 4) });
+    assert.equal(res.code, 0, res.stderr);
+    assert.ok((await ls(backups)).includes(SETS_MANIFEST));
+  });
 });

@@ -54,6 +54,7 @@ Deno.test("backupDatabase() writes a self-contained file in rollback-journal mod
   assert.equal(await sqlite3(file, "SELECT count(*) FROM payments"), "2000");
   // Opening it (above, three times) created no side files.
   assert.deepEqual(await ls(join(dir.path, "backups")), [
+    ".litekeep-sets.json",
     ".litekeep.lock",
     "gym_backup_20251019_155538.db",
     "gym_backup_20251019_155538.db.sha256",
@@ -156,6 +157,7 @@ Deno.test("backupDatabase() writes no sidecar with checksum none", async () => {
   assert.deepEqual(result.tables.map((t) => t.rows), [null, null, null, null]);
   assert.equal(await sqlite3(result.file, "SELECT count(*) FROM members"), "344");
   assert.deepEqual(await ls(join(dir.path, "backups")), [
+    ".litekeep-sets.json",
     ".litekeep.lock",
     "gym_backup_20251019_155538.db",
   ]);

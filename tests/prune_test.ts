@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { dirLockPath } from "../lib/lock.ts";
+import { hashFile, sidecarLine } from "../lib/checksum.ts";
 import { pruneBackups } from "../lib/prune.ts";
 import {
   corruptIndexPage,
@@ -248,7 +249,25 @@ Deno.test("prune fails with a plain message for each error class", async (t) => 
       "bad number",
       () => Promise.resolve(["prune", dir.path, "--keep-days", "seven"]),
       2,
-      /--keep-days must be a whole number >= 0, not "seven"/,
+      /--keep-days must be a whole number between 0 and 36500, not "seven"/,
+    ],
+    [
+      "a negative number is one plain line",
+      () => Promise.resolve(["prune", dir.path, "--keep-days", "-3"]),
+      2,
+      /^[^\n]*error: prune: --keep-days must be a whole number between 0 and 36500, not "-3"\n[^\n]*hint: [^\n]*\n$/,
+    ],
+    [
+      "a huge keep-days",
+      () => Promise.resolve(["prune", dir.path, "--keep-days", "999999999"]),
+      2,
+      /prune: --keep-days must be a whole number between 0 and 36500, not "999999999"/,
+    ],
+    [
+      "a huge keep-last",
+      () => Promise.resolve(["prune", dir.path, "--keep-last", "10000000"]),
+      2,
+      /prune: --keep-last must be a whole number between 0 and 1000000, not "10000000"/,
     ],
     [
       "no folder",
@@ -300,7 +319,11 @@ Deno.test("backup --prune never deletes the backup it has just made", async () =
   await fakeBackups(backups, ["20300101_000000"]);
   const res = await runCli(["backup", db, "--prune", "--keep-last", "1"], { now: NOW });
   assert.equal(res.code, 0, res.stderr);
-  assert.match(res.stdout, /keep +gym_backup_20251020_030010\.db +new-backup\n/);
+  assert.match(
+    res.stdout,
+    /keep +gym_backup_20251020_030010\.db +new-backup, newest-verified, last\n/,
+  );
+  assert.match(res.stdout, /keep +gym_backup_20300101_000000\.db +future\n/);
   assert.deepEqual((await ls(backups)).filter((n) => n.endsWith(".db")), [
     "gym_backup_20251020_030010.db",
     "gym_backup_20300101_000000.db",
@@ -325,7 +348,9 @@ Deno.test("backup refuses prune flags that cannot work, before backing up", asyn
   const cases: Array<[string[], RegExp]> = [
     [["--prune"], /no retention rule given/],
     [["--keep-days", "7"], /--keep-days needs --prune \(or --cleanup\)/],
-    [["--stats-only", "--cleanup", "--keep-days", "7"], /--stats-only and --prune contradict/],
+    [["--stats-only", "--cleanup", "--keep-days", "7"], /backup: --stats-only and --cleanup /],
+    [["--stats-only", "--prune", "--keep-days", "7"], /backup: --stats-only and --prune /],
+    [["--cleanup", "--keep-days", "36501"], /backup: --keep-days must be a whole number between/],
   ];
   for (const [args, pattern] of cases) {
     await t.step(args.join(" "), async () => {
@@ -339,4 +364,44 @@ Deno.test("backup refuses prune flags that cannot work, before backing up", asyn
       assert.equal((await ls(dir.path)).includes("backups"), false);
     });
   }
+});
+
+Deno.test("prune never lets a backup named in the future displace a real one", async () => {
+  await using dir = await tempDir();
+  // A Pi without a real-time clock once booted in 2030 and wrote a backup.
+  await fakeBackups(dir.path, [...DAYS, "20300101_030000"]);
+  const res = await runCli(["prune", dir.path, "--keep-last", "1", "--json"], { now: NOW });
+  assert.equal(res.code, 0, res.stderr);
+  const out = JSON.parse(res.stdout);
+  assert.deepEqual(out.future, ["gym_backup_20300101_030000.db"]);
+  assert.deepEqual(out.newestVerified, [`gym_backup_${DAYS[3]}.db`]);
+  assert.deepEqual(out.backups[0].reasons, ["future"]);
+  assert.match(
+    res.stderr,
+    /warning: gym_backup_20300101_030000\.db is named in the future .*kept, and not counted/,
+  );
+  assert.deepEqual((await ls(dir.path)).filter((n) => n.endsWith(".db")), [
+    `gym_backup_${DAYS[3]}.db`,
+    "gym_backup_20300101_030000.db",
+  ]);
+  const text = await runCli(["prune", dir.path, "--keep-last", "1", "--dry-run"], { now: NOW });
+  assert.match(text.stdout, /keep +gym_backup_20300101_030000\.db +future\n/);
+  assert.match(text.stderr, /warning: gym_backup_20300101_030000\.db is named in the future/);
+});
+
+Deno.test("pruneBackups() takes as newest good only a sound database, not a matching checksum", async () => {
+  await using dir = await tempDir();
+  const paths = await fakeBackups(dir.path, DAYS, { rows: 2000 });
+  // The newest was truncated, and its sidecar regenerated to match the damaged bytes.
+  const size = (await Deno.stat(paths[3])).size;
+  await Deno.truncate(paths[3], Math.floor(size / 2));
+  await Deno.writeTextFile(
+    `${paths[3]}.sha256`,
+    sidecarLine(await hashFile(paths[3], "sha256"), paths[3]),
+  );
+  const later = new Date(2025, 10, 30);
+  const result = await pruneBackups({ dir: dir.path, policy: { days: 1 }, now: later });
+  assert.deepEqual(result.newestVerified, [`gym_backup_${DAYS[2]}.db`]);
+  assert.match(result.warnings.join("\n"), /gym_backup_20251018_030005\.db: .*integrity/);
+  assert.ok((await ls(dir.path)).includes(`gym_backup_${DAYS[2]}.db`));
 });

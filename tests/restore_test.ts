@@ -358,6 +358,7 @@ Deno.test("restore restores the backup alone when a foreign -wal lies beside it"
   assert.deepEqual(
     await ls(dir.path + "/backups"),
     [
+      ".litekeep-sets.json",
       ".litekeep.lock",
       backup.split("/").pop()!,
       `${backup.split("/").pop()!}-wal`,

@@ -3,6 +3,9 @@ import { parseBackupName } from "../lib/backup_set.ts";
 import { UsageError } from "../lib/errors.ts";
 import {
   type DatedBackup,
+  daysBefore,
+  FUTURE_TOLERANCE_MS,
+  isNamedInFuture,
   isoWeekKey,
   type KeepReason,
   planPrune,
@@ -172,11 +175,18 @@ const CASES: Case[] = [
     kept: daily("20250108", "20250110"),
   },
   {
-    name: "a backup named in the future is kept by keep-days and counted by keep-last",
+    name: "a backup named in the future is kept, and keep-last counts only real ones",
     backups: ["20250101_030000", "20250102_030000", "20300101_000000"],
-    policy: { days: 7, last: 1 },
+    policy: { last: 1 },
     now: "20250102_120000",
-    kept: ["20250101_030000", "20250102_030000", "20300101_000000"],
+    kept: ["20250102_030000", "20300101_000000"],
+  },
+  {
+    name: "an hour ahead (a DST jump of local names) is not the future",
+    backups: ["20250102_030000", "20250102_130000"],
+    policy: { last: 1 },
+    now: "20250102_120000",
+    kept: ["20250102_130000"],
   },
 ];
 
@@ -193,6 +203,21 @@ Deno.test("planPrune() keeps what the policy says, in local time", async (t) => 
       assert.deepEqual(kept, c.kept.map((s) => `gym_backup_${s}.db`).sort());
     });
   }
+});
+
+Deno.test("daysBefore() is total: a huge N counts back to the earliest time, never Invalid Date", () => {
+  const now = new Date(2025, 9, 20, 3, 0, 10);
+  for (const days of [1e9, 1e300, Number.MAX_SAFE_INTEGER]) {
+    const cutoff = daysBefore(now, days);
+    assert.ok(!Number.isNaN(cutoff.getTime()), `daysBefore(now, ${days}) is Invalid Date`);
+    assert.ok(cutoff.getTime() <= new Date(1, 0, 1).getTime());
+  }
+});
+
+Deno.test("planPrune() keeps every backup for a huge keep-days", () => {
+  const backups = daily("20250101", "20250110").map(at);
+  const plan = planPrune(backups, { days: 1e9 }, at("20250110_120000").time);
+  assert.equal(plan.keep.length, 10);
 });
 
 Deno.test("planPrune() lists every reason that keeps a backup, newest first", () => {
@@ -217,6 +242,35 @@ Deno.test("planPrune() keeps a pinned backup whatever the policy", () => {
   const plan = planPrune(backups, { days: 1 }, at("20260101_000000").time, pinned);
   assert.deepEqual(plan.keep.map((b) => b.name), ["gym_backup_20250104_030005.db"]);
   assert.deepEqual(plan.decisions[1].reasons, ["newest-verified"]);
+});
+
+Deno.test('planPrune() keeps a backup named in the future as "future", never as one of the newest N', () => {
+  const backups = [...daily("20250101", "20250105"), "20300101_030000", "20250105_150000"].map(at);
+  const now = at("20250105_120000").time;
+  const plan = planPrune(backups, { count: 2, last: 1, daily: 1, weekly: 1, monthly: 1 }, now);
+  assert.deepEqual(
+    plan.decisions.map((d) => [d.backup.name, d.reasons]),
+    [
+      ["gym_backup_20300101_030000.db", ["future"]],
+      ["gym_backup_20250105_150000.db", ["future"]],
+      ["gym_backup_20250105_030005.db", ["last", "count", "daily", "weekly", "monthly"]],
+      ["gym_backup_20250104_030005.db", ["count"]],
+      ["gym_backup_20250103_030005.db", []],
+      ["gym_backup_20250102_030005.db", []],
+      ["gym_backup_20250101_030005.db", []],
+    ],
+  );
+  assert.deepEqual(plan.future.map((b) => b.name), [
+    "gym_backup_20300101_030000.db",
+    "gym_backup_20250105_150000.db",
+  ]);
+});
+
+Deno.test("isNamedInFuture() allows FUTURE_TOLERANCE_MS for DST and clock drift", () => {
+  const now = new Date(2025, 0, 5, 12, 0, 0);
+  assert.equal(isNamedInFuture(new Date(now.getTime() + FUTURE_TOLERANCE_MS), now), false);
+  assert.equal(isNamedInFuture(new Date(now.getTime() + FUTURE_TOLERANCE_MS + 1000), now), true);
+  assert.equal(FUTURE_TOLERANCE_MS, 2 * 3600_000);
 });
 
 Deno.test("planPrune() refuses an empty policy", async (t) => {

@@ -105,6 +105,25 @@ Deno.test("stats --max-age exits 1 when the newest backup is older, a cron monit
   });
 });
 
+Deno.test("stats --max-age never calls a backup named in the future fresh", async () => {
+  await using dir = await tempDir();
+  await fakeBackups(dir.path, ["20251017_030010", "20300101_030000"]);
+  const res = await runCli(["stats", dir.path, "--max-age", "26h", "--json"], { now: NOW });
+  assert.equal(res.code, 1, res.stderr);
+  const out = JSON.parse(res.stdout);
+  assert.deepEqual(out.stale, ["gym"]);
+  assert.deepEqual(out.sets[0].future, ["gym_backup_20300101_030000.db"]);
+  assert.equal(out.sets[0].newest.name, "gym_backup_20251017_030010.db");
+  assert.match(res.stderr, /warning: 1 backup\(s\) of "gym" are named in the future/);
+  assert.match(res.stderr, /the newest backup of "gym" is 3 d 0 h old/);
+  const only = await tempDir();
+  await fakeBackups(only.path, ["20300101_030000"]);
+  const alone = await runCli(["stats", only.path, "--max-age", "26h"], { now: NOW });
+  await only[Symbol.asyncDispose]();
+  assert.equal(alone.code, 1, alone.stderr);
+  assert.match(alone.stderr, /"gym" has no backup that is not named in the future/);
+});
+
 Deno.test("stats fails with a plain message for each error class", async (t) => {
   await using dir = await tempDir();
   const db = join(dir.path, "gym.db");

@@ -3,7 +3,16 @@ import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { backupDatabase } from "../lib/backup.ts";
 import { verifyBackup } from "../lib/verify.ts";
-import { foreignWal, ls, makeDb, runCli, tempDir } from "./_helpers.ts";
+import {
+  cliCommand,
+  type CliResult,
+  fakeBackups,
+  foreignWal,
+  ls,
+  makeDb,
+  runCli,
+  tempDir,
+} from "./_helpers.ts";
 
 async function backupSet(dir: string, n = 2): Promise<string[]> {
   const db = join(dir, "gym.db");
@@ -119,4 +128,83 @@ Deno.test("verify checks the backup alone when a foreign -wal lies beside it", a
   ]);
   assert.match(res.stderr, /-wal" beside it is not part of the backup and was ignored/);
   assert.deepEqual(await ls(join(dir.path, "backups")), before);
+});
+
+/** Runs the CLI as a real process, killed after `ms`: a test of "does not hang" must end. */
+async function spawnWithTimeout(
+  args: string[],
+  ms = 20_000,
+): Promise<CliResult & { killed: boolean }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: cliCommand(args),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(ms),
+  }).output();
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return {
+    code: out.code,
+    stdout: decode(out.stdout),
+    stderr: decode(out.stderr),
+    killed: out.signal !== null,
+  };
+}
+
+async function mkfifo(path: string): Promise<void> {
+  const out = await new Deno.Command("mkfifo", { args: [path] }).output();
+  if (!out.success) throw new Error(`mkfifo ${path} failed`);
+}
+
+Deno.test("verify, prune and restore do not hang on a sidecar that is a FIFO, a device or huge", async (t) => {
+  await using dir = await tempDir();
+  const cases: Array<[string, (sidecar: string) => Promise<void>, RegExp]> = [
+    ["a FIFO", mkfifo, /not a regular file/],
+    ["a symlink to /dev/zero", (p) => Deno.symlink("/dev/zero", p), /symbolic link/],
+    [
+      "a 10 MiB file",
+      (p) => Deno.writeFile(p, new Uint8Array(10 << 20).fill(0x61)),
+      /more than the 4096/,
+    ],
+  ];
+  for (const [name, make, why] of cases) {
+    await t.step(name, async () => {
+      const backups = join(dir.path, name.replace(/\W+/g, "_"));
+      const [older, newest] = await fakeBackups(backups, ["20251018_030005", "20251019_030005"]);
+      await Deno.remove(`${newest}.sha256`);
+      await make(`${newest}.sha256`);
+      const verify = await spawnWithTimeout(["verify", newest]);
+      assert.equal(verify.killed, false, "verify hung");
+      assert.equal(verify.code, 1, verify.stderr);
+      assert.match(verify.stdout + verify.stderr, /sidecar ".*\.sha256" cannot be read/);
+      assert.match(verify.stdout + verify.stderr, why);
+      const target = join(backups, "restored.db");
+      const restore = await spawnWithTimeout(["restore", newest, target]);
+      assert.equal(restore.killed, false, "restore hung");
+      assert.equal(restore.code, 1, restore.stderr);
+      assert.match(restore.stderr, /cannot be read/);
+      const prune = await spawnWithTimeout(["prune", backups, "--keep-days", "1", "--json"]);
+      assert.equal(prune.killed, false, "prune hung");
+      assert.equal(prune.code, 0, prune.stderr);
+      // The newest is not good, so the older one is kept as the newest good backup.
+      assert.deepEqual(JSON.parse(prune.stdout).newestVerified, [older.split("/").pop()]);
+      assert.ok((await ls(backups)).includes(older.split("/").pop()!));
+    });
+  }
+});
+
+Deno.test("verify of a backup that is a FIFO or a device says so and does not hang", async (t) => {
+  await using dir = await tempDir();
+  const fifo = join(dir.path, "gym_backup_20251019_030005.db");
+  await mkfifo(fifo);
+  const device = join(dir.path, "gym_backup_20251020_030005.db");
+  await Deno.symlink("/dev/zero", device);
+  for (const path of [fifo, device]) {
+    await t.step(path.split("/").pop()!, async () => {
+      const res = await spawnWithTimeout(["verify", path]);
+      assert.equal(res.killed, false, "verify hung");
+      assert.equal(res.code, 1, res.stderr);
+      assert.match(res.stdout + res.stderr, /it is not a regular file/);
+    });
+  }
 });

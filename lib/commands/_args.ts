@@ -8,8 +8,12 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { resolve } from "node:path";
 import { UsageError } from "../errors.ts";
 import type { Context } from "../context.ts";
+import { MAX_AGE_SECONDS, type Range } from "../limits.ts";
 
-/** Parses `argv` strictly: unknown flags and missing values are usage errors (exit 2). */
+/**
+ * Parses `argv` strictly: unknown flags and missing values are usage errors (exit 2), each one
+ * plain line in litekeep's style (option names bare, the user's words in double quotes).
+ */
 // The result's type is node:util's, inferred from `options`; spelling it out adds nothing.
 // deno-lint-ignore explicit-module-boundary-types
 export function parseStrict<T extends NonNullable<ParseArgsConfig["options"]>>(
@@ -18,24 +22,94 @@ export function parseStrict<T extends NonNullable<ParseArgsConfig["options"]>>(
   options: T,
 ) {
   try {
-    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return parseArgs({
+      args: negativeValues(argv, options),
+      options,
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (cause) {
-    const text = cause instanceof Error ? cause.message : String(cause);
-    throw new UsageError(`${command}: ${text.replace(/\. To specify a positional.*$/s, "")}`, {
+    throw new UsageError(`${command}: ${plainParseError(cause, argv)}`, {
       cause,
       hint: `see "litekeep ${command} --help"`,
     });
   }
 }
 
-/** A whole number >= `min` from a flag value. */
-export function intValue(command: string, flag: string, value: string, min = 0): number {
-  if (!/^\d+$/.test(value) || Number(value) < min) {
-    throw new UsageError(`${command}: --${flag} must be a whole number >= ${min}, not "${value}"`, {
-      hint: `see "litekeep ${command} --help"`,
-    });
+/**
+ * `--keep-days -3` as `--keep-days=-3`: node:util refuses a value that starts with a dash as
+ * ambiguous, and the user would read three lines about it instead of the range check's one.
+ * No litekeep option starts with a digit, so a `-<digit>` word after an option that takes a
+ * value can only be that value.
+ */
+function negativeValues(
+  argv: string[],
+  options: NonNullable<ParseArgsConfig["options"]>,
+): string[] {
+  const takesValue = (word: string): string | undefined => {
+    const long = /^--([^=]+)$/.exec(word)?.[1];
+    if (long !== undefined) return options[long]?.type === "string" ? long : undefined;
+    const short = /^-([^-])$/.exec(word)?.[1];
+    return Object.entries(options).find(([, o]) => o.short === short && o.type === "string")?.[0];
+  };
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--") {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const name = takesValue(argv[i]);
+    const next = argv[i + 1];
+    if (name !== undefined && next !== undefined && /^-\d/.test(next)) {
+      out.push(`--${name}=${next}`);
+      i++;
+    } else out.push(argv[i]);
+  }
+  return out;
+}
+
+/** node:util's parse error in litekeep's words. */
+function plainParseError(cause: unknown, argv: string[]): string {
+  const text = cause instanceof Error ? cause.message : String(cause);
+  // "'--keep-days'", "'--keep-days <value>'" or "'-d, --backup-dir <value>'": the long name.
+  const option = /'(?:-[^-], )?(-[^' ]+)/.exec(text)?.[1] ?? "";
+  if (/^Unknown option/.test(text)) return `unknown option "${option}"`;
+  if (/argument missing/.test(text)) return `${option} needs a value`;
+  if (/does not take an argument/.test(text)) return `${option} takes no value`;
+  if (/argument is ambiguous/.test(text)) {
+    const at = argv.findIndex((word) => word === option || `--${word.slice(1)}` === option);
+    const value = at >= 0 ? argv[at + 1] : undefined;
+    return `${option} needs a value (write ${option}=${
+      value ?? "-VALUE"
+    } for one that starts with "-")`;
+  }
+  return text.replace(/\. To specify a positional.*$/s, "");
+}
+
+/**
+ * A whole number between `min` and `max` (both included) from a flag value.
+ *
+ * @throws {UsageError} naming the flag and the range, for anything else
+ */
+export function intValue(
+  command: string,
+  flag: string,
+  value: string,
+  min: number,
+  max: number,
+): number {
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw new UsageError(
+      `${command}: --${flag} must be a whole number between ${min} and ${max}, not "${value}"`,
+      { hint: `see "litekeep ${command} --help"` },
+    );
   }
   return Number(value);
+}
+
+/** `intValue()` within a `Range`. */
+export function intInRange(command: string, flag: string, value: string, range: Range): number {
+  return intValue(command, flag, value, range.min, range.max);
 }
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
@@ -54,6 +128,11 @@ export function durationValue(command: string, flag: string, value: string): num
     throw new UsageError(
       `${command}: --${flag} must be a duration such as 90m, 26h, 2d or 1w, not "${value}"`,
       { hint: "units: s (seconds), m (minutes), h (hours), d (days of 24 h), w (weeks)" },
+    );
+  }
+  if (seconds > MAX_AGE_SECONDS) {
+    throw new UsageError(
+      `${command}: --${flag} must be at most ${MAX_AGE_SECONDS / 86_400}d, not "${value}"`,
     );
   }
   return seconds;

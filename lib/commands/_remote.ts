@@ -7,7 +7,8 @@
 import type { Context } from "../context.ts";
 import { UsageError } from "../errors.ts";
 import { REMOTE_TOOLS, type RemoteOptions } from "../remote_ops.ts";
-import { choiceValue, intValue } from "./_args.ts";
+import { CONNECT_TIMEOUT_RANGE } from "../limits.ts";
+import { choiceValue, intInRange } from "./_args.ts";
 
 /** parseArgs options for the remote flags. */
 export const REMOTE_FLAGS = {
@@ -45,7 +46,7 @@ export function remoteOptions(
   const timeout = values["connect-timeout"];
   const connectTimeoutS = timeout === undefined
     ? undefined
-    : intValue(command, "connect-timeout", timeout, 1);
+    : intInRange(command, "connect-timeout", timeout, CONNECT_TIMEOUT_RANGE);
   const tool = values["remote-tool"] === undefined
     ? "auto"
     : choiceValue(command, "remote-tool", values["remote-tool"], REMOTE_TOOLS);

@@ -6,6 +6,7 @@
 import { backupDatabase, type BackupResult, defaultBackupDir } from "../backup.ts";
 import { CHECKSUM_CHOICES } from "../checksum.ts";
 import type { Context } from "../context.ts";
+import { BUSY_TIMEOUT_RANGE } from "../limits.ts";
 import { UsageError } from "../errors.ts";
 import { formatBytes, formatDuration, formatTables } from "../format.ts";
 import { CHECKPOINT_MODES, type CheckpointMode } from "../snapshot.ts";
@@ -14,7 +15,7 @@ import {
   choiceValue,
   cliPath,
   databasePath,
-  intValue,
+  intInRange,
   parseStrict,
   positionals,
   printJson,
@@ -45,7 +46,7 @@ Options:
   --verify MODE            full (integrity_check, default), quick (quick_check) or none
   --checkpoint MODE        after the snapshot, run a WAL checkpoint: passive, full, restart, truncate
   --skip-checkpoint        accepted for compatibility: no checkpoint is run (the default)
-  --busy-timeout MS        wait this long for a writer's lock (default 10000)
+  --busy-timeout MS        wait this long for a writer's lock (default 10000, at most 86400000)
   --prune                  then delete this database's old backups by the keep rules below
                            (default: config "keep"); only once the new backup is verified
   --cleanup                the old scripts' name for --prune
@@ -96,6 +97,8 @@ export function parseFlags(argv: string[]): BackupFlags {
     throw new UsageError("backup: --checkpoint and --skip-checkpoint contradict each other");
   }
   const prune = (values.prune || values.cleanup) ?? false;
+  // Name the flag the user typed: an old crontab says --cleanup and knows no --prune.
+  const pruneFlag = values.cleanup && !values.prune ? "--cleanup" : "--prune";
   const policy = keepPolicy("backup", values);
   if (policy && !prune) {
     // Accepting the rules without pruning would let a crontab believe it prunes.
@@ -105,7 +108,13 @@ export function parseFlags(argv: string[]): BackupFlags {
     });
   }
   if (values["stats-only"] && prune) {
-    throw new UsageError("backup: --stats-only and --prune contradict each other");
+    // Refused rather than done both ways: --stats-only makes no backup, and prune runs only
+    // after a backup that succeeded, so a "stats" run must not delete files.
+    throw new UsageError(
+      `backup: --stats-only and ${pruneFlag} cannot go together: --stats-only makes no backup, ` +
+        `and ${pruneFlag} prunes only after one`,
+      { hint: 'to prune without a backup, run "litekeep prune DIR --keep-days N"' },
+    );
   }
   return {
     db,
@@ -121,7 +130,7 @@ export function parseFlags(argv: string[]): BackupFlags {
       : choiceValue("backup", "checkpoint", values.checkpoint.toLowerCase(), CHECKPOINT_MODES),
     busyTimeoutMs: values["busy-timeout"] === undefined
       ? undefined
-      : intValue("backup", "busy-timeout", values["busy-timeout"]),
+      : intInRange("backup", "busy-timeout", values["busy-timeout"], BUSY_TIMEOUT_RANGE),
     prune,
     policy,
     statsOnly: values["stats-only"] ?? false,

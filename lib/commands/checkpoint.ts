@@ -4,6 +4,7 @@
  * @module
  */
 import type { Context } from "../context.ts";
+import { BUSY_TIMEOUT_RANGE } from "../limits.ts";
 import { BusyError } from "../errors.ts";
 import { formatBytes } from "../format.ts";
 import { acquireLocks, dbLockPath } from "../lock.ts";
@@ -17,7 +18,7 @@ import { checkDatabaseFile } from "../sqlite.ts";
 import {
   choiceValue,
   databasePath,
-  intValue,
+  intInRange,
   parseStrict,
   positionals,
   printJson,
@@ -70,7 +71,7 @@ export function parseFlags(argv: string[]): CheckpointFlags {
     ),
     busyTimeoutMs: values["busy-timeout"] === undefined
       ? undefined
-      : intValue("checkpoint", "busy-timeout", values["busy-timeout"]),
+      : intInRange("checkpoint", "busy-timeout", values["busy-timeout"], BUSY_TIMEOUT_RANGE),
   };
 }
 

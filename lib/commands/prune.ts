@@ -6,11 +6,12 @@
  */
 import type { Config } from "../config.ts";
 import type { Context } from "../context.ts";
+import { KEEP_RANGES } from "../limits.ts";
 import { UsageError } from "../errors.ts";
 import { formatBytes } from "../format.ts";
 import { pruneBackups, type PruneResult } from "../prune.ts";
 import { assertPolicy, describePolicy, POLICY_RULES, type RetentionPolicy } from "../retention.ts";
-import { cliPath, intValue, parseStrict, positionals, printJson } from "./_args.ts";
+import { cliPath, intInRange, parseStrict, positionals, printJson } from "./_args.ts";
 
 /** One line for the command list. */
 export const summary = "delete old backups by policy (--keep-days/-count/-daily/...), --dry-run";
@@ -22,14 +23,16 @@ export const KEEP_HELP =
   --keep-last N            keep the newest N backups
   --keep-daily N           keep the newest backup of each of the last N days that have backups
   --keep-weekly N          ... of each of the last N ISO weeks that have backups
-  --keep-monthly N         ... of each of the last N months that have backups`;
+  --keep-monthly N         ... of each of the last N months that have backups
+                           (N: whole numbers; --keep-days up to 36500, the others up to 1000000)`;
 
 /** Help text. */
 export const usage = `Usage: litekeep prune [DIR] [options]
 
 Deletes the backups in DIR (default: config "backupDir") that no rule keeps, with their
 sidecars. A backup is kept if ANY rule keeps it; its time comes from its name. The newest
-backup that passes its checksum is always kept; files not named like backups are never
+good backup (checksum and quick_check pass) is always kept; a backup named more than 2 h in
+the future is kept, reported, and counted by no rule; files not named like backups are never
 touched; temporary leftovers older than an hour are removed. Each database's backups (by
 name) are pruned on their own. Rules on the command line replace the config's "keep".
 
@@ -65,7 +68,9 @@ export function keepPolicy(
   const policy: RetentionPolicy = {};
   for (const rule of POLICY_RULES) {
     const value = values[`keep-${rule}`];
-    if (value !== undefined) policy[rule] = intValue(command, `keep-${rule}`, value);
+    if (value !== undefined) {
+      policy[rule] = intInRange(command, `keep-${rule}`, value, KEEP_RANGES[rule]);
+    }
   }
   return Object.keys(policy).length > 0 ? policy : undefined;
 }

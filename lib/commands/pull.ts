@@ -5,12 +5,13 @@
  */
 import { CHECKSUM_CHOICES } from "../checksum.ts";
 import type { Context } from "../context.ts";
+import { BUSY_TIMEOUT_RANGE } from "../limits.ts";
 import { UsageError } from "../errors.ts";
 import { formatBytes, formatDuration, formatTables } from "../format.ts";
 import { PULL_METHODS, pullDatabase, type PullMethod, type PullResult } from "../pull.ts";
 import { parseRemoteSpec, type RemoteSpec } from "../remote.ts";
 import { remoteInfo } from "../remote_ops.ts";
-import { choiceValue, cliPath, intValue, parseStrict, positionals, printJson } from "./_args.ts";
+import { choiceValue, cliPath, intInRange, parseStrict, positionals, printJson } from "./_args.ts";
 import {
   noRemote,
   REMOTE_FLAGS,
@@ -107,7 +108,7 @@ export function parseFlags(argv: string[]): PullFlags {
     infoOnly: values["info-only"] ?? false,
     busyTimeoutMs: values["busy-timeout"] === undefined
       ? undefined
-      : intValue("pull", "busy-timeout", values["busy-timeout"]),
+      : intInRange("pull", "busy-timeout", values["busy-timeout"], BUSY_TIMEOUT_RANGE),
     values,
   };
 }

@@ -5,10 +5,11 @@
  * @module
  */
 import type { Context } from "../context.ts";
+import { BUSY_TIMEOUT_RANGE } from "../limits.ts";
 import { UsageError } from "../errors.ts";
 import { formatDuration, formatTables } from "../format.ts";
 import { restoreDatabase, type RestoreResult } from "../restore.ts";
-import { cliPath, databasePath, intValue, parseStrict, positionals, printJson } from "./_args.ts";
+import { cliPath, databasePath, intInRange, parseStrict, positionals, printJson } from "./_args.ts";
 
 /** One line for the command list. */
 export const summary = "verify a backup and restore it into DB, keeping a pre-restore copy";
@@ -58,7 +59,7 @@ export function parseFlags(argv: string[]): RestoreFlags {
     dryRun: values["dry-run"] ?? false,
     busyTimeoutMs: values["busy-timeout"] === undefined
       ? undefined
-      : intValue("restore", "busy-timeout", values["busy-timeout"]),
+      : intInRange("restore", "busy-timeout", values["busy-timeout"], BUSY_TIMEOUT_RANGE),
   };
 }
 

@@ -6,6 +6,7 @@
  */
 import { defaultBackupDir } from "../backup.ts";
 import type { Context } from "../context.ts";
+import { BUSY_TIMEOUT_RANGE } from "../limits.ts";
 import { describeCause, OperationError, UsageError } from "../errors.ts";
 import { formatBytes, formatDuration, formatLocalTime, formatTables } from "../format.ts";
 import {
@@ -15,7 +16,14 @@ import {
   databaseStats,
   staleSets,
 } from "../stats.ts";
-import { cliPath, durationValue, intValue, parseStrict, positionals, printJson } from "./_args.ts";
+import {
+  cliPath,
+  durationValue,
+  intInRange,
+  parseStrict,
+  positionals,
+  printJson,
+} from "./_args.ts";
 
 /** One line for the command list. */
 export const summary = "backup folder or database statistics; --max-age makes a cron monitor";
@@ -32,7 +40,8 @@ not changed and no file is created beside them.
 
 Options:
   --max-age DURATION   exit 1 when the newest backup is older (90m, 26h, 2d, 1w, 1d12h)
-  --busy-timeout MS    for a database: wait this long for a writer's lock (default 5000)
+  --busy-timeout MS    for a database: wait this long for a writer's lock (default 5000, at most
+                       86400000)
   -h, --help           show this help
 
 Examples:
@@ -63,7 +72,7 @@ export function parseFlags(argv: string[]): StatsFlags {
     },
     busyTimeoutMs: values["busy-timeout"] === undefined
       ? undefined
-      : intValue("stats", "busy-timeout", values["busy-timeout"]),
+      : intInRange("stats", "busy-timeout", values["busy-timeout"], BUSY_TIMEOUT_RANGE),
   };
 }
 
@@ -125,11 +134,22 @@ export async function showFolderStats(
         `their checksum cannot be verified: ${set.withoutSidecar.join(", ")}`,
     );
   }
+  for (const set of stats.sets) {
+    if (set.future.length === 0) continue;
+    ctx.log.warn(
+      `${set.future.length} backup(s) of "${set.stem}" are named in the future, so a clock was ` +
+        `wrong when they were taken; they are kept but never count as fresh: ${
+          set.future.join(", ")
+        }`,
+    );
+  }
   const stale = maxAge === undefined ? [] : staleSets(stats, maxAge.seconds);
   if (stale.length > 0) {
     const what = stats.sets.length === 0 ? "there are no backups" : stale.map((stem) => {
       const age = stats.sets.find((s) => s.stem === stem)!.newestAgeSeconds;
-      return `the newest backup of "${stem}" is ${formatDuration(age * 1000)} old`;
+      return age === null
+        ? `"${stem}" has no backup that is not named in the future`
+        : `the newest backup of "${stem}" is ${formatDuration(age * 1000)} old`;
     }).join("; ");
     ctx.log.error(
       `Backups in "${dir}" are stale: ${what} (--max-age ${maxAge!.text})`,
@@ -155,9 +175,9 @@ function describeFolder(s: BackupFolderStats): string {
   for (const set of s.sets) {
     const t = set.trend;
     const sign = (n: number) => (n < 0 ? "-" : "+") + formatBytes(Math.abs(n));
-    const age = set.newestAgeSeconds < 0
+    const age = set.newestAgeSeconds === null
       ? "named in the future"
-      : `${formatDuration(set.newestAgeSeconds * 1000)} ago`;
+      : `${formatDuration(Math.max(0, set.newestAgeSeconds) * 1000)} ago`;
     text +=
       `  ${set.stem}: ${set.count} backup${set.count === 1 ? "" : "s"}, ${
         formatBytes(set.bytes)
@@ -167,7 +187,8 @@ function describeFolder(s: BackupFolderStats): string {
       `    size    ${formatBytes(t.firstBytes)} -> ${formatBytes(t.lastBytes)} (${
         sign(t.changeBytes)
       }${t.bytesPerDay === null ? "" : `, ${sign(t.bytesPerDay)}/day`})\n` +
-      (set.withoutSidecar.length ? `    no sidecar: ${set.withoutSidecar.length}\n` : "");
+      (set.withoutSidecar.length ? `    no sidecar: ${set.withoutSidecar.length}\n` : "") +
+      (set.future.length ? `    named in the future: ${set.future.join(", ")}\n` : "");
   }
   return text;
 }
