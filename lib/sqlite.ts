@@ -82,12 +82,27 @@ export function openBackupFile(path: string): DatabaseSync {
 /** Opens a live database read-only, waiting up to `busyTimeoutMs` for locks. */
 export function openReadOnly(path: string, busyTimeoutMs: number): DatabaseSync {
   // Absolute, so no name is ever read as a "file:" URI.
-  return new DatabaseSync(resolve(path), { readOnly: true, timeout: busyTimeoutMs });
+  return withBusyTimeout(new DatabaseSync(resolve(path), { readOnly: true }), busyTimeoutMs);
 }
 
 /** Opens a live database for writing (checkpoints, restores), waiting up to `busyTimeoutMs`. */
 export function openReadWrite(path: string, busyTimeoutMs: number): DatabaseSync {
-  return new DatabaseSync(resolve(path), { timeout: busyTimeoutMs });
+  return withBusyTimeout(new DatabaseSync(resolve(path)), busyTimeoutMs);
+}
+
+/**
+ * `DatabaseSync`'s `timeout` option is not honoured by this runtime (every busy wait was ~5 s,
+ * whatever was asked), so the pragma sets it, before anything touches the file: the pragma
+ * itself takes no lock.
+ */
+function withBusyTimeout(db: DatabaseSync, busyTimeoutMs: number): DatabaseSync {
+  try {
+    db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return db;
 }
 
 /**
