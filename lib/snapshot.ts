@@ -264,24 +264,52 @@ export const CHECKPOINT_MODES = ["passive", "full", "restart", "truncate"] as co
 /** A checkpoint mode. */
 export type CheckpointMode = typeof CHECKPOINT_MODES[number];
 
-/** What `PRAGMA wal_checkpoint` reported. */
+/** What `PRAGMA wal_checkpoint` reported, and the `-wal` around it. */
 export interface CheckpointResult {
   mode: CheckpointMode;
   /** True when readers or writers kept the checkpoint from completing. */
   busy: boolean;
-  /** Frames in the WAL (-1 when the database is not in WAL mode). */
+  /**
+   * Frames in the WAL (-1 when the database is not in WAL mode). TRUNCATE reports 0 once it
+   * has emptied the `-wal`: `walBytesBefore` and `walBytesAfter` say what it did.
+   */
   logFrames: number;
   /** Frames copied back into the database (-1 when not in WAL mode). */
   checkpointedFrames: number;
+  /** True when every frame went back (see `checkpointCompleted`). */
+  complete: boolean;
+  /** Size of the `-wal` before the checkpoint (null when there was none). */
+  walBytesBefore: number | null;
+  /** Size of the `-wal` after it (null when there is none). */
+  walBytesAfter: number | null;
 }
 
 /**
  * True when a checkpoint did all it was asked: nothing kept it from finishing and every frame
  * of the log went back into the database. A database not in WAL mode has nothing to do.
  */
-export function checkpointCompleted(result: CheckpointResult): boolean {
+export function checkpointCompleted(
+  result: Pick<CheckpointResult, "busy" | "logFrames" | "checkpointedFrames">,
+): boolean {
   if (result.logFrames === -1) return true;
   return !result.busy && result.checkpointedFrames === result.logFrames;
+}
+
+/**
+ * True when the caller must report an incomplete checkpoint as busy (exit 75): only the modes
+ * that wait (full, restart, truncate) promise to finish. Passive copies what the oldest
+ * reader's snapshot allows without waiting, so partial progress is its success.
+ */
+export function checkpointFellShort(result: CheckpointResult): boolean {
+  return !result.complete && result.mode !== "passive";
+}
+
+function walSize(path: string): number | null {
+  try {
+    return Deno.statSync(`${path}-wal`).size;
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -307,12 +335,22 @@ export function checkpointDatabase(
     throw sqliteFailure(error, "Cannot open database", path);
   }
   try {
+    const walBytesBefore = walSize(path);
     const row = db.prepare(`PRAGMA wal_checkpoint(${mode.toUpperCase()})`).get() as Record<
       string,
       number
     >;
-    const [busy, logFrames, checkpointedFrames] = Object.values(row).map(Number);
-    return { mode, busy: busy !== 0, logFrames, checkpointedFrames };
+    const [busyFlag, logFrames, checkpointedFrames] = Object.values(row).map(Number);
+    const busy = busyFlag !== 0;
+    return {
+      mode,
+      busy,
+      logFrames,
+      checkpointedFrames,
+      complete: checkpointCompleted({ busy, logFrames, checkpointedFrames }),
+      walBytesBefore,
+      walBytesAfter: walSize(path),
+    };
   } catch (error) {
     throw sqliteFailure(error, "Cannot checkpoint database", path);
   } finally {
