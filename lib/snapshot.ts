@@ -11,6 +11,7 @@
  */
 import { backup } from "node:sqlite";
 import { dirname, join } from "node:path";
+import { copyOut, readAt, writeAt } from "./db_file.ts";
 import { BusyError, describeCause, isDiskFull, OperationError, UsageError } from "./errors.ts";
 import {
   checkDatabaseFile,
@@ -126,16 +127,13 @@ export async function snapshotDatabase(
  * page 1 as it is, so a snapshot of a WAL database says "WAL"; opening it would then create
  * `-wal`/`-shm` files. Done on the unpublished file, before it is synced and hashed.
  */
-export async function makeSelfContained(path: string): Promise<void> {
-  using file = await Deno.open(path, { read: true, write: true });
-  const versions = new Uint8Array(2);
-  await file.seek(18, Deno.SeekMode.Start);
-  if (await file.read(versions) !== 2) {
+export function makeSelfContained(path: string): Promise<void> {
+  const versions = readAt(path, 18, 2);
+  if (versions.length !== 2) {
     throw new OperationError(`Snapshot "${path}" is shorter than a SQLite header`);
   }
-  if (versions[0] === 1 && versions[1] === 1) return;
-  await file.seek(18, Deno.SeekMode.Start);
-  await file.write(new Uint8Array([1, 1]));
+  if (versions[0] !== 1 || versions[1] !== 1) writeAt(path, 18, new Uint8Array([1, 1]));
+  return Promise.resolve();
 }
 
 /**
@@ -250,7 +248,7 @@ export async function selfContainedCopy(path: string): Promise<{ path: string } 
   const remove = () => Deno.remove(dir, { recursive: true }).catch(() => {});
   const copy = join(dir, "copy.db");
   try {
-    await Deno.copyFile(path, copy);
+    await copyOut(path, copy);
     await makeSelfContained(copy);
   } catch (error) {
     await remove();
