@@ -276,6 +276,9 @@ export function pragmaValue(db: DatabaseSync, name: string): unknown {
   return row ? Object.values(row)[0] : undefined;
 }
 
+/** SQLITE_READONLY_ROLLBACK: a hot journal that a read-only connection cannot roll back. */
+const READONLY_ROLLBACK = 776;
+
 /** Translates a SQLite error met while reading `path` into a litekeep error. */
 export function sqliteFailure(
   error: unknown,
@@ -283,6 +286,20 @@ export function sqliteFailure(
   path: string,
   busyHint = "retry later, or raise --busy-timeout",
 ): Error {
+  if (error instanceof Error && "errcode" in error && error.errcode === READONLY_ROLLBACK) {
+    // litekeep opens live databases read-only, so it can never roll a hot journal back itself
+    // (and must not: that is a write). Anything that opens the file for writing will.
+    const word = /^[\w./-]+$/.test(path) ? path : `'${path.replaceAll("'", `'\\''`)}'`;
+    return new OperationError(
+      `${doing} "${path}": it has a hot journal ("${path}-journal"): a writer stopped ` +
+        "mid-transaction, and its changes must be rolled back before the database can be read",
+      {
+        cause: error,
+        hint: `open it once with the application or \`sqlite3 ${word} "PRAGMA quick_check"\` ` +
+          "to roll it back, then run again",
+      },
+    );
+  }
   if (isBusy(error)) {
     return new BusyError(`${doing} "${path}": ${describeCause(error)}`, {
       cause: error,

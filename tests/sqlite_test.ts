@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { have, makeDb, runCli, tempDir } from "./_helpers.ts";
+import { have, makeDb, runCli, sqlite3, tempDir } from "./_helpers.ts";
 
 /**
  * Another process (python3's sqlite3) that holds the write lock of a rollback-journal database:
@@ -99,6 +99,67 @@ Deno.test("--busy-timeout 7000 succeeds when the writer lets go after 3 s", asyn
       const waited = performance.now() - t0;
       assert.equal(res.code, 0, res.stderr);
       assert.ok(waited >= 2000, `did not wait for the writer: ${Math.round(waited)} ms`);
+    });
+  }
+});
+
+/**
+ * A rollback-journal database with a hot `-journal` beside it: a python3 writer starts a big
+ * transaction with a small cache, so changed pages spill into the database file, and is killed
+ * with SIGKILL before it commits.
+ */
+async function crashMidTransaction(db: string): Promise<void> {
+  const child = new Deno.Command("python3", {
+    args: [
+      "-c",
+      `import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("PRAGMA journal_mode = DELETE")
+c.execute("PRAGMA cache_size = 10")
+c.execute("BEGIN")
+c.execute("UPDATE payments SET note = hex(randomblob(200))")
+print("spilled", flush=True)
+time.sleep(600)`,
+      db,
+    ],
+    stdin: "null",
+    stdout: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const { value } = await reader.read();
+  child.kill("SIGKILL");
+  await child.status;
+  await reader.cancel().catch(() => {});
+  if (value?.trim() !== "spilled") throw new Error(`the writer did not start: ${value}`);
+}
+
+Deno.test("a hot journal is named with how to roll it back, exit 1", async (t) => {
+  if (!await have("python3")) return;
+  for (const name of ["backup", "stats", "info"]) {
+    await t.step(name, async () => {
+      await using dir = await tempDir();
+      const db = join(dir.path, "journal.db");
+      makeDb(db, { wal: false, payments: 2000 });
+      await crashMidTransaction(db);
+      const journal = await Deno.stat(`${db}-journal`);
+      assert.ok(journal.size > 0);
+      const res = await runCli(readers(db, dir.path, 1000)[name]);
+      assert.equal(res.code, 1, res.stderr);
+      assert.equal(res.stdout, "");
+      assert.match(
+        res.stderr,
+        /error: Cannot read database ".*journal\.db": it has a hot journal \(".*journal\.db-journal"\): a writer stopped mid-transaction/,
+      );
+      assert.match(
+        res.stderr,
+        /hint: open it once with the application or `sqlite3 .*journal\.db "PRAGMA quick_check"` to roll it back/,
+      );
+      // Read-only: litekeep neither rolled it back nor removed the journal.
+      assert.equal((await Deno.stat(`${db}-journal`)).size, journal.size);
+      // The hint works: sqlite3 rolls the journal back, then the same command succeeds.
+      assert.equal(await sqlite3(db, "PRAGMA quick_check"), "ok");
+      const again = await runCli(readers(db, dir.path, 1000)[name]);
+      assert.equal(again.code, 0, again.stderr);
     });
   }
 });
