@@ -10,6 +10,7 @@ import { once } from "node:events";
 import { createGzip } from "node:zlib";
 import { join } from "node:path";
 import { removeTempDb, TEMP_PREFIX } from "./atomic.ts";
+import { readChunks } from "./db_file.ts";
 import { localInfo } from "./info.ts";
 import { PROTOCOL } from "./remote_scripts.ts";
 import { snapshotDatabase } from "./snapshot.ts";
@@ -83,8 +84,8 @@ export async function serveSnapshot(
       await sink(data);
     };
     const hash = createHash("sha256");
-    using file = await Deno.open(temp, { read: true });
-    const buffer = new Uint8Array(1 << 20);
+    // Through db_file.ts, as every raw read of a database file (see there).
+    const chunks = readChunks(temp);
     const skip = request === undefined ? undefined : knownPages(request, header.pageSize);
     let pageNo = 0;
     // The body: the file, or only the pages the local copy lacks as (number, page) records.
@@ -121,22 +122,17 @@ export async function serveSnapshot(
         failed = error;
         gzip.destroy(error);
       });
-      for (;;) {
+      for await (const block of chunks) {
         if (failed !== undefined) throw failed;
-        const n = await file.read(buffer);
-        if (n === null) break;
-        const block = buffer.slice(0, n);
         hash.update(block);
         if (!gzip.write(body(block))) await once(gzip, "drain");
       }
       gzip.end();
       await pump;
     } else {
-      for (;;) {
-        const n = await file.read(buffer);
-        if (n === null) break;
-        hash.update(buffer.subarray(0, n));
-        await sendChunk(body(buffer.subarray(0, n)));
+      for await (const block of chunks) {
+        hash.update(block);
+        await sendChunk(body(block));
       }
     }
     await sink(encoder.encode(`0\n${JSON.stringify({ sha256: hash.digest("hex") })}\n`));

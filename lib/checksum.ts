@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import { basename } from "node:path";
 import { readSmallFile } from "./backup_set.ts";
+import { readChunks } from "./db_file.ts";
 
 /** Checksum algorithms litekeep writes. */
 export type ChecksumAlgorithm = "sha256" | "md5";
@@ -17,13 +18,8 @@ export const CHECKSUM_CHOICES = ["sha256", "md5", "none"] as const;
 /** Hashes a file with streaming reads (1 MiB at a time), so memory stays flat for any size. */
 export async function hashFile(path: string, algorithm: ChecksumAlgorithm): Promise<string> {
   const hash = createHash(algorithm);
-  using file = await Deno.open(path, { read: true });
-  const buffer = new Uint8Array(1 << 20);
-  for (;;) {
-    const n = await file.read(buffer);
-    if (n === null) break;
-    hash.update(buffer.subarray(0, n));
-  }
+  // Through db_file.ts: the file may be a database this process has a connection on.
+  for await (const chunk of readChunks(path)) hash.update(chunk);
   return hash.digest("hex");
 }
 

@@ -16,6 +16,7 @@
 import { basename, dirname } from "node:path";
 import { publish, removeTempDb, syncFile, tempPathFor } from "./atomic.ts";
 import { exists, formatStamp } from "./backup_set.ts";
+import { copyOut } from "./db_file.ts";
 import { describeCause, LitekeepError, OperationError, UsageError } from "./errors.ts";
 import { acquireLocks, dbLockPath } from "./lock.ts";
 import { claimWriteLock, selfContainedCopy, snapshotDatabase, writeInto } from "./snapshot.ts";
@@ -199,7 +200,7 @@ async function refuseSameFile(backup: string, db: string): Promise<void> {
 async function createFrom(source: string, db: string): Promise<void> {
   const temp = tempPathFor(dirname(db), basename(db));
   try {
-    await Deno.copyFile(source, temp);
+    await copyOut(source, temp);
     await syncFile(temp);
     await publish(temp, db);
   } catch (cause) {

@@ -11,6 +11,7 @@
  */
 import { backup } from "node:sqlite";
 import { dirname, join } from "node:path";
+import { copyOut, readAt, writeAt } from "./db_file.ts";
 import { BusyError, describeCause, isDiskFull, OperationError, UsageError } from "./errors.ts";
 import {
   checkDatabaseFile,
@@ -126,16 +127,13 @@ export async function snapshotDatabase(
  * page 1 as it is, so a snapshot of a WAL database says "WAL"; opening it would then create
  * `-wal`/`-shm` files. Done on the unpublished file, before it is synced and hashed.
  */
-export async function makeSelfContained(path: string): Promise<void> {
-  using file = await Deno.open(path, { read: true, write: true });
-  const versions = new Uint8Array(2);
-  await file.seek(18, Deno.SeekMode.Start);
-  if (await file.read(versions) !== 2) {
+export function makeSelfContained(path: string): Promise<void> {
+  const versions = readAt(path, 18, 2);
+  if (versions.length !== 2) {
     throw new OperationError(`Snapshot "${path}" is shorter than a SQLite header`);
   }
-  if (versions[0] === 1 && versions[1] === 1) return;
-  await file.seek(18, Deno.SeekMode.Start);
-  await file.write(new Uint8Array([1, 1]));
+  if (versions[0] !== 1 || versions[1] !== 1) writeAt(path, 18, new Uint8Array([1, 1]));
+  return Promise.resolve();
 }
 
 /**
@@ -250,7 +248,7 @@ export async function selfContainedCopy(path: string): Promise<{ path: string } 
   const remove = () => Deno.remove(dir, { recursive: true }).catch(() => {});
   const copy = join(dir, "copy.db");
   try {
-    await Deno.copyFile(path, copy);
+    await copyOut(path, copy);
     await makeSelfContained(copy);
   } catch (error) {
     await remove();
@@ -264,24 +262,52 @@ export const CHECKPOINT_MODES = ["passive", "full", "restart", "truncate"] as co
 /** A checkpoint mode. */
 export type CheckpointMode = typeof CHECKPOINT_MODES[number];
 
-/** What `PRAGMA wal_checkpoint` reported. */
+/** What `PRAGMA wal_checkpoint` reported, and the `-wal` around it. */
 export interface CheckpointResult {
   mode: CheckpointMode;
   /** True when readers or writers kept the checkpoint from completing. */
   busy: boolean;
-  /** Frames in the WAL (-1 when the database is not in WAL mode). */
+  /**
+   * Frames in the WAL (-1 when the database is not in WAL mode). TRUNCATE reports 0 once it
+   * has emptied the `-wal`: `walBytesBefore` and `walBytesAfter` say what it did.
+   */
   logFrames: number;
   /** Frames copied back into the database (-1 when not in WAL mode). */
   checkpointedFrames: number;
+  /** True when every frame went back (see `checkpointCompleted`). */
+  complete: boolean;
+  /** Size of the `-wal` before the checkpoint (null when there was none). */
+  walBytesBefore: number | null;
+  /** Size of the `-wal` after it (null when there is none). */
+  walBytesAfter: number | null;
 }
 
 /**
  * True when a checkpoint did all it was asked: nothing kept it from finishing and every frame
  * of the log went back into the database. A database not in WAL mode has nothing to do.
  */
-export function checkpointCompleted(result: CheckpointResult): boolean {
+export function checkpointCompleted(
+  result: Pick<CheckpointResult, "busy" | "logFrames" | "checkpointedFrames">,
+): boolean {
   if (result.logFrames === -1) return true;
   return !result.busy && result.checkpointedFrames === result.logFrames;
+}
+
+/**
+ * True when the caller must report an incomplete checkpoint as busy (exit 75): only the modes
+ * that wait (full, restart, truncate) promise to finish. Passive copies what the oldest
+ * reader's snapshot allows without waiting, so partial progress is its success.
+ */
+export function checkpointFellShort(result: CheckpointResult): boolean {
+  return !result.complete && result.mode !== "passive";
+}
+
+function walSize(path: string): number | null {
+  try {
+    return Deno.statSync(`${path}-wal`).size;
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -307,12 +333,22 @@ export function checkpointDatabase(
     throw sqliteFailure(error, "Cannot open database", path);
   }
   try {
+    const walBytesBefore = walSize(path);
     const row = db.prepare(`PRAGMA wal_checkpoint(${mode.toUpperCase()})`).get() as Record<
       string,
       number
     >;
-    const [busy, logFrames, checkpointedFrames] = Object.values(row).map(Number);
-    return { mode, busy: busy !== 0, logFrames, checkpointedFrames };
+    const [busyFlag, logFrames, checkpointedFrames] = Object.values(row).map(Number);
+    const busy = busyFlag !== 0;
+    return {
+      mode,
+      busy,
+      logFrames,
+      checkpointedFrames,
+      complete: checkpointCompleted({ busy, logFrames, checkpointedFrames }),
+      walBytesBefore,
+      walBytesAfter: walSize(path),
+    };
   } catch (error) {
     throw sqliteFailure(error, "Cannot checkpoint database", path);
   } finally {

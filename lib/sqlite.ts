@@ -2,10 +2,15 @@
  * Opening SQLite files safely, and reading what a database holds. Built on Deno's `node:sqlite`
  * (SQLite statically linked into the runtime: no shared library, nothing downloaded).
  *
+ * Every connection of lib/ is opened here, and every raw read or write of a database file
+ * (header, `-wal`, hashing, copies) goes through `lib/db_file.ts`: closing any descriptor of a
+ * database file drops all of this process's SQLite locks on it (see db_file.ts).
+ *
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
 import { resolve } from "node:path";
+import { connectionOpened, readAt } from "./db_file.ts";
 import { BusyError, describeCause, isBusy, OperationError, UsageError } from "./errors.ts";
 
 const MAGIC = "SQLite format 3\0";
@@ -48,19 +53,14 @@ export async function checkDatabaseFile(path: string, role = "database"): Promis
       "check that the application really writes to this path",
     );
   }
-  const header = new Uint8Array(100);
-  let read = 0;
+  let header: Uint8Array;
   try {
-    using file = await Deno.open(path, { read: true });
-    while (read < header.length) {
-      const n = await file.read(header.subarray(read));
-      if (n === null) break;
-      read += n;
-    }
+    // Through db_file.ts: a close of our own descriptor would drop this process's locks.
+    header = readAt(path, 0, 100);
   } catch (cause) {
     throw fail(describeCause(cause), "check the file's permissions", cause);
   }
-  if (read < 100 || new TextDecoder().decode(header.subarray(0, 16)) !== MAGIC) {
+  if (header.length < 100 || new TextDecoder().decode(header.subarray(0, 16)) !== MAGIC) {
     throw fail(
       "file is not a SQLite database",
       `check the path, or run "litekeep info" on it`,
@@ -75,23 +75,62 @@ export async function checkDatabaseFile(path: string, role = "database"): Promis
 }
 
 /**
+ * A connection that db_file.ts knows is open, from construction to `close()` (or `using`):
+ * while it is, no raw access of litekeep's closes a descriptor of its files, which would drop
+ * its locks (POSIX locks belong to the process). Every connection of lib/ is one of these;
+ * raw reads and writes of database files go through `lib/db_file.ts`.
+ */
+class TrackedDatabase extends DatabaseSync {
+  #release: () => void;
+
+  constructor(path: string, options: { readOnly?: boolean }) {
+    // Absolute, so no name is ever read as a "file:" URI.
+    super(resolve(path), options);
+    this.#release = connectionOpened(path);
+  }
+
+  override close(): void {
+    try {
+      super.close();
+    } finally {
+      // After SQLite let go of its locks: only then may kept descriptors be closed.
+      this.#release();
+    }
+  }
+}
+
+/**
  * Opens a file that nothing else writes (a backup, or an unpublished snapshot) read-only. A file
  * in rollback-journal mode opened read-only is never modified and gets no side files; callers
  * check first that the header does not say WAL.
  */
 export function openBackupFile(path: string): DatabaseSync {
-  return new DatabaseSync(resolve(path), { readOnly: true });
+  return new TrackedDatabase(path, { readOnly: true });
 }
 
 /** Opens a live database read-only, waiting up to `busyTimeoutMs` for locks. */
 export function openReadOnly(path: string, busyTimeoutMs: number): DatabaseSync {
-  // Absolute, so no name is ever read as a "file:" URI.
-  return new DatabaseSync(resolve(path), { readOnly: true, timeout: busyTimeoutMs });
+  return withBusyTimeout(new TrackedDatabase(path, { readOnly: true }), busyTimeoutMs);
 }
 
 /** Opens a live database for writing (checkpoints, restores), waiting up to `busyTimeoutMs`. */
 export function openReadWrite(path: string, busyTimeoutMs: number): DatabaseSync {
-  return new DatabaseSync(resolve(path), { timeout: busyTimeoutMs });
+  return withBusyTimeout(new TrackedDatabase(path, {}), busyTimeoutMs);
+}
+
+/**
+ * `DatabaseSync`'s `timeout` option is not honoured by this runtime (every busy wait was ~5 s,
+ * whatever was asked), so the pragma sets it, before anything touches the file: the pragma
+ * itself takes no lock.
+ */
+function withBusyTimeout(db: DatabaseSync, busyTimeoutMs: number): DatabaseSync {
+  try {
+    db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return db;
 }
 
 /**
@@ -241,6 +280,9 @@ export function pragmaValue(db: DatabaseSync, name: string): unknown {
   return row ? Object.values(row)[0] : undefined;
 }
 
+/** SQLITE_READONLY_ROLLBACK: a hot journal that a read-only connection cannot roll back. */
+const READONLY_ROLLBACK = 776;
+
 /** Translates a SQLite error met while reading `path` into a litekeep error. */
 export function sqliteFailure(
   error: unknown,
@@ -248,6 +290,20 @@ export function sqliteFailure(
   path: string,
   busyHint = "retry later, or raise --busy-timeout",
 ): Error {
+  if (error instanceof Error && "errcode" in error && error.errcode === READONLY_ROLLBACK) {
+    // litekeep opens live databases read-only, so it can never roll a hot journal back itself
+    // (and must not: that is a write). Anything that opens the file for writing will.
+    const word = /^[\w./-]+$/.test(path) ? path : `'${path.replaceAll("'", `'\\''`)}'`;
+    return new OperationError(
+      `${doing} "${path}": it has a hot journal ("${path}-journal"): a writer stopped ` +
+        "mid-transaction, and its changes must be rolled back before the database can be read",
+      {
+        cause: error,
+        hint: `open it once with the application or \`sqlite3 ${word} "PRAGMA quick_check"\` ` +
+          "to roll it back, then run again",
+      },
+    );
+  }
   if (isBusy(error)) {
     return new BusyError(`${doing} "${path}": ${describeCause(error)}`, {
       cause: error,

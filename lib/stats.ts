@@ -12,6 +12,7 @@
  */
 import { join } from "node:path";
 import { type BackupEntry, exists, listBackups } from "./backup_set.ts";
+import { copyOut, readAt, readWith } from "./db_file.ts";
 import { describeCause, OperationError } from "./errors.ts";
 import { isNamedInFuture } from "./retention.ts";
 import {
@@ -178,7 +179,7 @@ export async function databaseStats(path: string, busyTimeoutMs: number): Promis
   }
   const has = (suffix: string) => files.some((f) => f.path === path + suffix);
   const wal = has("-wal") ? await readWalInfo(`${path}-wal`) : null;
-  const writtenBy = await readWrittenBy(path);
+  const writtenBy = readWrittenBy(path);
   // With both side files present SQLite creates nothing; otherwise read through a temp link.
   const direct = !header.wal || (has("-wal") && has("-shm"));
   const view = direct ? undefined : await tempView(path, has("-wal"));
@@ -212,9 +213,9 @@ export async function databaseStats(path: string, busyTimeoutMs: number): Promis
 }
 
 /** `3.45.1` from the header's SQLITE_VERSION_NUMBER (offset 96). */
-async function readWrittenBy(path: string): Promise<string> {
-  const bytes = await readAt(path, 96, 4);
-  const n = new DataView(bytes.buffer).getUint32(0);
+function readWrittenBy(path: string): string {
+  const bytes = readAt(path, 96, 4);
+  const n = bytes.length === 4 ? new DataView(bytes.buffer).getUint32(0) : 0;
   return `${Math.floor(n / 1_000_000)}.${Math.floor(n / 1000) % 1000}.${n % 1000}`;
 }
 
@@ -230,8 +231,9 @@ async function tempView(
   const view = join(dir, "view.db");
   try {
     for (const suffix of withWal ? ["", "-wal"] : [""]) {
+      // A copy through db_file.ts: a close of its own descriptor would drop our locks.
       await Deno.link(path + suffix, view + suffix).catch(() =>
-        Deno.copyFile(path + suffix, view + suffix)
+        copyOut(path + suffix, view + suffix)
       );
     }
   } catch (cause) {
@@ -250,39 +252,40 @@ const WAL_MAGIC_BE = 0x377f0683;
 /**
  * Reads a `-wal` file's header and counts its valid frames as SQLite's recovery does: salts
  * that match the header and a running checksum that holds, up to the last commit frame. Frames
- * beyond that are leftovers of an earlier WAL generation or a torn write.
+ * beyond that are leftovers of an earlier WAL generation or a torn write. Read through
+ * db_file.ts, so a connection of this process on the database keeps its locks.
  */
-export async function readWalInfo(walPath: string): Promise<WalInfo> {
-  using file = await Deno.open(walPath, { read: true });
-  const bytes = (await file.stat()).size;
-  const empty = { bytes, frames: 0, pageSize: 0, checkpointSequence: 0 };
-  const header = await readFull(file, 32);
-  if (!header) return empty;
-  const h = new DataView(header.buffer);
-  const magic = h.getUint32(0);
-  if (magic !== WAL_MAGIC_LE && magic !== WAL_MAGIC_BE) return empty;
-  const bigEndian = magic === WAL_MAGIC_BE;
-  const pageSize = h.getUint32(8) === 1 ? 65536 : h.getUint32(8);
-  const checkpointSequence = h.getUint32(12);
-  let sum = walChecksum(header.subarray(0, 24), bigEndian, [0, 0]);
-  if (sum[0] !== h.getUint32(24) || sum[1] !== h.getUint32(28)) {
-    return { ...empty, pageSize, checkpointSequence };
-  }
-  let frames = 0;
-  let committed = 0;
-  for (;;) {
-    const frame = await readFull(file, 24 + pageSize);
-    if (!frame) break;
-    const f = new DataView(frame.buffer);
-    if (f.getUint32(8) !== h.getUint32(16) || f.getUint32(12) !== h.getUint32(20)) break;
-    sum = walChecksum(frame.subarray(0, 8), bigEndian, sum);
-    sum = walChecksum(frame.subarray(24), bigEndian, sum);
-    if (sum[0] !== f.getUint32(16) || sum[1] !== f.getUint32(20)) break;
-    frames++;
-    // A non-zero "database size after commit" marks the last frame of a transaction.
-    if (f.getUint32(4) !== 0) committed = frames;
-  }
-  return { bytes, frames: committed, pageSize, checkpointSequence };
+export function readWalInfo(walPath: string): Promise<WalInfo> {
+  return Promise.resolve(readWith(walPath, (read, bytes) => {
+    const empty = { bytes, frames: 0, pageSize: 0, checkpointSequence: 0 };
+    const header = read(0, 32);
+    if (header.length < 32) return empty;
+    const h = new DataView(header.buffer);
+    const magic = h.getUint32(0);
+    if (magic !== WAL_MAGIC_LE && magic !== WAL_MAGIC_BE) return empty;
+    const bigEndian = magic === WAL_MAGIC_BE;
+    const pageSize = h.getUint32(8) === 1 ? 65536 : h.getUint32(8);
+    const checkpointSequence = h.getUint32(12);
+    let sum = walChecksum(header.subarray(0, 24), bigEndian, [0, 0]);
+    if (sum[0] !== h.getUint32(24) || sum[1] !== h.getUint32(28)) {
+      return { ...empty, pageSize, checkpointSequence };
+    }
+    let frames = 0;
+    let committed = 0;
+    for (let at = 32;; at += 24 + pageSize) {
+      const frame = read(at, 24 + pageSize);
+      if (frame.length < 24 + pageSize) break;
+      const f = new DataView(frame.buffer);
+      if (f.getUint32(8) !== h.getUint32(16) || f.getUint32(12) !== h.getUint32(20)) break;
+      sum = walChecksum(frame.subarray(0, 8), bigEndian, sum);
+      sum = walChecksum(frame.subarray(24), bigEndian, sum);
+      if (sum[0] !== f.getUint32(16) || sum[1] !== f.getUint32(20)) break;
+      frames++;
+      // A non-zero "database size after commit" marks the last frame of a transaction.
+      if (f.getUint32(4) !== 0) committed = frames;
+    }
+    return { bytes, frames: committed, pageSize, checkpointSequence };
+  }));
 }
 
 /** SQLite's WAL checksum: Fibonacci-weighted sums of 32-bit words, in the WAL's byte order. */
@@ -297,21 +300,4 @@ function walChecksum(data: Uint8Array, bigEndian: boolean, seed: [number, number
     s1 = (s1 + view.getUint32(i + 4, !bigEndian) + s0) >>> 0;
   }
   return [s0, s1];
-}
-
-async function readFull(file: Deno.FsFile, length: number): Promise<Uint8Array | undefined> {
-  const buffer = new Uint8Array(length);
-  let read = 0;
-  while (read < length) {
-    const n = await file.read(buffer.subarray(read));
-    if (n === null) return undefined;
-    read += n;
-  }
-  return buffer;
-}
-
-async function readAt(path: string, offset: number, length: number): Promise<Uint8Array> {
-  using file = await Deno.open(path, { read: true });
-  await file.seek(offset, Deno.SeekMode.Start);
-  return await readFull(file, length) ?? new Uint8Array(length);
 }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { connectionOpened } from "./db_file.ts";
 import { describeCause, OperationError } from "./errors.ts";
 import { selfContainedCopy } from "./snapshot.ts";
 import { listBackups } from "./backup_set.ts";
@@ -100,6 +101,9 @@ export function tableNamesOnly(path: string): Promise<Inspection> {
  * @throws {OperationError} when the file cannot be read as a database at all
  */
 export function inspectInWorker(path: string, mode: CheckMode | "none"): Promise<Inspection> {
+  // The worker's connection is in this process but not in this isolate's db_file table: count
+  // it here, so hashing the same file meanwhile closes none of its descriptors (see db_file.ts).
+  const release = connectionOpened(path);
   const worker = new Worker(new URL("./check_worker.ts", import.meta.url).href, { type: "module" });
   return new Promise<Inspection>((resolve, reject) => {
     worker.onmessage = (
@@ -113,7 +117,10 @@ export function inspectInWorker(path: string, mode: CheckMode | "none"): Promise
       reject(new OperationError(`Cannot check "${path}": ${event.message}`));
     };
     worker.postMessage({ path, mode });
-  }).finally(() => worker.terminate());
+  }).finally(() => {
+    worker.terminate();
+    release();
+  });
 }
 
 /**

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { backupDatabase } from "../lib/backup.ts";
+import { formatBytes } from "../lib/format.ts";
 import { dirLockPath } from "../lib/lock.ts";
 import {
   cliCommand,
@@ -191,6 +192,25 @@ Deno.test("backup --checkpoint truncate empties the WAL after the snapshot", asy
   assert.equal(out.checkpoint.mode, "truncate");
   assert.equal(out.checkpoint.busy, false);
   assert.equal(walAfter, 0);
+});
+
+Deno.test("backup --checkpoint truncate reports the -wal it emptied, not 0 of 0 frames", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "gym.db");
+  makeDb(db, { payments: 3000 });
+  const app = new DatabaseSync(db);
+  app.exec("PRAGMA wal_autocheckpoint = 0");
+  app.exec("UPDATE payments SET note = 'x' || note");
+  const walBefore = (await Deno.stat(`${db}-wal`)).size;
+  assert.ok(walBefore > 100_000, `${walBefore}`);
+  const res = await runCli(["backup", db, "--checkpoint", "truncate"]);
+  app.close();
+  assert.equal(res.code, 0, res.stderr);
+  assert.doesNotMatch(res.stdout, /0 of 0 frames/);
+  assert.match(
+    res.stdout,
+    new RegExp(`checkpoint truncate: done, -wal ${formatBytes(walBefore)} -> 0 B`),
+  );
 });
 
 Deno.test("backup waits --busy-timeout for a writer's lock, then exits 75", async () => {

@@ -28,6 +28,7 @@ import {
   keepPolicy,
   reportPrune,
 } from "./prune.ts";
+import { emptied } from "./checkpoint.ts";
 import { showFolderStats } from "./stats.ts";
 
 /** One line for the command list. */
@@ -198,8 +199,13 @@ function describe(r: BackupResult): string {
     `  verified  ${verified}\n`;
   if (r.checkpoint) {
     const c = r.checkpoint;
-    text += `  checkpoint ${c.mode}: ${c.busy ? "busy (incomplete)" : "done"}, ` +
-      `${c.checkpointedFrames} of ${c.logFrames} frames\n`;
+    const size = (bytes: number | null) => bytes === null ? "none" : formatBytes(bytes);
+    // Sizes, not only frames: TRUNCATE reports "0 of 0" once it has emptied the -wal.
+    text += c.logFrames === -1
+      ? `  checkpoint ${c.mode}: not in WAL mode, nothing to checkpoint\n`
+      : `  checkpoint ${c.mode}: ${c.complete ? "done" : "incomplete (readers or writers)"}, ` +
+        `-wal ${size(c.walBytesBefore)} -> ${size(c.walBytesAfter)}` +
+        (emptied(c) ? "\n" : `, ${c.checkpointedFrames} of ${c.logFrames} frames copied back\n`);
   }
   return `${text}  tables\n${formatTables(r.tables)}`;
 }

@@ -10,9 +10,10 @@ import { formatBytes } from "../format.ts";
 import { acquireLocks, dbLockPath } from "../lock.ts";
 import {
   CHECKPOINT_MODES,
-  checkpointCompleted,
   checkpointDatabase,
+  checkpointFellShort,
   type CheckpointMode,
+  type CheckpointResult,
 } from "../snapshot.ts";
 import { checkDatabaseFile } from "../sqlite.ts";
 import {
@@ -31,9 +32,11 @@ export const summary = "PRAGMA wal_checkpoint(MODE): passive (default), full, re
 export const usage = `Usage: litekeep checkpoint [DB] [options]
 
 Copies the frames of DB's write-ahead log back into the database file, and reports busy,
-log frames and checkpointed frames. Exits 0 when the checkpoint completed, 75 when readers
-or writers kept it from completing (retry later). A database not in WAL mode has nothing to
-checkpoint (exit 0).
+log frames and checkpointed frames, and the size of the -wal before and after. Passive
+never waits: it copies what the oldest reader's snapshot allows and exits 0, saying how many
+frames a reader kept back. Full, restart and truncate exit 0 when they completed, 75 when
+readers or writers kept them from completing within --busy-timeout (retry later). A database
+not in WAL mode has nothing to checkpoint (exit 0).
 
 Options:
   --mode MODE          passive (default: never waits, copies what it can), full (waits for
@@ -84,31 +87,46 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   await using _lock = await acquireLocks([{ path: dbLockPath(db), what: `database "${db}"` }]);
   const busyTimeoutMs = flags.busyTimeoutMs ?? ctx.config?.busyTimeout ?? 10_000;
   const result = checkpointDatabase(db, flags.mode, busyTimeoutMs);
-  if (!checkpointCompleted(result)) {
+  if (checkpointFellShort(result)) {
     throw new BusyError(
       `Checkpoint (${flags.mode}) of "${db}" could not complete: readers or writers are using ` +
         `the database (${result.checkpointedFrames} of ${result.logFrames} frames copied back)`,
-      {
-        hint: flags.mode === "passive"
-          ? "passive never waits: retry later, or use --mode full with a --busy-timeout"
-          : `retry later, or raise --busy-timeout (it was ${busyTimeoutMs} ms)`,
-      },
+      { hint: `retry later, or raise --busy-timeout (it was ${busyTimeoutMs} ms)` },
     );
   }
-  const walBytes = await Deno.stat(`${db}-wal`).then((s) => s.size, () => null);
-  const wal = result.logFrames !== -1;
   if (ctx.json) {
-    printJson(ctx, { ok: true, command: "checkpoint", database: db, ...result, walBytes });
-  } else if (!ctx.quiet) {
-    ctx.io.stdout(
-      wal
-        ? `Checkpoint (${result.mode}) of ${db}: complete\n` +
-          `  busy                 ${result.busy ? "yes" : "no"}\n` +
-          `  log frames           ${result.logFrames}\n` +
-          `  checkpointed frames  ${result.checkpointedFrames}\n` +
-          `  -wal now             ${walBytes === null ? "removed" : formatBytes(walBytes)}\n`
-        : `Checkpoint of ${db}: not in WAL mode, nothing to checkpoint\n`,
-    );
-  }
+    // walBytes: the -wal after, as before walBytesAfter existed.
+    printJson(ctx, {
+      ok: true,
+      command: "checkpoint",
+      database: db,
+      ...result,
+      walBytes: result.walBytesAfter,
+    });
+  } else if (!ctx.quiet) ctx.io.stdout(describeCheckpoint(db, result));
   return 0;
+}
+
+/** True when a TRUNCATE checkpoint emptied the -wal (it then reports 0 of 0 frames). */
+export function emptied(r: CheckpointResult): boolean {
+  return r.mode === "truncate" && r.complete && r.walBytesAfter === 0;
+}
+
+/** The human report; a passive checkpoint that a reader held back says so plainly. */
+function describeCheckpoint(db: string, r: CheckpointResult): string {
+  if (r.logFrames === -1) return `Checkpoint of ${db}: not in WAL mode, nothing to checkpoint\n`;
+  const size = (bytes: number | null) => bytes === null ? "none" : formatBytes(bytes);
+  const keptBack = r.logFrames - Math.max(r.checkpointedFrames, 0);
+  let text = `Checkpoint (${r.mode}) of ${db}: ${r.complete ? "complete" : "partial"}\n` +
+    `  busy                 ${r.busy ? "yes" : "no"}\n` +
+    // TRUNCATE counts 0 of 0 once it has emptied the -wal: the sizes say what it did.
+    `  checkpointed frames  ${emptied(r) ? "all" : `${r.checkpointedFrames} of ${r.logFrames}`}\n` +
+    `  -wal                 ${size(r.walBytesBefore)} -> ${size(r.walBytesAfter)}\n`;
+  if (!r.complete) {
+    text += keptBack > 0
+      ? `  a reader kept ${keptBack} frame${keptBack === 1 ? "" : "s"} back: its snapshot still ` +
+        "needs them, and a later checkpoint copies them\n"
+      : "  another checkpoint was running, so this one copied nothing; a later one will\n";
+  }
+  return text;
 }

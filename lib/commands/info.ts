@@ -11,7 +11,8 @@ import { parseOrderBy } from "../compare.ts";
 import { parseRemoteSpec } from "../remote.ts";
 import { remoteInfo } from "../remote_ops.ts";
 import type { DbInfo } from "../transfer.ts";
-import { cliPath, parseStrict, positionals, printJson } from "./_args.ts";
+import { cliPath, intInRange, parseStrict, positionals, printJson } from "./_args.ts";
+import { BUSY_TIMEOUT_RANGE } from "../limits.ts";
 import { REMOTE_FLAGS, REMOTE_USAGE, type RemoteFlagValues, remoteOptions } from "./_remote.ts";
 
 /** One line for the command list. */
@@ -26,6 +27,7 @@ newest row (max rowid), and the free disk space where it lives.
 
 Options:
   --order-by TABLE.COLUMN  newest row of TABLE by COLUMN instead of rowid (repeatable)
+  --busy-timeout MS        a local DB: wait this long for a writer's lock (default 10000, at most 86400000)
 ${REMOTE_USAGE}
   -h, --help               show this help
 
@@ -39,6 +41,7 @@ export interface InfoFlags {
   location?: string;
   orderBy: Record<string, string>;
   values: RemoteFlagValues;
+  busyTimeoutMs?: number;
 }
 
 /** `--order-by TABLE.COLUMN` values as a map. @throws {UsageError} */
@@ -57,10 +60,18 @@ export function orderByFlag(
 export function parseFlags(argv: string[]): InfoFlags {
   const { values, positionals: rest } = parseStrict("info", argv, {
     "order-by": { type: "string", multiple: true },
+    "busy-timeout": { type: "string" },
     ...REMOTE_FLAGS,
   });
   const [location] = positionals("info", rest, 1);
-  return { location, orderBy: orderByFlag("info", values), values };
+  return {
+    location,
+    orderBy: orderByFlag("info", values),
+    values,
+    busyTimeoutMs: values["busy-timeout"] === undefined
+      ? undefined
+      : intInRange("info", "busy-timeout", values["busy-timeout"], BUSY_TIMEOUT_RANGE),
+  };
 }
 
 /** Reads one location (local path or HOST:PATH) for `info` and `compare`. */
@@ -70,10 +81,15 @@ export function readInfo(
   orderBy: Record<string, string>,
   values: RemoteFlagValues,
   ctx: Context,
+  busyTimeoutMs?: number,
 ): Promise<DbInfo> {
   const spec = parseRemoteSpec(location);
   if (spec) return remoteInfo(spec, { ...remoteOptions(command, values, ctx), orderBy });
-  return localInfo(cliPath(ctx, location), orderBy);
+  return localInfo(
+    cliPath(ctx, location),
+    orderBy,
+    busyTimeoutMs ?? ctx.config?.busyTimeout ?? 10_000,
+  );
 }
 
 /** Runs `info`. */
@@ -85,7 +101,14 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
       hint: 'name a file or HOST:PATH, or set "db" in litekeep.json',
     });
   }
-  const info = await readInfo("info", location, flags.orderBy, flags.values, ctx);
+  const info = await readInfo(
+    "info",
+    location,
+    flags.orderBy,
+    flags.values,
+    ctx,
+    flags.busyTimeoutMs,
+  );
   if (ctx.json) printJson(ctx, { ok: true, command: "info", location, ...info });
   else if (!ctx.quiet) ctx.io.stdout(describeInfo(location, info));
   return 0;

@@ -1,0 +1,200 @@
+/**
+ * The one owner of raw (not through SQLite) access to database files: a database, its `-wal`,
+ * `-shm` and `-journal`, backups and snapshots.
+ *
+ * Why one owner: SQLite's locks are POSIX advisory locks, which belong to the process and the
+ * file, not to a descriptor. Closing ANY descriptor of a database file drops EVERY lock this
+ * process holds on it, those of SQLite's connections included ("How To Corrupt An SQLite
+ * Database File", 2.2). A header read that opens and closes the file while one of our
+ * connections holds a read transaction silently lets another process checkpoint, restart or
+ * delete the `-wal` under that reader (measured: 137 of 150 wrong page images when reads opened
+ * and closed the files, 0 of ~1,000 when descriptors stayed open).
+ *
+ * The rule, by construction:
+ * - every connection is opened through `lib/sqlite.ts`'s helpers, which call
+ *   `connectionOpened()` and its release on close;
+ * - every raw read or write of a database file goes through this module, which never closes a
+ *   descriptor of a file while a connection on its database is open: it keeps it in a
+ *   process-wide table instead, and closes the kept ones when the last connection closes.
+ * `tests/db_file_test.ts` fails when lib/ opens files elsewhere without saying why that is safe.
+ *
+ * Reads are positioned and synchronous (seek and read in one turn of the event loop), so async
+ * users sharing a kept descriptor cannot interleave their seeks.
+ *
+ * Workers (`check_worker.ts`) are other isolates with their own copy of this table, but the
+ * same process: they only open private snapshot temps and backups, and the caller registers the
+ * file here for as long as the worker runs (see `inspectInWorker`), so the main thread's
+ * hashing of the same file keeps its descriptor until the worker's connection is closed.
+ *
+ * @module
+ */
+import { resolve } from "node:path";
+
+const SIDE_SUFFIXES = ["-wal", "-shm", "-journal"];
+
+/** Connections (or workers) open per database, by canonical path. */
+const connections = new Map<string, number>();
+/** Descriptors kept per database while it has connections: file path -> descriptors. */
+const kept = new Map<string, Map<string, Kept[]>>();
+
+interface Kept {
+  file: Deno.FsFile;
+  write: boolean;
+  ino: number | null;
+}
+
+/** The database a file belongs to (itself, or the one its suffix names), by real path. */
+function canonical(path: string): { db: string; file: string } {
+  const abs = resolve(path);
+  const suffix = SIDE_SUFFIXES.find((s) => abs.endsWith(s)) ?? "";
+  let db = abs.slice(0, abs.length - suffix.length);
+  try {
+    // Locks belong to the file, not to the name: a symlink must share the table entry.
+    db = Deno.realPathSync(db);
+  } catch {
+    // Not there (yet): the name is all there is.
+  }
+  return { db, file: db + suffix };
+}
+
+/**
+ * Records that a connection (or a worker's) on `path` is open: until the returned release is
+ * called, no descriptor of the database or its side files is closed by this process.
+ *
+ * @returns the release; calling it more than once is harmless
+ */
+export function connectionOpened(path: string): () => void {
+  const { db } = canonical(path);
+  connections.set(db, (connections.get(db) ?? 0) + 1);
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    const left = (connections.get(db) ?? 1) - 1;
+    if (left > 0) {
+      connections.set(db, left);
+      return;
+    }
+    connections.delete(db);
+    // The last connection is closed, so this process holds no lock there that a close can drop.
+    for (const list of kept.get(db)?.values() ?? []) for (const k of list) k.file.close();
+    kept.delete(db);
+  };
+}
+
+/** A descriptor for `path`: a kept one when its database has connections open. */
+function acquire(path: string, write: boolean): { file: Deno.FsFile; done: () => void } {
+  const { db, file: name } = canonical(path);
+  if (connections.has(db)) {
+    // The file may have been replaced (a -journal, a new -wal): use the one the name shows.
+    const ino = Deno.statSync(name).ino;
+    const reuse = kept.get(db)?.get(name)?.find((k) => k.ino === ino && (k.write || !write));
+    if (reuse) return { file: reuse.file, done: () => {} };
+  }
+  const file = Deno.openSync(name, { read: true, write });
+  return {
+    file,
+    done: () => {
+      if (!connections.has(db)) {
+        file.close();
+        return;
+      }
+      // A connection opened meanwhile: closing now would drop its locks. Keep it (never
+      // replaced, only added to: an old descriptor may still be the inode a lock is on).
+      const files = kept.get(db) ?? new Map<string, Kept[]>();
+      kept.set(db, files);
+      const list = files.get(name) ?? [];
+      files.set(name, list);
+      list.push({ file, write, ino: file.statSync().ino });
+    },
+  };
+}
+
+/** Reads up to `length` bytes at `offset` of an acquired descriptor, in one synchronous turn. */
+function readFrom(file: Deno.FsFile, offset: number, length: number): Uint8Array {
+  const buffer = new Uint8Array(length);
+  file.seekSync(offset, Deno.SeekMode.Start);
+  let read = 0;
+  while (read < length) {
+    const n = file.readSync(buffer.subarray(read));
+    if (n === null || n === 0) break;
+    read += n;
+  }
+  return read === length ? buffer : buffer.subarray(0, read);
+}
+
+/**
+ * Reads up to `length` bytes of `path` at `offset` (fewer at the end of the file).
+ *
+ * @throws {Deno.errors.NotFound} and other file errors, as `Deno.open` does
+ */
+export function readAt(path: string, offset: number, length: number): Uint8Array {
+  const { file, done } = acquire(path, false);
+  try {
+    return readFrom(file, offset, length);
+  } finally {
+    done();
+  }
+}
+
+/**
+ * Runs `use` with a positioned reader of `path` and its size, on one descriptor: for parsers
+ * that read a file piece by piece (the `-wal`'s frames).
+ */
+export function readWith<T>(
+  path: string,
+  use: (read: (offset: number, length: number) => Uint8Array, size: number) => T,
+): T {
+  const { file, done } = acquire(path, false);
+  try {
+    return use((offset, length) => readFrom(file, offset, length), file.statSync().size);
+  } finally {
+    done();
+  }
+}
+
+/**
+ * The content of `path` in chunks of `chunkBytes`, from the start to the end it has when each
+ * chunk is read. The descriptor is held across the awaits between chunks; every chunk is a
+ * positioned read, so sharing it with other users is safe.
+ */
+export async function* readChunks(
+  path: string,
+  chunkBytes = 1 << 20,
+): AsyncGenerator<Uint8Array> {
+  const { file, done } = acquire(path, false);
+  try {
+    for (let offset = 0;; offset += chunkBytes) {
+      const chunk = readFrom(file, offset, chunkBytes);
+      if (chunk.length === 0) return;
+      yield chunk;
+      if (chunk.length < chunkBytes) return;
+    }
+  } finally {
+    done();
+  }
+}
+
+/** Writes `bytes` at `offset` of `path` (an existing file). */
+export function writeAt(path: string, offset: number, bytes: Uint8Array): void {
+  const { file, done } = acquire(path, true);
+  try {
+    file.seekSync(offset, Deno.SeekMode.Start);
+    let written = 0;
+    while (written < bytes.length) written += file.writeSync(bytes.subarray(written));
+  } finally {
+    done();
+  }
+}
+
+/**
+ * Copies `path` into a new file `dest` (which must not exist): how a database is copied
+ * without a close of its descriptor dropping this process's locks on it.
+ */
+export async function copyOut(path: string, dest: string): Promise<void> {
+  using out = await Deno.open(dest, { write: true, createNew: true });
+  for await (const chunk of readChunks(path)) {
+    let written = 0;
+    while (written < chunk.length) written += await out.write(chunk.subarray(written));
+  }
+}
