@@ -8,7 +8,7 @@ import { BusyError, OperationError, UsageError } from "./errors.ts";
 import { ProcessError, spawnStreaming, type StreamingChild, tail } from "./proc.ts";
 import { type RemoteSpec, sshArgs, sshFailure, type SshOptions } from "./remote.ts";
 import { DISPATCH, PYTHON_AGENT, SQLITE3_AGENT } from "./remote_scripts.ts";
-import { type DbInfo, readHeader, StreamReader } from "./transfer.ts";
+import { checkInfoHeader, type DbInfo, readHeader, StreamReader } from "./transfer.ts";
 
 /** Which program answers on the remote. */
 export const REMOTE_TOOLS = ["auto", "litekeep", "python3", "sqlite3"] as const;
@@ -147,7 +147,7 @@ export async function remoteInfo(spec: RemoteSpec, o: RemoteOptions): Promise<Db
   await using _child = child;
   let info: DbInfo;
   try {
-    info = await readHeader<DbInfo>(reader, spec.host);
+    info = checkInfoHeader(await readHeader<unknown>(reader, spec.host), spec.host);
   } catch (error) {
     throw await remoteFailure(child, reader, spec, error);
   }
