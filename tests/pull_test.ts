@@ -580,3 +580,33 @@ Deno.test("info and compare agree across remote tools on awkward values, and che
     }
   });
 });
+
+Deno.test("pull reaches an IPv6 host written [::1] or user@[::1], over ssh and scp", async (t) => {
+  const lo = await new Deno.Command("ip", { args: ["-6", "addr", "show", "lo"], stdout: "piped" })
+    .output().catch(() => undefined);
+  if (!lo?.success || !new TextDecoder().decode(lo.stdout).includes("::1")) {
+    // deno-lint-ignore no-console
+    console.warn("skipped: this machine has no IPv6 loopback");
+    return;
+  }
+  await using sshd = await startSshd({ listen: "::1" });
+  // ssh matches the config's Host against the address it is given: "::1", never "[::1]".
+  await sshd.addAlias("::1", [`IdentityFile ${join(sshd.dir, "user_key")}`]);
+  await using dir = await tempDir();
+  const remote = join(dir.path, "remote.db");
+  makeDb(remote);
+  const user = new TextDecoder().decode(
+    (await new Deno.Command("id", { args: ["-un"], stdout: "piped" }).output()).stdout,
+  ).trim();
+  for (const host of ["[::1]", `${user}@[::1]`]) {
+    for (const method of ["snapshot", "scp"]) {
+      await t.step(`${host} --method ${method}`, async () => {
+        const local = join(dir.path, `local-${method}-${host.length}.db`);
+        const res = await runCli(["pull", `${host}:${remote}`, local, "--method", method]);
+        assert.equal(res.code, 0, res.stderr);
+        assert.match(res.stdout, new RegExp(`Pulled ${host.replace(/[[\]]/g, "\\$&")}:`));
+        assert.equal(count(local, "members"), 344);
+      });
+    }
+  }
+});
