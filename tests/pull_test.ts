@@ -610,3 +610,75 @@ Deno.test("pull reaches an IPv6 host written [::1] or user@[::1], over ssh and s
     }
   }
 });
+
+Deno.test("pull --method scp says what it checked: row counts match, differ, or could not be compared", async (t) => {
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const remote = join(dir.path, "remote.db");
+  makeDb(remote);
+  // Remote "litekeep"s that answer info with other counts, or fail: scp then has nothing to
+  // compare with, and the summary must say so instead of "match".
+  const other = join(dir.path, "other-counts");
+  await Deno.writeTextFile(
+    other,
+    `#!/bin/sh\nprintf '%s\\n' 'LITEKEEP 1 {"tool":"litekeep","sqlite":"3.40.1","path":"x","size":4096,"mtime":1,"journalMode":"wal","pageSize":4096,"pageCount":1,"walSize":null,"freeBytes":null,"tables":[{"name":"members","rows":1,"newest":"1"}]}'\n`,
+  );
+  const failing = join(dir.path, "failing");
+  await Deno.writeTextFile(failing, `#!/bin/sh\necho 'LITEKEEP-ERROR io boom' >&2\nexit 3\n`);
+  await Deno.chmod(other, 0o755);
+  await Deno.chmod(failing, 0o755);
+  const cases: Array<[string, string, RegExp, RegExp]> = [
+    [
+      "match",
+      "/nonexistent/litekeep",
+      /^ {2}verified {2}integrity_check ok; row counts match the remote's live database$/m,
+      /warning: scp copies the raw files/,
+    ],
+    [
+      "differ",
+      other,
+      /^ {2}verified {2}integrity_check ok; row counts DIFFER from the remote's: members 1 vs 344, lockers extra/m,
+      /warning: row counts differ from the remote's: members 1 vs 344/,
+    ],
+    [
+      "could not be compared",
+      failing,
+      /^ {2}verified {2}integrity_check ok; row counts could not be compared with the remote's$/m,
+      /warning: could not count the remote's rows to compare: .*boom/,
+    ],
+  ];
+  for (const [name, bin, stdout, stderr] of cases) {
+    await t.step(name, async () => {
+      const local = join(dir.path, `local-${name.length}.db`);
+      const res = await runCli([
+        "pull",
+        `${sshd.host}:${remote}`,
+        local,
+        "--method",
+        "scp",
+        "--remote-bin",
+        bin,
+      ]);
+      assert.equal(res.code, 0, res.stderr);
+      assert.match(res.stdout, stdout);
+      assert.match(res.stderr, stderr);
+      if (name !== "match") assert.doesNotMatch(res.stdout, /row counts match/);
+    });
+  }
+  await t.step("--json says it too", async () => {
+    const res = await runCli([
+      "pull",
+      `${sshd.host}:${remote}`,
+      join(dir.path, "local-json.db"),
+      "--method",
+      "scp",
+      "--remote-bin",
+      failing,
+      "--json",
+    ]);
+    assert.equal(res.code, 0, res.stderr);
+    const out = JSON.parse(res.stdout);
+    assert.equal(out.integrity, "ok");
+    assert.equal(out.rowCounts, "unknown");
+  });
+});
