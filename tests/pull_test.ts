@@ -682,3 +682,61 @@ Deno.test("pull --method scp says what it checked: row counts match, differ, or 
     assert.equal(out.rowCounts, "unknown");
   });
 });
+
+Deno.test("info, compare and pull agree across remote tools on FTS5 tables, odd names and BLOBs", async (t) => {
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const db = join(dir.path, "odd.db");
+  const conn = new DatabaseSync(db);
+  conn.exec("PRAGMA journal_mode = WAL");
+  conn.exec("CREATE VIRTUAL TABLE docs USING fts5(body)");
+  conn.exec("INSERT INTO docs VALUES ('hello world'), ('second')");
+  conn.exec(`CREATE TABLE "a${"\n"}b" (x)`);
+  conn.exec(`INSERT INTO "a${"\n"}b" VALUES (1), (2)`);
+  conn.exec(`CREATE TABLE "it's ""q"" ü ${"\t"}tab" (x)`);
+  conn.exec(`INSERT INTO "it's ""q"" ü ${"\t"}tab" VALUES (1)`);
+  conn.exec("CREATE TABLE blobs (id INTEGER PRIMARY KEY, b BLOB)");
+  conn.exec("INSERT INTO blobs (b) VALUES (x'00ff0a27'), (x'0001'), (x'ff')");
+  conn.close();
+  const bin = await remoteLitekeep(dir.path);
+  const local = await runCli(["info", db, "--order-by", "blobs.b", "--json"]);
+  assert.equal(local.code, 0, local.stderr);
+  const expected = JSON.parse(local.stdout).tables;
+  // The canonical form of a BLOB: x'<lower-case hex>', the same on every side.
+  assert.deepEqual(expected.find((x: { name: string }) => x.name === "blobs"), {
+    name: "blobs",
+    rows: 3,
+    newest: "x'ff'",
+  });
+  assert.deepEqual(expected.find((x: { name: string }) => x.name === "docs"), {
+    name: "docs",
+    rows: null,
+    newest: null,
+  });
+  for (const tool of ["litekeep", "python3", "sqlite3"]) {
+    await t.step(`info and compare through ${tool}`, async () => {
+      const common = ["--remote-tool", tool, "--remote-bin", bin, "--order-by", "blobs.b"];
+      const res = await runCli(["info", `${sshd.host}:${db}`, ...common, "--json"]);
+      assert.equal(res.code, 0, `${tool}: ${res.stderr}`);
+      assert.deepEqual(JSON.parse(res.stdout).tables, expected);
+      const same = await runCli(["compare", db, `${sshd.host}:${db}`, ...common]);
+      assert.equal(same.code, 0, `${tool}: ${same.stdout}${same.stderr}`);
+    });
+    await t.step(`pull through ${tool}`, async () => {
+      const copy = join(dir.path, `copy-${tool}.db`);
+      const res = await runCli([
+        "pull",
+        `${sshd.host}:${db}`,
+        copy,
+        "--remote-tool",
+        tool,
+        "--remote-bin",
+        bin,
+        "--json",
+      ]);
+      assert.equal(res.code, 0, `${tool}: ${res.stderr}`);
+      assert.equal(count(copy, '"a\nb"'), 2);
+      assert.equal(await sqlite3(copy, "SELECT count(*) FROM docs WHERE docs MATCH 'hello'"), "1");
+    });
+  }
+});
