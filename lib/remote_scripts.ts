@@ -27,6 +27,8 @@ op=$1 db=$2 tmpdir=$3 tool=$4 bin=$5 compress=$6 orderby=$7 py=$8 sq=$9
 fail() { printf 'LITEKEEP-ERROR %s %s\\n' "$1" "$2" >&2; exit 3; }
 case $tool in auto|litekeep)
   if command -v "$bin" >/dev/null 2>&1; then
+    # Tells the local side whose stderr it reads if no answer comes (an older litekeep).
+    printf 'LITEKEEP-TOOL litekeep\\n' >&2
     exec "$bin" agent --protocol ${PROTOCOL} "$op" "$db" "$tmpdir" "$compress" "$orderby"
   fi
   [ "$tool" = litekeep ] && fail notool "litekeep ($bin) is not installed on the remote host";;
@@ -157,7 +159,9 @@ def snapshot(delta):
         fd, tmp = tempfile.mkstemp(prefix=".litekeep-remote-", suffix=".db", dir=tmpdir or None)
         os.close(fd)
     except OSError as e:
-        fail("space" if e.errno == 28 else "io", "cannot create a temporary file: %s" % e)
+        where = tmpdir or tempfile.gettempdir()
+        fail("space" if e.errno == 28 else "tmpdir",
+             'cannot create a temporary file in "%s": %s' % (where, e.strerror or e))
     try:
         try:
             src = connect(db)
@@ -381,7 +385,10 @@ if [ "$op" = info ]; then
 fi
 [ "$op" = delta ] && fail nodelta "the sqlite3 fallback cannot send only changed pages"
 [ "$op" = snapshot ] || fail usage "unknown operation $op"
-tmp=$(mktemp "$tmpdir/.litekeep-remote-XXXXXX") || fail space "cannot create a temporary file in $tmpdir"
+if ! tmp=$(mktemp "$tmpdir/.litekeep-remote-XXXXXX" 2>/dev/null); then
+  [ -d "$tmpdir" ] && [ -w "$tmpdir" ] && fail space "cannot create a temporary file in \\"$tmpdir\\": no space left"
+  fail tmpdir "cannot create a temporary file in \\"$tmpdir\\": no such folder, or not writable"
+fi
 trap 'rm -f "$tmp" "$tmp-journal" "$tmp-wal" "$tmp-shm"' EXIT
 trap 'exit 4' HUP INT TERM PIPE
 journal=$(sql "$db" "PRAGMA journal_mode" 2>&1) || fail "$(classify "$journal")" "$journal"

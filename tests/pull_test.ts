@@ -9,6 +9,7 @@ import {
   mountTmpfs,
   remoteLitekeep,
   runCli,
+  spawnCli,
   sqlite3,
   startSshd,
   startWriter,
@@ -739,4 +740,93 @@ Deno.test("info, compare and pull agree across remote tools on FTS5 tables, odd 
       assert.equal(await sqlite3(copy, "SELECT count(*) FROM docs WHERE docs MATCH 'hello'"), "1");
     });
   }
+});
+
+Deno.test("pull shows what a too-old or too-new remote litekeep said, and says to match versions", async (t) => {
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const remote = join(dir.path, "remote.db");
+  makeDb(remote);
+  const cases: Array<[string, string, RegExp]> = [
+    ["older", `echo 'error: Unknown command "agent"' >&2\nexit 2`, /Unknown command "agent"/],
+    [
+      "newer",
+      `echo 'LITEKEEP-ERROR protocol this litekeep speaks protocol 2, not 1' >&2\nexit 3`,
+      /speaks protocol 2, not 1/,
+    ],
+  ];
+  for (const [name, body, said] of cases) {
+    await t.step(name, async () => {
+      const bin = join(dir.path, `litekeep-${name}`);
+      await Deno.writeTextFile(bin, `#!/bin/sh\n${body}\n`);
+      await Deno.chmod(bin, 0o755);
+      const res = await runCli([
+        "pull",
+        `${sshd.host}:${remote}`,
+        join(dir.path, "local.db"),
+        "--remote-bin",
+        bin,
+      ]);
+      assert.equal(res.code, 1, res.stderr);
+      assert.equal(res.stdout, "");
+      assert.match(res.stderr, said);
+      assert.match(res.stderr, /older or newer.*install the same version on both hosts/);
+      assert.doesNotMatch(res.stderr, /shell startup files/);
+    });
+  }
+});
+
+Deno.test("a bad TMPDIR, remote or local, is a plain error that names it and the remedy", async (t) => {
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const remote = join(dir.path, "remote.db");
+  makeDb(remote);
+  const bin = await remoteLitekeep(dir.path);
+  for (const tool of ["litekeep", "python3", "sqlite3"]) {
+    await t.step(`--remote-tmp /nonexistent through ${tool}`, async () => {
+      const res = await runCli([
+        "pull",
+        `${sshd.host}:${remote}`,
+        join(dir.path, `local-${tool}.db`),
+        "--remote-tool",
+        tool,
+        "--remote-bin",
+        bin,
+        "--remote-tmp",
+        "/nonexistent/tmp",
+      ]);
+      assert.equal(res.code, 1, res.stderr);
+      assert.match(res.stderr, /temporary (file|folder) in "\/nonexistent\/tmp"/);
+      assert.match(res.stderr, /hint: .*--remote-tmp.*TMPDIR/);
+      assert.doesNotMatch(res.stderr, /internal error/);
+    });
+  }
+  await t.step("the remote's TMPDIR", async () => {
+    const wrapper = join(dir.path, "litekeep-badtmp");
+    await Deno.writeTextFile(wrapper, `#!/bin/sh\nTMPDIR=/nonexistent/tmp exec ${bin} "$@"\n`);
+    await Deno.chmod(wrapper, 0o755);
+    const res = await runCli([
+      "pull",
+      `${sshd.host}:${remote}`,
+      join(dir.path, "local-env.db"),
+      "--remote-bin",
+      wrapper,
+    ]);
+    assert.equal(res.code, 1, res.stderr);
+    assert.match(res.stderr, /temporary (file|folder) in "\/nonexistent\/tmp"/);
+    assert.match(res.stderr, /hint: .*TMPDIR/);
+  });
+  await t.step(
+    "the local TMPDIR (verify copies a WAL-header backup to the temp folder)",
+    async () => {
+      const wal = join(dir.path, "wal-header.db");
+      await Deno.copyFile(remote, wal);
+      const res = await spawnCli(["verify", wal], { env: { TMPDIR: "/nonexistent/tmp" } });
+      assert.equal(res.code, 1, res.stderr);
+      assert.equal(res.stdout.includes("internal error"), false);
+      assert.doesNotMatch(res.stderr, /internal error/);
+      assert.match(res.stderr, /temporary folder in "\/nonexistent\/tmp"/);
+      assert.match(res.stderr, /hint: .*TMPDIR/);
+    },
+  );
 });
