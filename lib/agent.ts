@@ -11,6 +11,7 @@ import { createGzip } from "node:zlib";
 import { join } from "node:path";
 import { removeTempDb, TEMP_PREFIX } from "./atomic.ts";
 import { readChunks } from "./db_file.ts";
+import { describeCause, OperationError } from "./errors.ts";
 import { localInfo } from "./info.ts";
 import { PROTOCOL } from "./remote_scripts.ts";
 import { snapshotDatabase } from "./snapshot.ts";
@@ -57,6 +58,14 @@ export async function serveSnapshot(
   const dir = options.tmpDir || options.envTmpDir || "/tmp";
   const random = crypto.getRandomValues(new Uint32Array(1))[0].toString(36);
   const temp = join(dir, `${TEMP_PREFIX}remote-${Deno.pid}-${random}.db`);
+  const folder = await Deno.stat(dir).catch((cause) => cause as Error);
+  if (folder instanceof Error || !folder.isDirectory) {
+    throw new OperationError(
+      `cannot create a temporary file in "${dir}": ${
+        folder instanceof Error ? describeCause(folder) : "it is not a folder"
+      }`,
+    );
+  }
   try {
     const snap = await snapshotDatabase(db, temp, { busyTimeoutMs: options.busyTimeoutMs });
     const conn = openBackupFile(temp);

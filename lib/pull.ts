@@ -96,6 +96,15 @@ export interface PullResult {
   localBackup: string | null;
   /** True when there was no local database before. */
   created: boolean;
+  /** The copy passed `integrity_check` (a failure throws, so it is always "ok" here). */
+  integrity: "ok";
+  /**
+   * The copy's row counts against the remote's: "match", "differ" (only scp gets this far; the
+   * tables are in `rowCountDifferences`), or "unknown" when the remote could not count them.
+   */
+  rowCounts: "match" | "differ" | "unknown";
+  /** The tables whose row counts differ, e.g. "members 344 vs 345". */
+  rowCountDifferences: string[];
   warnings: string[];
 }
 
@@ -139,7 +148,7 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
         { hint: 'the local database was not changed; check the remote with "litekeep info"' },
       );
     }
-    const differences = compareCounts(fetched.tables, inspection.tables);
+    const differences = fetched.counted ? compareCounts(fetched.tables, inspection.tables) : [];
     if (differences.length > 0) {
       const text = `row counts differ from the remote's: ${differences.join(", ")}`;
       if (fetched.sameSnapshot) {
@@ -183,6 +192,9 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
         : inspection.tables.map((t) => ({ ...t, newest: null })),
       localBackup: backupFile,
       created: !exists,
+      integrity: "ok",
+      rowCounts: !fetched.counted ? "unknown" : differences.length > 0 ? "differ" : "match",
+      rowCountDifferences: differences,
       warnings,
     };
   } catch (error) {
@@ -263,6 +275,8 @@ interface Fetched {
   tables: TableSummary[];
   /** True when `tables` were counted in the very snapshot that was copied. */
   sameSnapshot: boolean;
+  /** False when the remote could not count its rows: there is nothing to compare with. */
+  counted: boolean;
   pagesSent?: number;
 }
 
@@ -309,6 +323,7 @@ function fromHeader(header: SnapshotHeader, sha256: string, pagesSent?: number):
     sha256,
     tables: header.tables.map((t) => ({ ...t, newest: normalize(t.newest) })),
     sameSnapshot: true,
+    counted: true,
     pagesSent,
   };
 }
@@ -401,9 +416,11 @@ async function fetchRaw(options: PullOptions, temp: string, warnings: string[]):
   }
   const bytes = (await Deno.stat(temp)).size;
   let tables: TableSummary[] = [];
+  let counted = true;
   try {
     tables = (await remoteInfo(source, options.remote)).tables;
   } catch (error) {
+    counted = false;
     warnings.push(`could not count the remote's rows to compare: ${describeCause(error)}`);
     const conn = openBackupFile(temp);
     try {
@@ -418,5 +435,6 @@ async function fetchRaw(options: PullOptions, temp: string, warnings: string[]):
     sha256: await hashFile(temp, "sha256"),
     tables,
     sameSnapshot: false,
+    counted,
   };
 }

@@ -24,28 +24,67 @@ export interface SshOptions {
   connectTimeoutS?: number;
 }
 
+/** A host's parts: `user@` (optional) and the address, without the brackets of `[IPv6]`. */
+interface HostParts {
+  user?: string;
+  address: string;
+}
+
 /**
- * Checks a host (alias, name, `user@host`, IPv4 or `[IPv6]`): no leading `-`, no whitespace or
- * control characters, nothing a shell or ssh would read as syntax.
+ * Splits `user@host`, `[IPv6]` or `user@[IPv6]` (scp's and ssh's forms); undefined when it is
+ * none of them. Brackets delimit a whole address, never part of one.
+ */
+function hostParts(host: string): HostParts | undefined {
+  const m = /^(?:([A-Za-z0-9_.%+-]+)@)?(?:\[([A-Za-z0-9_.%:+-]+)\]|([A-Za-z0-9_.%:+-]+))$/.exec(
+    host,
+  );
+  if (!m) return undefined;
+  const [, user, bracketed, plain] = m;
+  return { user, address: bracketed ?? plain };
+}
+
+/**
+ * Checks a host (alias, name, `user@host`, IPv4, `[IPv6]`, `user@[IPv6]`, or a bare IPv6 from
+ * the config): no leading `-` on the host or its address, no whitespace or control characters,
+ * nothing a shell or ssh would read as syntax, brackets only around a whole address.
  *
  * @throws {UsageError}
  */
 export function checkHost(host: string): string {
   if (host === "") throw new UsageError("The remote host is empty", { hint: "write HOST:PATH" });
-  if (host.startsWith("-")) {
+  const parts = hostParts(host);
+  if (host.startsWith("-") || parts?.address.startsWith("-")) {
     throw new UsageError(`Refusing host "${host}": a host cannot start with "-"`, {
       hint: "ssh would read it as an option; use an alias from ~/.ssh/config",
     });
   }
-  if (!/^[A-Za-z0-9_.@%:\[\]+-]+$/.test(host)) {
+  if (parts === undefined) {
     throw new UsageError(
       `Refusing host "${host}": it contains characters a host name cannot have`,
       {
-        hint: "use a host name, user@host, or an alias from ~/.ssh/config",
+        hint: "use a host name, user@host, [IPv6 address], or an alias from ~/.ssh/config",
       },
     );
   }
   return host;
+}
+
+/** The host as ssh takes it: `::1`, `pi@::1` (ssh knows no brackets). @throws {UsageError} */
+export function sshHost(host: string): string {
+  checkHost(host);
+  const { user, address } = hostParts(host)!;
+  return user === undefined ? address : `${user}@${address}`;
+}
+
+/**
+ * The host as scp takes it before `:PATH`: an address with colons goes in brackets
+ * (`[::1]`, `pi@[::1]`), so scp does not split it at its first colon. @throws {UsageError}
+ */
+export function scpHost(host: string): string {
+  checkHost(host);
+  const { user, address } = hostParts(host)!;
+  const shown = address.includes(":") ? `[${address}]` : address;
+  return user === undefined ? shown : `${user}@${shown}`;
 }
 
 /**
@@ -105,8 +144,7 @@ function commonOptions(options: SshOptions): string[] {
  * `--` before the host so nothing after it is read as an option.
  */
 export function sshArgs(host: string, remoteWords: string[], options: SshOptions = {}): string[] {
-  checkHost(host);
-  return [...commonOptions(options), "--", host, remoteWords.map(shellQuote).join(" ")];
+  return [...commonOptions(options), "--", sshHost(host), remoteWords.map(shellQuote).join(" ")];
 }
 
 /**
@@ -124,7 +162,7 @@ export function scpArgs(
   localPath: string,
   options: SshOptions = {},
 ): string[] {
-  checkHost(host);
+  const to = scpHost(host);
   // -s: the SFTP protocol, so the remote path is never read by a shell; -p keeps times.
   return [
     "-s",
@@ -132,7 +170,7 @@ export function scpArgs(
     "-p",
     ...commonOptions(options),
     "--",
-    `${host}:${scpPath(remotePath)}`,
+    `${to}:${scpPath(remotePath)}`,
     localPath,
   ];
 }
@@ -178,12 +216,21 @@ export function sshFailure(error: unknown, host: string, doing: string): Error {
       {
         cause: error,
         hint: why === "authentication was refused"
-          ? `check that "ssh ${host}" logs in without a password (keys, ssh-agent)`
-          : `check the host and your ~/.ssh/config; try "ssh ${host} true"`,
+          ? `check that "ssh ${sshHostOr(host)}" logs in without a password (keys, ssh-agent)`
+          : `check the host and your ~/.ssh/config; try "ssh ${sshHostOr(host)} true"`,
       },
     );
   }
   return new OperationError(`${doing} on "${host}" failed: ${text || `exit code ${error.code}`}`, {
     cause: error,
   });
+}
+
+/** The host as a user would type it for ssh, for hints; the host itself if it is not valid. */
+function sshHostOr(host: string): string {
+  try {
+    return sshHost(host);
+  } catch {
+    return host;
+  }
 }

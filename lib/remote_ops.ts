@@ -7,8 +7,19 @@
 import { BusyError, OperationError, UsageError } from "./errors.ts";
 import { ProcessError, spawnStreaming, type StreamingChild, tail } from "./proc.ts";
 import { type RemoteSpec, sshArgs, sshFailure, type SshOptions } from "./remote.ts";
-import { DISPATCH, PYTHON_AGENT, SQLITE3_AGENT } from "./remote_scripts.ts";
-import { type DbInfo, readHeader, StreamReader } from "./transfer.ts";
+import { DISPATCH, PROTOCOL, PYTHON_AGENT, SQLITE3_AGENT } from "./remote_scripts.ts";
+import {
+  checkInfoHeader,
+  type DbInfo,
+  NoHeaderError,
+  readHeader,
+  StreamReader,
+} from "./transfer.ts";
+
+/** What to do when the two sides' litekeep versions do not speak the same protocol. */
+const VERSION_HINT =
+  "the remote litekeep is older or newer: install the same version on both hosts " +
+  "(or use --remote-tool python3 meanwhile)";
 
 /** Which program answers on the remote. */
 export const REMOTE_TOOLS = ["auto", "litekeep", "python3", "sqlite3"] as const;
@@ -119,6 +130,8 @@ export async function remoteFailure(
       space: "free space in the remote temporary folder, or choose another with --remote-tmp",
       notool: "install python3 or sqlite3 on the remote, or copy the litekeep binary there",
       nodelta: "install python3 or litekeep on the remote, or use --method snapshot",
+      tmpdir: "give --remote-tmp DIR, a writable folder on the remote, or fix the remote's TMPDIR",
+      protocol: VERSION_HINT,
     };
     return new RemoteError(
       `Remote database "${where}": ${message}`,
@@ -128,6 +141,25 @@ export async function remoteFailure(
   }
   if (processError instanceof ProcessError && processError.code === 255) {
     return sshFailure(processError, spec.host, "Cannot reach remote");
+  }
+  // Output that is not protocol 1 while a remote litekeep ran: another version, whose own
+  // words (its stderr) say more than any guess about shell startup files.
+  const said = tail(stderr.replace(/^LITEKEEP-TOOL .*$/gm, ""));
+  if (processError instanceof ProcessError && /^LITEKEEP-TOOL litekeep$/m.test(stderr)) {
+    if (fallback instanceof NoHeaderError || fallback instanceof ProcessError) {
+      return new OperationError(
+        `The remote litekeep on "${spec.host}" did not answer in protocol ${PROTOCOL}: ${
+          said || `exit code ${processError.code}`
+        }`,
+        { cause: processError, hint: VERSION_HINT },
+      );
+    }
+  }
+  if (fallback instanceof NoHeaderError && said) {
+    return new OperationError(`${fallback.message}; the remote said: ${said}`, {
+      cause: fallback,
+      hint: fallback.hint,
+    });
   }
   if (fallback instanceof Error && !(fallback instanceof ProcessError)) return fallback;
   if (processError) return sshFailure(processError, spec.host, `Remote command for "${where}"`);
@@ -147,7 +179,7 @@ export async function remoteInfo(spec: RemoteSpec, o: RemoteOptions): Promise<Db
   await using _child = child;
   let info: DbInfo;
   try {
-    info = await readHeader<DbInfo>(reader, spec.host);
+    info = checkInfoHeader(await readHeader<unknown>(reader, spec.host), spec.host);
   } catch (error) {
     throw await remoteFailure(child, reader, spec, error);
   }

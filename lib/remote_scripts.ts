@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { shellQuote } from "./remote.ts";
 
 /** The protocol version these scripts and `litekeep agent` speak. */
 export const PROTOCOL = 1;
@@ -26,6 +27,8 @@ op=$1 db=$2 tmpdir=$3 tool=$4 bin=$5 compress=$6 orderby=$7 py=$8 sq=$9
 fail() { printf 'LITEKEEP-ERROR %s %s\\n' "$1" "$2" >&2; exit 3; }
 case $tool in auto|litekeep)
   if command -v "$bin" >/dev/null 2>&1; then
+    # Tells the local side whose stderr it reads if no answer comes (an older litekeep).
+    printf 'LITEKEEP-TOOL litekeep\\n' >&2
     exec "$bin" agent --protocol ${PROTOCOL} "$op" "$db" "$tmpdir" "$compress" "$orderby"
   fi
   [ "$tool" = litekeep ] && fail notool "litekeep ($bin) is not installed on the remote host";;
@@ -80,6 +83,9 @@ def ident(name):
     return '"' + name.replace('"', '""') + '"'
 
 def plain(value):
+    # A BLOB as x'<lower-case hex>', as litekeep (valueText) and the sqlite3 script write it.
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "x'" + bytes(value).hex() + "'"
     return value if value is None or isinstance(value, (int, float, str)) else repr(value)
 
 def check_order(conn):
@@ -104,6 +110,9 @@ def tables(conn):
         except sqlite3.Error:
             count = None
         column = ident(order[name]) if name in order else "rowid"
+        if count is None:
+            found.append({"name": name, "rows": None, "newest": None})
+            continue
         try:
             newest = plain(conn.execute("SELECT max(%s) FROM %s" % (column, ident(name))).fetchone()[0])
         except sqlite3.Error:
@@ -150,7 +159,9 @@ def snapshot(delta):
         fd, tmp = tempfile.mkstemp(prefix=".litekeep-remote-", suffix=".db", dir=tmpdir or None)
         os.close(fd)
     except OSError as e:
-        fail("space" if e.errno == 28 else "io", "cannot create a temporary file: %s" % e)
+        where = tmpdir or tempfile.gettempdir()
+        fail("space" if e.errno == 28 else "tmpdir",
+             'cannot create a temporary file in "%s": %s' % (where, e.strerror or e))
     try:
         try:
             src = connect(db)
@@ -233,16 +244,104 @@ except sqlite3.Error as e:
     fail(classify(e), e)
 `;
 
+/** A SQL string literal. */
+function sqlText(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
+/**
+ * CTEs `e1` .. `e4` after a CTE `e0(v, k, o)`: `e4.v` is `e0.v` written as the inside of a JSON
+ * string, with core functions only (`replace`, `char`; old sqlite3 CLIs have no JSON functions),
+ * nine `replace` calls a step because SQLite's parser refuses deeper nesting.
+ */
+function jsonEscapeCtes(): string {
+  const pairs: Array<[string, string]> = [[String.raw`'\'`, String.raw`'\\'`], [`'"'`, `'\\"'`]];
+  for (let c = 1; c < 32; c++) {
+    const escaped = c === 9
+      ? String.raw`\t`
+      : c === 10
+      ? String.raw`\n`
+      : c === 13
+      ? String.raw`\r`
+      : `\\u${c.toString(16).padStart(4, "0")}`;
+    pairs.push([`char(${c})`, `'${escaped}'`]);
+  }
+  const ctes: string[] = [];
+  for (let step = 1; pairs.length > 0; step++) {
+    let v = "v";
+    for (const [from, to] of pairs.splice(0, 9)) v = `replace(${v}, ${from}, ${to})`;
+    ctes.push(`e${step}(v, k, o) AS (SELECT ${v}, k, o FROM e${step - 1})`);
+  }
+  return ctes.join(", ");
+}
+
+/** The last of `jsonEscapeCtes()`. */
+const ESCAPED = "e4";
+
+/**
+ * SQL for the text of value `m` as litekeep writes it (`valueText` in sqlite.ts): a BLOB as
+ * x'<lower-case hex>', a whole REAL as an integer (100.0 -> 100), else its text; NULL stays.
+ */
+function valueText(m: string): string {
+  return `CASE WHEN typeof(${m}) = 'blob' THEN 'x''' || lower(hex(${m})) || '''' ` +
+    `WHEN typeof(${m}) = 'real' AND ${m} = CAST(${m} AS INTEGER) ` +
+    `THEN CAST(CAST(${m} AS INTEGER) AS TEXT) ELSE CAST(${m} AS TEXT) END`;
+}
+
+const USER_TABLES = String.raw`type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\'`;
+
+/** Lines `T<id> <JSON-escaped name>` for every user table, virtual ones included. */
+const NAMES_SQL =
+  `WITH e0(v, k, o) AS (SELECT name, rowid, name FROM sqlite_master WHERE ${USER_TABLES}), ` +
+  `${jsonEscapeCtes()} SELECT 'T' || k || ' ' || v FROM ${ESCAPED} ORDER BY o;`;
+
+/**
+ * After a `WITH o(t, c)` of the --order-by pairs: the statements that print `N<id> <rows>` and
+ * `M<id> <newest as a JSON token>` for every table that is not virtual (litekeep does not count
+ * those either).
+ */
+const COUNTS_SQL = (() => {
+  const ident = `('"' || replace(name, '"', '""') || '"')`;
+  const column =
+    `coalesce((SELECT '"' || replace(c, '"', '""') || '"' FROM o WHERE o.t = name), 'rowid')`;
+  const newest = `;\nWITH e0(v, k, o) AS (SELECT ${valueText("m")}, 0, 0 FROM (SELECT max(`;
+  return `SELECT ${sqlText("SELECT 'N")} || rowid || ${sqlText(" ' || count(*) FROM ")} || ` +
+    `${ident} || ${sqlText(newest)} || ${column} || ${sqlText(") AS m FROM ")} || ${ident} || ` +
+    `${sqlText(`)), ${jsonEscapeCtes()} SELECT 'M`)} || rowid || ` +
+    `${sqlText(` ' || coalesce('"' || v || '"', 'null') FROM ${ESCAPED};`)} ` +
+    `FROM sqlite_master WHERE ${USER_TABLES} AND sql NOT LIKE 'CREATE VIRTUAL %' ORDER BY name;`;
+})();
+
+/** Joins the T/N/M lines into the JSON table list; what is missing is null. */
+const TABLES_AWK = String
+  .raw`{ kind = substr($1, 1, 1); key = substr($1, 2); rest = substr($0, length($1) + 2) }
+kind == "T" { order[++n] = key; name[key] = rest }
+kind == "N" { rows[key] = rest }
+kind == "M" { newest[key] = rest }
+END {
+  printf "["
+  for (i = 1; i <= n; i++) {
+    k = order[i]
+    counted = (k in rows)
+    printf "%s{\"name\":\"%s\",\"rows\":%s,\"newest\":%s}", (i > 1 ? "," : ""), name[k],
+      (counted ? rows[k] : "null"), (counted && (k in newest) ? newest[k] : "null")
+  }
+  printf "]"
+}`;
+
 /** Arguments: op db tmpdir orderby. Needs only sh, coreutils-like tools and the sqlite3 CLI. */
 export const SQLITE3_AGENT = `
 op=$1 db=$2 tmpdir=\${3:-\${TMPDIR:-/tmp}} orderby=$4
 tab=$(printf '\\t')
+names_sql=${shellQuote(NAMES_SQL)}
+counts_sql=${shellQuote(COUNTS_SQL)}
 fail() { printf 'LITEKEEP-ERROR %s %s\\n' "$1" "$2" >&2; exit 3; }
 [ -e "$db" ] || fail notfound "no such file: $db"
 [ -d "$db" ] && fail notdb "it is a folder, not a database file"
 [ -s "$db" ] || fail empty "the database is empty (0 bytes)"
 [ "$(head -c 15 "$db")" = "SQLite format 3" ] || fail notdb "file is not a SQLite database"
-sql() { sqlite3 -readonly -batch -cmd ".timeout 10000" "$@"; }
+# -init /dev/null: the user's ~/.sqliterc (.headers on, .mode json) must not change the output.
+sql() { sqlite3 -init /dev/null -readonly -batch -cmd ".timeout 10000" "$@"; }
 # JSON string content: control characters dropped, \\ " TAB and newlines escaped.
 json() { printf '%s' "$1" | tr -d '\\001-\\010\\013-\\037' | sed -e 's/\\\\/\\\\\\\\/g' -e 's/"/\\\\"/g' -e "s/$tab/\\\\\\\\t/g" | awk 'NR > 1 { printf "%s", "\\\\n" } { printf "%s", $0 }'; }
 ident() { printf '"%s"' "$(printf '%s' "$1" | sed 's/"/""/g')"; }
@@ -255,24 +354,18 @@ check_order() {
     if [ "$known" = 0 ]; then printf '%s' "--order-by $t.$c: no such table or column"; exit 1; fi
   done
 }
+# The table list in one read transaction, newline-safe: the SQL below writes names and values
+# JSON-escaped, one self-identifying line per fact (T: name, N: rows, M: newest), so a table
+# whose count or max() fails (WITHOUT ROWID) only lacks that line, as null.
 tables() {
-  printf '['
-  sep=
-  sql "$1" "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND sql NOT LIKE 'CREATE VIRTUAL%' ORDER BY name" |
-  while IFS= read -r name; do
-    rows=$(sql "$1" "SELECT count(*) FROM $(ident "$name")" 2>/dev/null) || rows=null
-    column=rowid
-    if [ -n "$orderby" ]; then
-      picked=$(printf '%s\\n' "$orderby" | while IFS="$tab" read -r t c; do [ "$t" = "$name" ] && printf '%s' "$c"; done)
-      [ -n "$picked" ] && column=$(ident "$picked")
-    fi
-    # A whole REAL prints as an integer, as python3 and litekeep report it (100.0 -> 100).
-    newest=$(sql "$1" "SELECT CASE WHEN typeof(m) = 'real' AND m = CAST(m AS INTEGER) THEN CAST(m AS INTEGER) ELSE m END FROM (SELECT max($column) AS m FROM $(ident "$name"))" 2>/dev/null) || newest=
-    if [ -z "$newest" ]; then newest=null; else newest="\\"$(json "$newest")\\""; fi
-    printf '%s{"name":"%s","rows":%s,"newest":%s}' "$sep" "$(json "$name")" "\${rows:-null}" "$newest"
-    sep=,
-  done
-  printf ']'
+  o="WITH o(t, c) AS (VALUES (NULL, NULL)"
+  while IFS="$tab" read -r t c; do
+    [ -n "$t" ] && o="$o, ('$(printf '%s' "$t" | sed "s/'/''/g")', '$(printf '%s' "$c" | sed "s/'/''/g")')"
+  done <<EOF
+$orderby
+EOF
+  { echo 'BEGIN;'; printf '%s\\n' "$names_sql"; sql "$1" "$o) $counts_sql" 2>/dev/null; echo 'COMMIT;'; } |
+    sql "$1" 2>/dev/null | awk ${shellQuote(TABLES_AWK)}
 }
 classify() {
   case $1 in *full*) echo space;; *locked*|*busy*) echo busy;; *"not a database"*|*malformed*) echo notdb;; *) echo io;; esac
@@ -292,7 +385,10 @@ if [ "$op" = info ]; then
 fi
 [ "$op" = delta ] && fail nodelta "the sqlite3 fallback cannot send only changed pages"
 [ "$op" = snapshot ] || fail usage "unknown operation $op"
-tmp=$(mktemp "$tmpdir/.litekeep-remote-XXXXXX") || fail space "cannot create a temporary file in $tmpdir"
+if ! tmp=$(mktemp "$tmpdir/.litekeep-remote-XXXXXX" 2>/dev/null); then
+  [ -d "$tmpdir" ] && [ -w "$tmpdir" ] && fail space "cannot create a temporary file in \\"$tmpdir\\": no space left"
+  fail tmpdir "cannot create a temporary file in \\"$tmpdir\\": no such folder, or not writable"
+fi
 trap 'rm -f "$tmp" "$tmp-journal" "$tmp-wal" "$tmp-shm"' EXIT
 trap 'exit 4' HUP INT TERM PIPE
 journal=$(sql "$db" "PRAGMA journal_mode" 2>&1) || fail "$(classify "$journal")" "$journal"

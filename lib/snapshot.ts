@@ -21,6 +21,7 @@ import {
   pragmaValue,
   sqliteFailure,
 } from "./sqlite.ts";
+import { makeTempFolder } from "./temp.ts";
 
 /** How to take a snapshot. */
 export interface SnapshotOptions {
@@ -244,7 +245,7 @@ function switchJournalMode(db: string, mode: "DELETE" | "WAL", busyTimeoutMs: nu
  * creating `-wal`/`-shm` beside the original.
  */
 export async function selfContainedCopy(path: string): Promise<{ path: string } & AsyncDisposable> {
-  const dir = await Deno.makeTempDir({ prefix: "litekeep-copy-" });
+  const dir = await makeTempFolder("litekeep-copy-");
   const remove = () => Deno.remove(dir, { recursive: true }).catch(() => {});
   const copy = join(dir, "copy.db");
   try {

@@ -225,13 +225,25 @@ export function tableSummaries(
           .get() as {
             v: unknown;
           };
-        newest = row.v === null || row.v === undefined ? null : String(row.v);
+        newest = valueText(row.v);
       } catch {
         // WITHOUT ROWID table: no rowid to show.
       }
     }
     return { ...table, newest };
   });
+}
+
+/**
+ * A value as text, as every remote tool writes it (`lib/remote_scripts.ts`): a BLOB as
+ * `x'<lower-case hex>'` (SQL's literal, so it never reads as the text it is not), else `String()`.
+ */
+export function valueText(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  if (value instanceof Uint8Array) {
+    return `x'${Array.from(value, (b) => b.toString(16).padStart(2, "0")).join("")}'`;
+  }
+  return String(value);
 }
 
 /**

@@ -23,6 +23,7 @@ import {
   type TableCount,
   tableCounts,
 } from "./sqlite.ts";
+import { makeTempFolder } from "./temp.ts";
 
 /** Statistics of one database's backups in a folder. */
 export interface BackupSetStats {
@@ -227,7 +228,7 @@ async function tempView(
   path: string,
   withWal: boolean,
 ): Promise<{ path: string } & AsyncDisposable> {
-  const dir = await Deno.makeTempDir({ prefix: "litekeep-stats-" });
+  const dir = await makeTempFolder("litekeep-stats-");
   const view = join(dir, "view.db");
   try {
     for (const suffix of withWal ? ["", "-wal"] : [""]) {

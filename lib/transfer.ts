@@ -50,16 +50,40 @@ export interface DbInfo {
   tables: TableSummary[];
 }
 
-/** Reads lines and exact byte counts from a stream, holding at most one chunk in memory. */
+/** The longest header line accepted: it carries the table list, so it may be long, not endless. */
+export const MAX_HEADER_BYTES = 16 << 20;
+/** The longest trailer line accepted (`{"sha256": "<64 hex>"}` is 78 bytes). */
+const MAX_TRAILER_BYTES = 1024;
+/** The longest chunk accepted; senders use 1 MiB blocks (a delta block adds 4 bytes a page). */
+const MAX_CHUNK_BYTES = 64 << 20;
+/** Tables accepted in one header. */
+const MAX_TABLES = 100_000;
+
+/** A line longer than the reader was told to accept. */
+export class LineTooLongError extends Error {
+  constructor(readonly maxBytes: number) {
+    super(`a line longer than ${maxBytes} bytes`);
+    this.name = "LineTooLongError";
+  }
+}
+
+/** Reads lines and exact byte counts from a stream, holding at most one line or chunk. */
 export class StreamReader {
   #reader: ReadableStreamDefaultReader<Uint8Array>;
-  #buffer = new Uint8Array(0);
+  // Live bytes are #buffer[#start, #end); it grows by doubling, so a long line costs O(n).
+  #buffer: Uint8Array = new Uint8Array(0);
+  #start = 0;
+  #end = 0;
   #done = false;
   /** Bytes read from the stream so far. */
   received = 0;
 
   constructor(stream: ReadableStream<Uint8Array>) {
     this.#reader = stream.getReader();
+  }
+
+  get #length(): number {
+    return this.#end - this.#start;
   }
 
   async #fill(): Promise<boolean> {
@@ -70,23 +94,43 @@ export class StreamReader {
       return false;
     }
     this.received += value.length;
-    const merged = new Uint8Array(this.#buffer.length + value.length);
-    merged.set(this.#buffer);
-    merged.set(value, this.#buffer.length);
-    this.#buffer = merged;
+    if (this.#length === 0) {
+      this.#buffer = value;
+      this.#start = 0;
+      this.#end = value.length;
+      return true;
+    }
+    if (this.#end + value.length > this.#buffer.length) {
+      const size = Math.max(this.#length + value.length, 2 * this.#length);
+      const grown = new Uint8Array(size);
+      grown.set(this.#buffer.subarray(this.#start, this.#end));
+      this.#buffer = grown;
+      this.#end = this.#length;
+      this.#start = 0;
+    }
+    this.#buffer.set(value, this.#end);
+    this.#end += value.length;
     return true;
   }
 
-  /** The next line without its `\n`; undefined at the end of the stream. */
-  async line(maxBytes = 1 << 24): Promise<string | undefined> {
+  /**
+   * The next line without its `\n`; undefined at the end of the stream.
+   *
+   * @throws {LineTooLongError} when no newline comes within `maxBytes`
+   */
+  async line(maxBytes = MAX_HEADER_BYTES): Promise<string | undefined> {
+    let scanned = 0;
     for (;;) {
-      const at = this.#buffer.indexOf(10);
+      const at = this.#buffer.subarray(this.#start + scanned, this.#end).indexOf(10);
       if (at >= 0) {
-        const line = new TextDecoder().decode(this.#buffer.subarray(0, at));
-        this.#buffer = this.#buffer.subarray(at + 1);
+        const end = this.#start + scanned + at;
+        if (end - this.#start > maxBytes) throw new LineTooLongError(maxBytes);
+        const line = new TextDecoder().decode(this.#buffer.subarray(this.#start, end));
+        this.#start = end + 1;
         return line;
       }
-      if (this.#buffer.length > maxBytes) throw new Error("line too long");
+      scanned = this.#length;
+      if (scanned > maxBytes) throw new LineTooLongError(maxBytes);
       // A line cut off by the end of the stream is a lost connection, not a line.
       if (!await this.#fill()) return undefined;
     }
@@ -96,13 +140,22 @@ export class StreamReader {
   async bytes(n: number, sink: (piece: Uint8Array) => Promise<void>): Promise<boolean> {
     let left = n;
     while (left > 0) {
-      if (this.#buffer.length === 0 && !await this.#fill()) return false;
-      const piece = this.#buffer.subarray(0, Math.min(left, this.#buffer.length));
-      this.#buffer = this.#buffer.subarray(piece.length);
-      left -= piece.length;
+      if (this.#length === 0 && !await this.#fill()) return false;
+      const take = Math.min(left, this.#length);
+      const piece = this.#buffer.subarray(this.#start, this.#start + take);
+      this.#start += take;
+      left -= take;
       await sink(piece);
     }
     return true;
+  }
+
+  /** True when the stream has ended and every byte was read. */
+  async atEnd(): Promise<boolean> {
+    while (this.#length === 0) {
+      if (!await this.#fill()) return true;
+    }
+    return false;
   }
 
   /** Stops reading. */
@@ -112,10 +165,26 @@ export class StreamReader {
 }
 
 /**
+ * The remote answered, but not in protocol 1 as this litekeep reads it: a bug or another
+ * version on the remote, never a reason to loop, allocate without bound, or crash.
+ */
+export function malformed(host: string, what: string, detail: string): OperationError {
+  return new OperationError(`"${host}" sent a malformed ${what}: ${detail}`, {
+    hint: "the local database was not changed; install the same litekeep version on both hosts, " +
+      "or try another --remote-tool (python3, sqlite3)",
+  });
+}
+
+/** No header came: the remote printed nothing, or only text that is not protocol 1. */
+export class NoHeaderError extends OperationError {}
+
+/**
  * Reads the `LITEKEEP 1 {...}` header. Lines before it (a banner printed by the remote's shell
- * startup files) are skipped, up to 64 KiB.
+ * startup files) are skipped, up to 64 KiB. The header is only parsed JSON: the callers check
+ * its fields (`checkSnapshotHeader`, `checkInfoHeader`).
  *
- * @throws {OperationError} when no header comes, or another protocol version answers
+ * @throws {NoHeaderError} when no header comes
+ * @throws {OperationError} when another protocol version answers, or a line is endless
  */
 export async function readHeader<T>(reader: StreamReader, host: string): Promise<T> {
   let skipped = 0;
@@ -123,7 +192,12 @@ export async function readHeader<T>(reader: StreamReader, host: string): Promise
   let m: RegExpExecArray | null = null;
   let first: string | undefined;
   for (;;) {
-    line = await reader.line();
+    try {
+      line = await reader.line(MAX_HEADER_BYTES);
+    } catch (error) {
+      if (!(error instanceof LineTooLongError)) throw error;
+      throw malformed(host, "header", `a line longer than ${MAX_HEADER_BYTES >> 20} MiB`);
+    }
     if (line === undefined) break;
     m = /^LITEKEEP (\d+) (\{.*\})$/.exec(line);
     if (m) break;
@@ -132,7 +206,7 @@ export async function readHeader<T>(reader: StreamReader, host: string): Promise
     if (skipped > 1 << 16) break;
   }
   if (!m) {
-    throw new OperationError(
+    throw new NoHeaderError(
       `Unexpected answer from "${host}": ${
         first === undefined ? "nothing (the connection closed)" : JSON.stringify(first.slice(0, 80))
       }`,
@@ -142,10 +216,194 @@ export async function readHeader<T>(reader: StreamReader, host: string): Promise
   if (Number(m[1]) !== PROTOCOL) {
     throw new OperationError(
       `"${host}" speaks litekeep protocol ${m[1]}, this litekeep speaks ${PROTOCOL}`,
-      { hint: "install the same litekeep version on both hosts, or use --remote-tool python3" },
+      {
+        hint:
+          "the remote litekeep is older or newer: install the same version on both hosts, or use --remote-tool python3",
+      },
     );
   }
   return parseJson<T>(m[2], host);
+}
+
+/** The tools that answer in protocol 1. */
+const TOOLS = ["litekeep", "python3", "sqlite3"] as const;
+/** SQLite's largest page count (2^32 - 2). */
+const MAX_PAGES = 0xfffffffe;
+
+/** Checks one header's fields; each check names the field it refuses. */
+class Fields {
+  constructor(readonly value: Record<string, unknown>, readonly host: string) {}
+
+  static of(value: unknown, host: string, what: string): Fields {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw malformed(host, what, "it is not a JSON object");
+    }
+    return new Fields(value as Record<string, unknown>, host);
+  }
+
+  fail(name: string, why: string): never {
+    const shown = JSON.stringify(this.value[name]) ?? "nothing";
+    throw malformed(this.host, "header", `"${name}" is ${shown.slice(0, 40)}, ${why}`);
+  }
+
+  text(name: string, maxLength = 4096): string {
+    const v = this.value[name];
+    if (typeof v !== "string" || v.length > maxLength) {
+      this.fail(name, `expected text of at most ${maxLength} characters`);
+    }
+    return v;
+  }
+
+  oneOf<T extends string>(name: string, choices: readonly T[]): T {
+    const v = this.value[name];
+    if (!choices.includes(v as T)) this.fail(name, `expected one of ${choices.join(", ")}`);
+    return v as T;
+  }
+
+  int(name: string, min: number, max: number): number {
+    const v = this.value[name];
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min || v > max) {
+      this.fail(name, `expected a whole number from ${min} to ${max}`);
+    }
+    return v;
+  }
+
+  intOrNull(name: string, min: number, max: number): number | null {
+    return this.value[name] === null ? null : this.int(name, min, max);
+  }
+
+  number(name: string): number {
+    const v = this.value[name];
+    if (typeof v !== "number" || !Number.isFinite(v)) this.fail(name, "expected a number");
+    return v;
+  }
+
+  pageSize(name: string): number {
+    const v = this.int(name, 512, 65536);
+    if ((v & (v - 1)) !== 0) this.fail(name, "expected a power of two from 512 to 65536");
+    return v;
+  }
+
+  tables(name: string): TableSummary[] {
+    const list = this.value[name];
+    if (!Array.isArray(list) || list.length > MAX_TABLES) {
+      this.fail(name, `expected a list of at most ${MAX_TABLES} tables`);
+    }
+    return list.map((item, i) => {
+      const t = Fields.of(item, this.host, "header");
+      const where = (field: string) => `"${name}"[${i}].${field}`;
+      if (typeof t.value.name !== "string") {
+        throw malformed(this.host, "header", `${where("name")} is not text`);
+      }
+      const rows = t.value.rows;
+      if (rows !== null && !(typeof rows === "number" && Number.isSafeInteger(rows) && rows >= 0)) {
+        throw malformed(this.host, "header", `${where("rows")} is not a row count or null`);
+      }
+      const newest = t.value.newest;
+      if (
+        newest !== null && typeof newest !== "string" &&
+        !(typeof newest === "number" && Number.isFinite(newest))
+      ) {
+        throw malformed(this.host, "header", `${where("newest")} is not text, a number or null`);
+      }
+      return { name: t.value.name, rows, newest } as TableSummary;
+    });
+  }
+}
+
+/**
+ * Checks every field of a snapshot (or delta) header: a remote that sends nonsense (a page size
+ * of -4, a size that is not whole pages) must fail here, never drive the receive loops.
+ *
+ * @throws {OperationError} naming the field
+ */
+export function checkSnapshotHeader(
+  value: unknown,
+  host: string,
+  delta: boolean,
+): SnapshotHeader {
+  const f = Fields.of(value, host, "header");
+  const pageSize = f.pageSize("pageSize");
+  const pages = f.int("pages", 1, MAX_PAGES);
+  const size = f.int("size", 0, Number.MAX_SAFE_INTEGER);
+  // The snapshot is a whole database file: exactly `pages` pages.
+  if (size !== pages * pageSize) f.fail("size", `expected pages * pageSize = ${pages * pageSize}`);
+  const header: SnapshotHeader = {
+    tool: f.oneOf("tool", TOOLS),
+    sqlite: f.text("sqlite", 64),
+    journalMode: f.text("journalMode", 64),
+    pageSize,
+    pages,
+    size,
+    encoding: f.oneOf("encoding", ["raw", "gzip"] as const),
+    framing: f.oneOf("framing", ["sized", "chunked"] as const),
+    tables: f.tables("tables"),
+  };
+  if (header.framing === "sized" && (header.encoding !== "raw" || delta)) {
+    f.fail("framing", "a sized body is the raw file itself, never gzip or delta records");
+  }
+  const isDelta = f.value.delta ?? false;
+  if (isDelta !== delta) {
+    f.fail("delta", delta ? "a delta was asked for" : "a whole snapshot was asked for");
+  }
+  if (delta) header.delta = true;
+  return header;
+}
+
+/**
+ * Checks every field of an `info` header.
+ *
+ * @throws {OperationError} naming the field
+ */
+export function checkInfoHeader(value: unknown, host: string): DbInfo {
+  const f = Fields.of(value, host, "header");
+  const big = Number.MAX_SAFE_INTEGER;
+  return {
+    tool: f.oneOf("tool", TOOLS),
+    sqlite: f.text("sqlite", 64),
+    path: f.text("path"),
+    size: f.int("size", 0, big),
+    mtime: f.number("mtime"),
+    journalMode: f.text("journalMode", 64),
+    pageSize: f.pageSize("pageSize"),
+    pageCount: f.int("pageCount", 0, MAX_PAGES),
+    walSize: f.intOrNull("walSize", 0, big),
+    freeBytes: f.value.freeBytes === null
+      ? null
+      : f.number("freeBytes") >= 0
+      ? f.number("freeBytes")
+      : f.fail("freeBytes", "expected a number of bytes"),
+    tables: f.tables("tables"),
+  };
+}
+
+/** Reads the trailer line: `{"sha256": 64 hex digits or null}`, and nothing after it. */
+async function readTrailer(reader: StreamReader, host: string): Promise<{ sha256: string | null }> {
+  let line: string | undefined;
+  try {
+    line = await reader.line(MAX_TRAILER_BYTES);
+  } catch (error) {
+    if (!(error instanceof LineTooLongError)) throw error;
+    throw malformed(host, "trailer", `a line longer than ${MAX_TRAILER_BYTES} bytes`);
+  }
+  if (line === undefined) throw lost(host);
+  const value = parseJson<unknown>(line, host);
+  const sha256 = (value as { sha256?: unknown } | null)?.sha256;
+  if (
+    typeof value !== "object" || value === null || Array.isArray(value) ||
+    !(sha256 === null || (typeof sha256 === "string" && /^[0-9a-f]{64}$/.test(sha256)))
+  ) {
+    throw malformed(host, "trailer", 'expected {"sha256": 64 hex digits or null}');
+  }
+  // The stream ends with the trailer; anything after it means the two sides disagree on framing.
+  if (!await reader.atEnd()) throw malformed(host, "stream", "more data after the trailer");
+  return { sha256 };
+}
+
+function lost(host: string): OperationError {
+  return new OperationError(`The connection to "${host}" was lost in the middle of the transfer`, {
+    hint: "run the pull again; the local database was not changed",
+  });
 }
 
 /** JSON from the remote; anything unreadable is a garbled transfer, not a bug. */
@@ -194,10 +452,6 @@ async function decodeBodyRaw(
   host: string,
   consume: (data: Uint8Array) => Promise<void>,
 ): Promise<{ sha256: string | null }> {
-  const lost = () =>
-    new OperationError(`The connection to "${host}" was lost in the middle of the transfer`, {
-      hint: "run the pull again; the local database was not changed",
-    });
   let inflate:
     | { writer: WritableStreamDefaultWriter<BufferSource>; done: Promise<void> }
     | undefined;
@@ -227,24 +481,31 @@ async function decodeBodyRaw(
     }
     : consume;
   if (header.framing === "sized") {
-    if (!await reader.bytes(header.size, sink)) throw lost();
+    if (!await reader.bytes(header.size, sink)) throw lost(host);
   } else {
     for (;;) {
-      const line = await reader.line(32);
-      if (line === undefined) throw lost();
-      if (!/^[0-9a-f]+$/.test(line)) throw new OperationError(`Garbled transfer from "${host}"`);
+      let line: string | undefined;
+      try {
+        line = await reader.line(16);
+      } catch (error) {
+        if (!(error instanceof LineTooLongError)) throw error;
+        throw malformed(host, "chunk length", "a line longer than 16 bytes");
+      }
+      if (line === undefined) throw lost(host);
+      if (!/^[0-9a-f]{1,8}$/.test(line)) throw garbled(host, "a chunk length is not hex");
       const length = parseInt(line, 16);
+      if (length > MAX_CHUNK_BYTES) {
+        throw malformed(host, "chunk length", `${length} bytes, more than ${MAX_CHUNK_BYTES}`);
+      }
       if (length === 0) break;
-      if (!await reader.bytes(length, sink)) throw lost();
+      if (!await reader.bytes(length, sink)) throw lost(host);
     }
   }
   if (inflate) {
     await inflate.writer.close();
     await inflate.done;
   }
-  const trailer = await reader.line();
-  if (trailer === undefined) throw lost();
-  return parseJson<{ sha256: string | null }>(trailer, host);
+  return await readTrailer(reader, host);
 }
 
 function mismatch(host: string): OperationError {
@@ -266,9 +527,14 @@ export async function receiveBody(
   host: string,
   onProgress?: TransferProgress,
 ): Promise<string> {
+  header = checkSnapshotHeader(header, host, false);
   const hash = createHash("sha256");
   let written = 0;
   const { sha256 } = await decodeBody(reader, header, host, async (data) => {
+    // Never more than announced: a remote that keeps sending must not fill the local disk.
+    if (written + data.length > header.size) {
+      throw malformed(host, "snapshot", `more than the ${header.size} bytes its header announced`);
+    }
     hash.update(data);
     let offset = 0;
     while (offset < data.length) offset += await file.write(data.subarray(offset));
@@ -338,7 +604,9 @@ export async function receiveDelta(
   host: string,
   onProgress?: TransferProgress,
 ): Promise<{ sha256: string; pages: number }> {
-  const record = 4 + header.pageSize;
+  header = checkSnapshotHeader(header, host, true);
+  const { pageSize, pages: pageCount } = header;
+  const record = 4 + pageSize;
   let pending = new Uint8Array(0);
   let pages = 0;
   const { sha256 } = await decodeBody(reader, header, host, async (data) => {
@@ -349,16 +617,24 @@ export async function receiveDelta(
     for (; at + record <= joined.length; at += record) {
       const view = new DataView(joined.buffer, joined.byteOffset + at, 4);
       const pageNo = view.getUint32(0);
-      await file.seek((pageNo - 1) * header.pageSize, Deno.SeekMode.Start);
+      // Only pages of the announced file, each at most once: the loop is bounded by the header.
+      if (pageNo < 1 || pageNo > pageCount) {
+        throw malformed(host, "delta", `page ${pageNo} of a ${pageCount}-page snapshot`);
+      }
+      if (++pages > pageCount) {
+        throw malformed(host, "delta", `more pages than the snapshot's ${pageCount}`);
+      }
+      await file.seek((pageNo - 1) * pageSize, Deno.SeekMode.Start);
       const page = joined.subarray(at + 4, at + record);
       let offset = 0;
       while (offset < page.length) offset += await file.write(page.subarray(offset));
-      pages++;
-      onProgress?.(pages * header.pageSize, header.size);
+      onProgress?.(pages * pageSize, header.size);
     }
     pending = joined.slice(at);
   });
-  if (pending.length !== 0) throw new OperationError(`Garbled delta from "${host}"`);
+  if (pending.length !== 0) {
+    throw malformed(host, "delta", `it ends inside a record (${pending.length} bytes left)`);
+  }
   await file.truncate(header.size);
   await file.seek(0, Deno.SeekMode.Start);
   const hash = createHash("sha256");

@@ -9,6 +9,7 @@ import {
   mountTmpfs,
   remoteLitekeep,
   runCli,
+  spawnCli,
   sqlite3,
   startSshd,
   startWriter,
@@ -579,4 +580,253 @@ Deno.test("info and compare agree across remote tools on awkward values, and che
       assert.match(res.stderr, /--order-by nope\.x/);
     }
   });
+});
+
+Deno.test("pull reaches an IPv6 host written [::1] or user@[::1], over ssh and scp", async (t) => {
+  const lo = await new Deno.Command("ip", { args: ["-6", "addr", "show", "lo"], stdout: "piped" })
+    .output().catch(() => undefined);
+  if (!lo?.success || !new TextDecoder().decode(lo.stdout).includes("::1")) {
+    // deno-lint-ignore no-console
+    console.warn("skipped: this machine has no IPv6 loopback");
+    return;
+  }
+  await using sshd = await startSshd({ listen: "::1" });
+  // ssh matches the config's Host against the address it is given: "::1", never "[::1]".
+  await sshd.addAlias("::1", [`IdentityFile ${join(sshd.dir, "user_key")}`]);
+  await using dir = await tempDir();
+  const remote = join(dir.path, "remote.db");
+  makeDb(remote);
+  const user = new TextDecoder().decode(
+    (await new Deno.Command("id", { args: ["-un"], stdout: "piped" }).output()).stdout,
+  ).trim();
+  for (const host of ["[::1]", `${user}@[::1]`]) {
+    for (const method of ["snapshot", "scp"]) {
+      await t.step(`${host} --method ${method}`, async () => {
+        const local = join(dir.path, `local-${method}-${host.length}.db`);
+        const res = await runCli(["pull", `${host}:${remote}`, local, "--method", method]);
+        assert.equal(res.code, 0, res.stderr);
+        assert.match(res.stdout, new RegExp(`Pulled ${host.replace(/[[\]]/g, "\\$&")}:`));
+        assert.equal(count(local, "members"), 344);
+      });
+    }
+  }
+});
+
+Deno.test("pull --method scp says what it checked: row counts match, differ, or could not be compared", async (t) => {
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const remote = join(dir.path, "remote.db");
+  makeDb(remote);
+  // Remote "litekeep"s that answer info with other counts, or fail: scp then has nothing to
+  // compare with, and the summary must say so instead of "match".
+  const other = join(dir.path, "other-counts");
+  await Deno.writeTextFile(
+    other,
+    `#!/bin/sh\nprintf '%s\\n' 'LITEKEEP 1 {"tool":"litekeep","sqlite":"3.40.1","path":"x","size":4096,"mtime":1,"journalMode":"wal","pageSize":4096,"pageCount":1,"walSize":null,"freeBytes":null,"tables":[{"name":"members","rows":1,"newest":"1"}]}'\n`,
+  );
+  const failing = join(dir.path, "failing");
+  await Deno.writeTextFile(failing, `#!/bin/sh\necho 'LITEKEEP-ERROR io boom' >&2\nexit 3\n`);
+  await Deno.chmod(other, 0o755);
+  await Deno.chmod(failing, 0o755);
+  const cases: Array<[string, string, RegExp, RegExp]> = [
+    [
+      "match",
+      "/nonexistent/litekeep",
+      /^ {2}verified {2}integrity_check ok; row counts match the remote's live database$/m,
+      /warning: scp copies the raw files/,
+    ],
+    [
+      "differ",
+      other,
+      /^ {2}verified {2}integrity_check ok; row counts DIFFER from the remote's: members 1 vs 344, lockers extra/m,
+      /warning: row counts differ from the remote's: members 1 vs 344/,
+    ],
+    [
+      "could not be compared",
+      failing,
+      /^ {2}verified {2}integrity_check ok; row counts could not be compared with the remote's$/m,
+      /warning: could not count the remote's rows to compare: .*boom/,
+    ],
+  ];
+  for (const [name, bin, stdout, stderr] of cases) {
+    await t.step(name, async () => {
+      const local = join(dir.path, `local-${name.length}.db`);
+      const res = await runCli([
+        "pull",
+        `${sshd.host}:${remote}`,
+        local,
+        "--method",
+        "scp",
+        "--remote-bin",
+        bin,
+      ]);
+      assert.equal(res.code, 0, res.stderr);
+      assert.match(res.stdout, stdout);
+      assert.match(res.stderr, stderr);
+      if (name !== "match") assert.doesNotMatch(res.stdout, /row counts match/);
+    });
+  }
+  await t.step("--json says it too", async () => {
+    const res = await runCli([
+      "pull",
+      `${sshd.host}:${remote}`,
+      join(dir.path, "local-json.db"),
+      "--method",
+      "scp",
+      "--remote-bin",
+      failing,
+      "--json",
+    ]);
+    assert.equal(res.code, 0, res.stderr);
+    const out = JSON.parse(res.stdout);
+    assert.equal(out.integrity, "ok");
+    assert.equal(out.rowCounts, "unknown");
+  });
+});
+
+Deno.test("info, compare and pull agree across remote tools on FTS5 tables, odd names and BLOBs", async (t) => {
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const db = join(dir.path, "odd.db");
+  const conn = new DatabaseSync(db);
+  conn.exec("PRAGMA journal_mode = WAL");
+  conn.exec("CREATE VIRTUAL TABLE docs USING fts5(body)");
+  conn.exec("INSERT INTO docs VALUES ('hello world'), ('second')");
+  conn.exec(`CREATE TABLE "a${"\n"}b" (x)`);
+  conn.exec(`INSERT INTO "a${"\n"}b" VALUES (1), (2)`);
+  conn.exec(`CREATE TABLE "it's ""q"" ü ${"\t"}tab" (x)`);
+  conn.exec(`INSERT INTO "it's ""q"" ü ${"\t"}tab" VALUES (1)`);
+  conn.exec("CREATE TABLE blobs (id INTEGER PRIMARY KEY, b BLOB)");
+  conn.exec("INSERT INTO blobs (b) VALUES (x'00ff0a27'), (x'0001'), (x'ff')");
+  conn.close();
+  const bin = await remoteLitekeep(dir.path);
+  const local = await runCli(["info", db, "--order-by", "blobs.b", "--json"]);
+  assert.equal(local.code, 0, local.stderr);
+  const expected = JSON.parse(local.stdout).tables;
+  // The canonical form of a BLOB: x'<lower-case hex>', the same on every side.
+  assert.deepEqual(expected.find((x: { name: string }) => x.name === "blobs"), {
+    name: "blobs",
+    rows: 3,
+    newest: "x'ff'",
+  });
+  assert.deepEqual(expected.find((x: { name: string }) => x.name === "docs"), {
+    name: "docs",
+    rows: null,
+    newest: null,
+  });
+  for (const tool of ["litekeep", "python3", "sqlite3"]) {
+    await t.step(`info and compare through ${tool}`, async () => {
+      const common = ["--remote-tool", tool, "--remote-bin", bin, "--order-by", "blobs.b"];
+      const res = await runCli(["info", `${sshd.host}:${db}`, ...common, "--json"]);
+      assert.equal(res.code, 0, `${tool}: ${res.stderr}`);
+      assert.deepEqual(JSON.parse(res.stdout).tables, expected);
+      const same = await runCli(["compare", db, `${sshd.host}:${db}`, ...common]);
+      assert.equal(same.code, 0, `${tool}: ${same.stdout}${same.stderr}`);
+    });
+    await t.step(`pull through ${tool}`, async () => {
+      const copy = join(dir.path, `copy-${tool}.db`);
+      const res = await runCli([
+        "pull",
+        `${sshd.host}:${db}`,
+        copy,
+        "--remote-tool",
+        tool,
+        "--remote-bin",
+        bin,
+        "--json",
+      ]);
+      assert.equal(res.code, 0, `${tool}: ${res.stderr}`);
+      assert.equal(count(copy, '"a\nb"'), 2);
+      assert.equal(await sqlite3(copy, "SELECT count(*) FROM docs WHERE docs MATCH 'hello'"), "1");
+    });
+  }
+});
+
+Deno.test("pull shows what a too-old or too-new remote litekeep said, and says to match versions", async (t) => {
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const remote = join(dir.path, "remote.db");
+  makeDb(remote);
+  const cases: Array<[string, string, RegExp]> = [
+    ["older", `echo 'error: Unknown command "agent"' >&2\nexit 2`, /Unknown command "agent"/],
+    [
+      "newer",
+      `echo 'LITEKEEP-ERROR protocol this litekeep speaks protocol 2, not 1' >&2\nexit 3`,
+      /speaks protocol 2, not 1/,
+    ],
+  ];
+  for (const [name, body, said] of cases) {
+    await t.step(name, async () => {
+      const bin = join(dir.path, `litekeep-${name}`);
+      await Deno.writeTextFile(bin, `#!/bin/sh\n${body}\n`);
+      await Deno.chmod(bin, 0o755);
+      const res = await runCli([
+        "pull",
+        `${sshd.host}:${remote}`,
+        join(dir.path, "local.db"),
+        "--remote-bin",
+        bin,
+      ]);
+      assert.equal(res.code, 1, res.stderr);
+      assert.equal(res.stdout, "");
+      assert.match(res.stderr, said);
+      assert.match(res.stderr, /older or newer.*install the same version on both hosts/);
+      assert.doesNotMatch(res.stderr, /shell startup files/);
+    });
+  }
+});
+
+Deno.test("a bad TMPDIR, remote or local, is a plain error that names it and the remedy", async (t) => {
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const remote = join(dir.path, "remote.db");
+  makeDb(remote);
+  const bin = await remoteLitekeep(dir.path);
+  for (const tool of ["litekeep", "python3", "sqlite3"]) {
+    await t.step(`--remote-tmp /nonexistent through ${tool}`, async () => {
+      const res = await runCli([
+        "pull",
+        `${sshd.host}:${remote}`,
+        join(dir.path, `local-${tool}.db`),
+        "--remote-tool",
+        tool,
+        "--remote-bin",
+        bin,
+        "--remote-tmp",
+        "/nonexistent/tmp",
+      ]);
+      assert.equal(res.code, 1, res.stderr);
+      assert.match(res.stderr, /temporary (file|folder) in "\/nonexistent\/tmp"/);
+      assert.match(res.stderr, /hint: .*--remote-tmp.*TMPDIR/);
+      assert.doesNotMatch(res.stderr, /internal error/);
+    });
+  }
+  await t.step("the remote's TMPDIR", async () => {
+    const wrapper = join(dir.path, "litekeep-badtmp");
+    await Deno.writeTextFile(wrapper, `#!/bin/sh\nTMPDIR=/nonexistent/tmp exec ${bin} "$@"\n`);
+    await Deno.chmod(wrapper, 0o755);
+    const res = await runCli([
+      "pull",
+      `${sshd.host}:${remote}`,
+      join(dir.path, "local-env.db"),
+      "--remote-bin",
+      wrapper,
+    ]);
+    assert.equal(res.code, 1, res.stderr);
+    assert.match(res.stderr, /temporary (file|folder) in "\/nonexistent\/tmp"/);
+    assert.match(res.stderr, /hint: .*TMPDIR/);
+  });
+  await t.step(
+    "the local TMPDIR (verify copies a WAL-header backup to the temp folder)",
+    async () => {
+      const wal = join(dir.path, "wal-header.db");
+      await Deno.copyFile(remote, wal);
+      const res = await spawnCli(["verify", wal], { env: { TMPDIR: "/nonexistent/tmp" } });
+      assert.equal(res.code, 1, res.stderr);
+      assert.equal(res.stdout.includes("internal error"), false);
+      assert.doesNotMatch(res.stderr, /internal error/);
+      assert.match(res.stderr, /temporary folder in "\/nonexistent\/tmp"/);
+      assert.match(res.stderr, /hint: .*TMPDIR/);
+    },
+  );
 });

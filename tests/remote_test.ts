@@ -107,3 +107,64 @@ Deno.test("scpArgs() copies over SFTP with glob characters escaped", () => {
   assert.deepEqual(args.slice(-3), ["--", "pi:/home/pi/a b\\*.db", "/tmp/local.db"]);
   assert.ok(args.includes("ConnectTimeout=5"));
 });
+
+Deno.test("sshArgs() gives ssh an IPv6 host without the brackets that delimit it", async (t) => {
+  const cases: Array<[string, string]> = [
+    ["[::1]", "::1"],
+    ["pi@[::1]", "pi@::1"],
+    ["[fe80::1%eth0]", "fe80::1%eth0"],
+    ["::1", "::1"],
+    ["pi@::1", "pi@::1"],
+    ["raspberry-pi", "raspberry-pi"],
+  ];
+  for (const [host, expected] of cases) {
+    await t.step(host, () => {
+      const args = sshArgs(host, ["true"]);
+      assert.deepEqual(args.slice(-3), ["--", expected, "'true'"]);
+    });
+  }
+});
+
+Deno.test("scpArgs() gives scp its bracket form for an IPv6 host", async (t) => {
+  const cases: Array<[string, string]> = [
+    ["[::1]", "[::1]:/x.db"],
+    ["pi@[::1]", "pi@[::1]:/x.db"],
+    ["::1", "[::1]:/x.db"],
+    ["pi@::1", "pi@[::1]:/x.db"],
+    ["pi@10.0.0.5", "pi@10.0.0.5:/x.db"],
+  ];
+  for (const [host, expected] of cases) {
+    await t.step(host, () => {
+      assert.deepEqual(scpArgs(host, "/x.db", "/tmp/l.db").slice(-3), [
+        "--",
+        expected,
+        "/tmp/l.db",
+      ]);
+    });
+  }
+});
+
+Deno.test("checkHost() accepts brackets only around a whole IPv6 address", async (t) => {
+  for (
+    const host of [
+      "[::1",
+      "::1]",
+      "[]",
+      "[::1]x",
+      "x[::1]",
+      "pi@[::1]x",
+      "[[::1]]",
+      "[-oProxyCommand=x]",
+      "-[::1]",
+      "[::1;id]",
+      "[::1]@pi",
+      "pi@-x",
+      "@pi",
+    ]
+  ) {
+    await t.step(JSON.stringify(host), () => assert.throws(() => checkHost(host), UsageError));
+  }
+  for (const host of ["[::1]", "pi@[fe80::1%eth0]", "::1", "pi@::ffff:10.0.0.5"]) {
+    await t.step(`${host} is fine`, () => assert.equal(checkHost(host), host));
+  }
+});

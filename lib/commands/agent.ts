@@ -55,6 +55,8 @@ function kindOf(error: unknown): string {
   if (error instanceof BusyError) return "busy";
   if (error instanceof UsageError) return "usage";
   const text = error instanceof Error ? error.message : String(error);
+  // Before "no such file": a missing temp folder is not a missing database.
+  if (/cannot create a temporary file in/.test(text)) return "tmpdir";
   if (/no such file/.test(text)) return "notfound";
   if (/empty \(0 bytes\)/.test(text)) return "empty";
   if (/not a SQLite database|is a folder/.test(text)) return "notdb";

@@ -188,7 +188,18 @@ function describe(r: PullResult): string {
     `  size      ${formatBytes(r.bytes)}\n` +
     `  duration  ${formatDuration(r.durationMs)}\n` +
     `  sha256    ${r.sha256}\n` +
-    `  verified  integrity_check ok, row counts match the remote's snapshot\n` +
+    `  verified  ${verified(r)}\n` +
     `  backup    ${r.localBackup ?? "none (no local database, or --no-local-backup)"}\n` +
     `  tables\n${formatTables(r.tables)}`;
+}
+
+/** What was checked, and only that: scp's counts come from the live remote, or from nowhere. */
+function verified(r: PullResult): string {
+  const against = r.method === "scp" ? "the remote's live database" : "the remote's snapshot";
+  const counts = r.rowCounts === "match"
+    ? `row counts match ${against}`
+    : r.rowCounts === "differ"
+    ? `row counts DIFFER from the remote's: ${r.rowCountDifferences.join(", ")}`
+    : "row counts could not be compared with the remote's";
+  return `integrity_check ok; ${counts}`;
 }
