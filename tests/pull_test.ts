@@ -14,6 +14,7 @@ import {
   startWriter,
   tempDir,
 } from "./_helpers.ts";
+import { ledgerIds, startLedgerWriter } from "./_ledger.ts";
 
 Deno.test("pull brings a snapshot through each remote tool", async (t) => {
   await using sshd = await startSshd();
@@ -579,4 +580,49 @@ Deno.test("info and compare agree across remote tools on awkward values, and che
       assert.match(res.stderr, /--order-by nope\.x/);
     }
   });
+});
+
+Deno.test("pull loses no commit of a local writer: each is in the local backup or the result", async (t) => {
+  await using sshd = await startSshd();
+  for (const wal of [true, false]) {
+    await t.step(wal ? "WAL" : "rollback journal", async () => {
+      await using dir = await tempDir();
+      const remote = join(dir.path, "remote.db");
+      makeDb(remote, { payments: 5000 });
+      // The remote has the writer's table, empty: after each pull the local writer goes on.
+      const conn = new DatabaseSync(remote);
+      conn.exec("CREATE TABLE ledger_w (id INTEGER PRIMARY KEY)");
+      conn.close();
+      const local = join(dir.path, "local.db");
+      makeDb(local, { wal, payments: 30_000, noteBytes: 100 });
+      await using writer = await startLedgerWriter(local, dir.path, 400);
+      const copies: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        await new Promise((r) => setTimeout(r, 150));
+        const res = await runCli([
+          "pull",
+          `${sshd.host}:${remote}`,
+          local,
+          "--busy-timeout",
+          "20000",
+          "--json",
+        ]);
+        assert.equal(res.code, 0, res.stderr);
+        copies.push(JSON.parse(res.stdout).localBackup);
+      }
+      await new Promise((r) => setTimeout(r, 150));
+      const ledger = await writer.stop();
+      assert.ok(ledger.committed.length > 200, `only ${ledger.committed.length} commits`);
+      const kept = ledgerIds([...copies, local]);
+      const lost = ledger.committed.filter((id) => !kept.has(id));
+      assert.equal(
+        lost.length,
+        0,
+        `${lost.length} of ${ledger.committed.length} commits lost (${
+          Math.round(ledger.committed.length / ledger.seconds)
+        } commits/s)`,
+      );
+      assert.equal(await sqlite3(local, "PRAGMA integrity_check"), "ok");
+    });
+  }
 });

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { backupDatabase } from "../lib/backup.ts";
 import { hashFile } from "../lib/checksum.ts";
 import { restoreDatabase } from "../lib/restore.ts";
-import { foreignWal, ls, makeDb, runCli, sqlite3, tempDir } from "./_helpers.ts";
+import { count as rows, foreignWal, ls, makeDb, runCli, sqlite3, tempDir } from "./_helpers.ts";
+import { ledgerIds, startLedgerWriter } from "./_ledger.ts";
 
 const NOW = new Date(2025, 9, 20, 3, 0, 10);
 
@@ -215,7 +216,7 @@ Deno.test("restore into a folder that does not exist exits 1 naming it and creat
   assert.equal((await ls(dir.path)).includes("instance"), false);
 });
 
-Deno.test("restore creates a missing database, unless a stale -wal of a deleted one is there", async (t) => {
+Deno.test("restore creates a missing database, moving a stale -wal of a deleted one aside", async (t) => {
   await t.step("created, in rollback-journal mode", async () => {
     await using dir = await tempDir();
     const { backup } = await changedSince(dir.path);
@@ -228,7 +229,7 @@ Deno.test("restore creates a missing database, unless a stale -wal of a deleted 
     assert.equal(await sqlite3(target, "SELECT count(*) FROM members"), "344");
     assert.equal(await sqlite3(target, "PRAGMA journal_mode"), "delete");
   });
-  await t.step("refused beside a stale -wal", async () => {
+  await t.step("beside a stale -wal and -shm, which are moved aside and kept", async () => {
     await using dir = await tempDir();
     const { db, backup } = await changedSince(dir.path);
     const target = join(dir.path, "gone.db");
@@ -236,16 +237,25 @@ Deno.test("restore creates a missing database, unless a stale -wal of a deleted 
     app.exec("PRAGMA wal_autocheckpoint = 0");
     app.exec("DELETE FROM payments");
     await Deno.copyFile(`${db}-wal`, `${target}-wal`);
+    await Deno.copyFile(`${db}-shm`, `${target}-shm`);
     app.close();
-    const res = await runCli(["restore", backup, target], { now: NOW });
-    assert.equal(res.code, 1);
-    assert.equal(res.stdout, "");
-    assert.match(
-      res.stderr,
-      /it does not exist, but ".*gone\.db-wal" does, and SQLite would replay it/,
+    const wal = await hashFile(`${target}-wal`, "sha256");
+    const res = await runCli(["restore", backup, target, "--json"], { now: NOW });
+    assert.equal(res.code, 0, res.stderr);
+    const out = JSON.parse(res.stdout);
+    const moved = [
+      [`${target}-wal`, `${target}-wal.stale-20251020_030010`],
+      [`${target}-shm`, `${target}-shm.stale-20251020_030010`],
+    ];
+    assert.deepEqual(out.movedAside, moved);
+    assert.ok(out.steps.includes(`moved ${moved[0][0]} aside as ${moved[0][1]}`), out.steps);
+    assert.equal(await hashFile(moved[0][1], "sha256"), wal);
+    // The old -wal was not replayed: the payments it deleted are all there.
+    assert.equal(
+      await sqlite3(target, "SELECT count(*) FROM payments"),
+      String(rows(backup, "payments")),
     );
-    assert.match(res.stderr, /hint: if no program has ".*gone\.db" open, move/);
-    assert.equal((await ls(dir.path)).includes("gone.db"), false);
+    assert.equal(await sqlite3(target, "PRAGMA integrity_check"), "ok");
   });
 });
 
@@ -390,6 +400,43 @@ Deno.test("restore fails with a plain message for each error class", async (t) =
       assert.match(res.stderr, pattern);
       assert.match(res.stderr, /hint: /);
       assert.deepEqual(await ls(dir.path), before);
+    });
+  }
+});
+
+Deno.test("restoreDatabase() loses no commit of a writer that keeps committing", async (t) => {
+  for (const wal of [true, false]) {
+    await t.step(wal ? "WAL" : "rollback journal", async () => {
+      await using dir = await tempDir();
+      const db = join(dir.path, "gym.db");
+      makeDb(db, { wal, payments: 30_000, noteBytes: 100 });
+      const conn = new DatabaseSync(db);
+      conn.exec("CREATE TABLE ledger_w (id INTEGER PRIMARY KEY)");
+      conn.close();
+      // The backup has the writer's table, empty: after each restore the writer goes on.
+      const { file: backup } = await backupDatabase({ db, now: new Date(2025, 9, 19, 3, 0, 5) });
+      await using writer = await startLedgerWriter(db, dir.path, 400);
+      const copies: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        await new Promise((r) => setTimeout(r, 150));
+        const result = await restoreDatabase({ backup, db, now: NOW, busyTimeoutMs: 20_000 });
+        copies.push(result.preRestore!);
+      }
+      await new Promise((r) => setTimeout(r, 150));
+      const ledger = await writer.stop();
+      assert.ok(ledger.committed.length > 200, `only ${ledger.committed.length} commits`);
+      // Each commit the writer saw succeed is in the copy kept before the restore that
+      // replaced it, or in the database after the last restore.
+      const kept = ledgerIds([...copies, db]);
+      const lost = ledger.committed.filter((id) => !kept.has(id));
+      assert.equal(
+        lost.length,
+        0,
+        `${lost.length} of ${ledger.committed.length} commits lost (${
+          Math.round(ledger.committed.length / ledger.seconds)
+        } commits/s)`,
+      );
+      assert.equal(await sqlite3(db, "PRAGMA integrity_check"), "ok");
     });
   }
 });
