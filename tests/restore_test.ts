@@ -4,7 +4,17 @@ import { join } from "node:path";
 import { backupDatabase } from "../lib/backup.ts";
 import { hashFile } from "../lib/checksum.ts";
 import { restoreDatabase } from "../lib/restore.ts";
-import { count as rows, foreignWal, ls, makeDb, runCli, sqlite3, tempDir } from "./_helpers.ts";
+import {
+  cliCommand,
+  count as rows,
+  foreignWal,
+  ls,
+  makeDb,
+  mountTmpfs,
+  runCli,
+  sqlite3,
+  tempDir,
+} from "./_helpers.ts";
 import { ledgerIds, startLedgerWriter } from "./_ledger.ts";
 
 const NOW = new Date(2025, 9, 20, 3, 0, 10);
@@ -439,4 +449,70 @@ Deno.test("restoreDatabase() loses no commit of a writer that keeps committing",
       assert.equal(await sqlite3(db, "PRAGMA integrity_check"), "ok");
     });
   }
+});
+
+Deno.test("restore from a hard link of the database itself is refused, not a wait forever", async () => {
+  await using dir = await tempDir();
+  const { db } = await changedSince(dir.path, { wal: false });
+  const link = join(dir.path, "backups", "gym_backup_20251020_000000.db");
+  await Deno.link(db, link);
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: cliCommand(["restore", link, db]),
+    stdout: "piped",
+    stderr: "piped",
+    stdin: "null",
+    signal: AbortSignal.timeout(60_000),
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 2, stderr);
+  assert.match(stderr, /error: restore: the backup ".*" is the database itself/);
+  assert.ok(!(await ls(dir.path)).some((n) => n.includes("pre-restore")));
+});
+
+Deno.test("restore that must change the page size while the database is open exits 75 and leaves nothing", async () => {
+  await using dir = await tempDir();
+  const other = join(dir.path, "other.db");
+  makeDb(other, { payments: 200 });
+  const conn = new DatabaseSync(other);
+  conn.exec("PRAGMA journal_mode = DELETE; PRAGMA page_size = 8192; VACUUM");
+  conn.close();
+  const { file } = await backupDatabase({ db: other, now: NOW });
+  const db = join(dir.path, "gym.db");
+  makeDb(db, { payments: 50 });
+  const reader = await startReader(db, dir.path);
+  const names = await ls(dir.path);
+  const res = await runCli(["restore", file, db, "--busy-timeout", "300"], { now: NOW });
+  await reader.finish();
+  assert.equal(res.code, 75, res.stderr);
+  assert.equal(res.stdout, "");
+  assert.match(res.stderr, /error: Cannot restore into ".*gym\.db": the new page size \(8192\)/);
+  assert.match(res.stderr, /hint: stop the application, then run again/);
+  assert.doesNotMatch(res.stderr, /internal error|at /);
+  // Only the database's own files and the lock file (a harmless flock target) are there.
+  const own = (n: string) => n !== "go" && !/-(shm|wal)$|\.litekeep\.lock$/.test(n);
+  assert.deepEqual((await ls(dir.path)).filter(own), names.filter(own));
+  assert.equal(await sqlite3(db, "PRAGMA page_size"), "4096");
+  assert.equal(await sqlite3(db, "SELECT count(*) FROM payments"), "50");
+});
+
+Deno.test("restore onto a full disk leaves the database byte for byte as it was", async () => {
+  await using dir = await tempDir();
+  const small = join(dir.path, "small");
+  await using mount = await mountTmpfs(small, 1024);
+  if (!mount) return;
+  const big = join(dir.path, "big.db");
+  makeDb(big, { payments: 30_000, noteBytes: 100 });
+  const { file } = await backupDatabase({ db: big, now: NOW });
+  const db = join(small, "gym.db");
+  makeDb(db, { wal: false, payments: 500 });
+  const before = await hashFile(db, "sha256");
+  const res = await runCli(["restore", file, db], { now: NOW });
+  assert.equal(res.code, 1, res.stderr);
+  assert.match(res.stderr, /no space left/);
+  assert.match(
+    res.stderr,
+    /hint: free some space there; SQLite rolled the restore back; the database is as it was/,
+  );
+  assert.equal(await hashFile(db, "sha256"), before);
+  assert.equal((await ls(small)).some((n) => n.endsWith("-journal")), false);
 });
