@@ -626,3 +626,35 @@ Deno.test("pull loses no commit of a local writer: each is in the local backup o
     });
   }
 });
+
+Deno.test("pull into a database the application creates meanwhile exits 75 and replays nothing", async () => {
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const remote = join(dir.path, "remote.db");
+  makeDb(remote, { payments: 400_000, noteBytes: 200 });
+  const local = join(dir.path, "local.db");
+  const pulling = runCli(["pull", `${sshd.host}:${remote}`, local, "--remote-tool", "python3"]);
+  for (let i = 0;; i++) {
+    const temp = (await ls(dir.path)).find((n) => n.startsWith(".litekeep-tmp-"));
+    if (temp && (await Deno.stat(join(dir.path, temp))).size > 1 << 20) break;
+    assert.ok(i < 3000, "the transfer never started");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  // The application starts while the copy travels: it creates the database, in WAL mode.
+  const app = new DatabaseSync(local);
+  app.exec("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0");
+  app.exec("CREATE TABLE app (x); INSERT INTO app VALUES (1), (2), (3)");
+  const res = await pulling;
+  assert.equal(res.code, 75, res.stderr);
+  assert.match(
+    res.stderr,
+    /error: Cannot pull into ".*local\.db": .* appeared while litekeep worked/,
+  );
+  assert.match(res.stderr, /hint: run again/);
+  // The application's database is its own, untouched by the pulled pages.
+  assert.equal(Number((app.prepare("SELECT count(*) AS n FROM app").get() as { n: number }).n), 3);
+  app.close();
+  assert.equal(await sqlite3(local, "PRAGMA integrity_check"), "ok");
+  assert.equal(await sqlite3(local, "SELECT group_concat(name) FROM sqlite_schema"), "app");
+  assert.deepEqual((await ls(dir.path)).filter((n) => n.startsWith(".litekeep-tmp")), []);
+});
