@@ -51,6 +51,11 @@ export interface BackupOptions {
    * inside the same locks. The new backup is never deleted.
    */
   prune?: RetentionPolicy;
+  /**
+   * The caller has checked `db` and holds a lock on it through a connection: no raw open of the
+   * file then (closing one drops every lock of this process; see `SnapshotOptions`).
+   */
+  sourceChecked?: boolean;
   /** Told what the backup is doing: copy steps, then the check. */
   onProgress?: (progress: BackupProgress) => void;
 }
@@ -111,7 +116,7 @@ export async function backupDatabase(options: BackupOptions): Promise<BackupResu
   const verify = options.verify ?? "full";
   if (options.prune) assertPolicy(options.prune);
   // Check the source before creating anything, so a wrong path leaves no empty folder behind.
-  await checkDatabaseFile(db);
+  if (!options.sourceChecked) await checkDatabaseFile(db);
   await ensureFolder(dir);
 
   await using _locks = await acquireLocks([
@@ -129,6 +134,7 @@ export async function backupDatabase(options: BackupOptions): Promise<BackupResu
   try {
     const snap = await snapshotDatabase(db, temp, {
       busyTimeoutMs: options.busyTimeoutMs ?? 10_000,
+      sourceChecked: options.sourceChecked,
       onProgress: (copiedPages, totalPages) =>
         options.onProgress?.({ phase: "copy", copiedPages, totalPages }),
     });

@@ -13,7 +13,7 @@
 import { basename, dirname } from "node:path";
 import {
   cleanTemps,
-  publish,
+  removeQuietly,
   removeTempDb,
   STALE_TEMP_MS,
   syncFile,
@@ -34,7 +34,7 @@ import {
   type RemoteOptions,
   startRemote,
 } from "./remote_ops.ts";
-import { makeSelfContained, snapshotDatabase, writeInto } from "./snapshot.ts";
+import { makeSelfContained, publishNew, snapshotDatabase, writeInto } from "./snapshot.ts";
 import {
   checkDatabaseFile,
   openBackupFile,
@@ -160,23 +160,36 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
     }
 
     let backupFile: string | null = null;
-    if (exists && (options.localBackup ?? true)) {
-      options.onProgress?.({ phase: "backup" });
-      backupFile = (await backupDatabase({
-        db: localDb,
-        backupDir: options.backupDir,
-        checksum: options.checksum,
-        busyTimeoutMs: options.busyTimeoutMs,
-        now: options.now,
-      })).file;
-    }
-    options.onProgress?.({ phase: "replace" });
+    options.onProgress?.({ phase: exists ? "backup" : "replace" });
     if (exists) {
-      const { backToWal } = await writeInto(temp, localDb, options.busyTimeoutMs ?? 10_000);
-      if (!backToWal) {
+      // The backup of the old local database is taken while its write lock is held, and the
+      // write is checked to start before any other commit (see writeInto): every commit of a
+      // local writer is in that backup or comes after the new content.
+      const keep = options.localBackup ?? true
+        ? () =>
+          backupDatabase({
+            db: localDb,
+            backupDir: options.backupDir,
+            checksum: options.checksum,
+            busyTimeoutMs: options.busyTimeoutMs,
+            now: options.now,
+            sourceChecked: true,
+          })
+        : undefined;
+      const written = await writeInto(temp, localDb, {
+        busyTimeoutMs: options.busyTimeoutMs ?? 10_000,
+        doing: "Cannot pull into",
+        keep,
+        discard: async (kept) => {
+          await removeQuietly(kept.file);
+          if (kept.sidecar) await removeQuietly(kept.sidecar);
+        },
+      });
+      backupFile = written.kept?.file ?? null;
+      if (!written.backToWal) {
         warnings.push(`"${localDb}" could not go back to WAL mode (another connection is open)`);
       }
-    } else await publish(temp, localDb);
+    } else await publishNew(temp, localDb, "Cannot pull into");
 
     return {
       source: describe(source),

@@ -14,18 +14,17 @@
  * @module
  */
 import { basename, dirname } from "node:path";
-import { publish, removeTempDb, syncFile, tempPathFor } from "./atomic.ts";
+import { publish, removeQuietly, removeTempDb, syncDir, syncFile, tempPathFor } from "./atomic.ts";
 import { exists, formatStamp } from "./backup_set.ts";
 import { copyOut } from "./db_file.ts";
 import { describeCause, LitekeepError, OperationError, UsageError } from "./errors.ts";
 import { acquireLocks, dbLockPath } from "./lock.ts";
-import { claimWriteLock, selfContainedCopy, snapshotDatabase, writeInto } from "./snapshot.ts";
+import { publishNew, selfContainedCopy, snapshotDatabase, writeInto } from "./snapshot.ts";
 import {
   checkDatabaseFile,
   integrityProblems,
   openReadWrite,
   pragmaValue,
-  refuseStaleSideFiles,
   sideFiles,
   sqliteFailure,
   type TableCount,
@@ -56,6 +55,11 @@ export interface RestoreResult {
   created: boolean;
   /** The copy of the database as it was; null when there was none (or in a dry run). */
   preRestore: string | null;
+  /**
+   * Side files (`-wal`, `-shm`, `-journal`) of a database that is gone, moved aside before the
+   * database was created: each as `[from, to]` (in a dry run: where they would go).
+   */
+  movedAside: Array<[string, string]>;
   /** Journal mode of the database before the restore; null when it did not exist. */
   journalModeBefore: string | null;
   /** Journal mode after the restore (in a dry run: the one it will have). */
@@ -74,10 +78,11 @@ export interface RestoreResult {
  * Restores `options.backup` into `options.db`.
  *
  * @throws {UsageError} when the backup is the database itself
- * @throws {OperationError} for a bad backup, a missing target folder, a stale `-wal` or
- *   `-journal` beside a missing target, or a failed restore; the database is then untouched
- * @throws {BusyError} when another run holds the database's lock, or its writers or readers
- *   hold it past `busyTimeoutMs`
+ * @throws {OperationError} for a bad backup, a missing target folder, or a failed restore; the
+ *   database is then untouched
+ * @throws {BusyError} when another run holds the database's lock, its writers or readers hold
+ *   it past `busyTimeoutMs`, the page size must change while it is open, or a missing database
+ *   appeared while the restore worked
  */
 export async function restoreDatabase(options: RestoreOptions): Promise<RestoreResult> {
   const started = performance.now();
@@ -95,7 +100,9 @@ export async function restoreDatabase(options: RestoreOptions): Promise<RestoreR
     );
   }
   const created = !await exists(db);
-  if (created) await refuseStaleSideFiles(db, "Cannot restore into");
+  // Side files of a database that is gone would be replayed into the new one: they are kept,
+  // under names that say what they are, out of its way.
+  const stale = created ? await staleSideFiles(db, formatStamp(options.now)) : [];
   const header = created ? undefined : await checkDatabaseFile(db);
   const modeBefore = header === undefined ? null : header.wal ? "wal" : "delete";
   const result: RestoreResult = {
@@ -104,6 +111,7 @@ export async function restoreDatabase(options: RestoreOptions): Promise<RestoreR
     dryRun,
     created,
     preRestore: null,
+    movedAside: stale,
     journalModeBefore: modeBefore,
     journalMode: modeBefore ?? "delete",
     checksum: report.checksum,
@@ -114,6 +122,7 @@ export async function restoreDatabase(options: RestoreOptions): Promise<RestoreR
   };
   const preName = `${db}.pre-restore-${formatStamp(options.now)}`;
   if (dryRun) {
+    for (const [from, to] of stale) result.steps.push(`move ${from} aside as ${to}`);
     if (!created) result.steps.push(`keep the current database as ${preName}`);
     result.steps.push(
       created
@@ -132,21 +141,40 @@ export async function restoreDatabase(options: RestoreOptions): Promise<RestoreR
   await using copy = alone ? undefined : await selfContainedCopy(backup);
   const source = copy?.path ?? backup;
   if (created) {
+    for (const [from, to] of stale) {
+      await Deno.rename(from, to);
+      result.steps.push(`moved ${from} aside as ${to}`);
+    }
+    if (stale.length > 0) await syncDir(dirname(db));
     await createFrom(source, db);
     result.steps.push(`created ${db} from the backup`);
   } else {
-    // Find a writer that holds the database now, before anything is written.
-    result.journalModeBefore = claimWriteLock(db, busyTimeoutMs, "Cannot restore into");
-    result.preRestore = await keepPreRestore(db, preName, busyTimeoutMs);
-    result.steps.push(`kept the current database as ${result.preRestore}`);
-    const { leftWal, backToWal } = await writeInto(
-      source,
-      db,
+    // The pre-restore copy is taken while the write lock is held, and the write is checked to
+    // start before any other commit (see writeInto): every commit is in the copy or comes after.
+    const written = await writeInto(source, db, {
       busyTimeoutMs,
-      `SQLite rolled the restore back; the database is as it was, and also kept as "${result.preRestore}"`,
-    );
-    if (leftWal) result.steps.push("left WAL mode for the page size change, then went back");
-    if (!backToWal) {
+      doing: "Cannot restore into",
+      keep: () => keepPreRestore(db, preName, busyTimeoutMs),
+      discard: removeQuietly,
+      failureHint: (kept, asItWas) =>
+        asItWas
+          ? `SQLite rolled the restore back; the database is as it was${
+            kept ? `, and also kept as "${kept}"` : ""
+          }`
+          : `SQLite could not confirm that its rollback left the database as it was${
+            kept ? `; the database as it was before is kept as "${kept}"` : ""
+          }`,
+    });
+    result.journalModeBefore = written.journalModeBefore;
+    result.preRestore = written.kept ?? null;
+    result.steps.push(`kept the current database as ${result.preRestore}`);
+    if (written.attempts > 1) {
+      result.steps.push(`started over ${written.attempts - 1} time(s): a commit came in between`);
+    }
+    if (written.leftWal) {
+      result.steps.push("left WAL mode for the page size change, then went back");
+    }
+    if (!written.backToWal) {
       result.warnings.push(
         `"${db}" could not go back to WAL mode (another connection is open): run ` +
           `sqlite3 "${db}" "PRAGMA journal_mode=WAL" when the application is stopped`,
@@ -186,24 +214,50 @@ async function checkFolder(folder: string): Promise<void> {
 
 /**
  * Restoring a file into itself would wait forever: the backup API's reading and writing
- * connections would hold each other's locks.
+ * connections would hold each other's locks. A hard link is the same file under another name,
+ * so the device and inode decide, not the path.
  */
 async function refuseSameFile(backup: string, db: string): Promise<void> {
   const real = (p: string) => Deno.realPath(p).catch(() => p);
-  if (await real(backup) !== await real(db)) return;
+  const same = await real(backup) === await real(db) ||
+    await Promise.all([Deno.stat(backup), Deno.stat(db)]).then(
+      ([a, b]) => a.ino !== null && a.dev === b.dev && a.ino === b.ino,
+      () => false,
+    );
+  if (!same) return;
   throw new UsageError(`restore: the backup "${backup}" is the database itself`, {
     hint: "name a backup file and the database it should replace",
   });
 }
 
-/** Creates a missing database from the backup: a temp copy beside it, synced, renamed. */
+/**
+ * The side files beside a missing `db`, each with the free name it is moved aside to:
+ * `<side file>.stale-<stamp>`, never over another file.
+ */
+async function staleSideFiles(db: string, stamp: string): Promise<Array<[string, string]>> {
+  const found: Array<[string, string]> = [];
+  for (const suffix of ["-wal", "-shm", "-journal"]) {
+    const from = db + suffix;
+    if (!await exists(from)) continue;
+    let to = `${from}.stale-${stamp}`;
+    for (let n = 2; await exists(to); n++) to = `${from}.stale-${stamp}_${n}`;
+    found.push([from, to]);
+  }
+  return found;
+}
+
+/**
+ * Creates a missing database from the backup: a temp copy beside it, synced, then published
+ * without ever replacing a database that appeared meanwhile (see publishNew).
+ */
 async function createFrom(source: string, db: string): Promise<void> {
   const temp = tempPathFor(dirname(db), basename(db));
   try {
     await copyOut(source, temp);
     await syncFile(temp);
-    await publish(temp, db);
+    await publishNew(temp, db, "Cannot restore into");
   } catch (cause) {
+    if (cause instanceof LitekeepError) throw cause;
     throw new OperationError(`Cannot create "${db}": ${describeCause(cause)}`, {
       cause,
       hint: "check the folder's permissions and free space",
@@ -219,7 +273,7 @@ async function keepPreRestore(db: string, name: string, busyTimeoutMs: number): 
   for (let n = 2; await exists(path); n++) path = `${name}_${n}`;
   const temp = tempPathFor(dirname(db), basename(path));
   try {
-    await snapshotDatabase(db, temp, { busyTimeoutMs });
+    await snapshotDatabase(db, temp, { busyTimeoutMs, sourceChecked: true });
     await syncFile(temp);
     await publish(temp, path);
     return path;

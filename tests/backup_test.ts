@@ -65,14 +65,13 @@ Deno.test("backupDatabase() writes a self-contained file in rollback-journal mod
 Deno.test("backupDatabase() completes in one pass while a writer commits continuously", async () => {
   await using dir = await tempDir();
   const db = join(dir.path, "busy.db");
-  // About 120 MB: long enough (>1 s with verification) for thousands of foreign commits.
+  // About 120 MB: long enough for many foreign commits during the copy.
   makeDb(db, { payments: 400_000, noteBytes: 200 });
   await using writer = await startWriter(db, dir.path);
   const before = count(db, "ledger");
   let steps = 0;
   let backwards = 0;
   let last = -1;
-  const t0 = performance.now();
   const result = await backupDatabase({
     db,
     now: NOW,
@@ -84,11 +83,11 @@ Deno.test("backupDatabase() completes in one pass while a writer commits continu
       last = copied;
     },
   });
-  const elapsed = performance.now() - t0;
   const after = count(db, "ledger");
   const report = await writer.stop();
 
-  assert.ok(elapsed > 1000, `the backup took ${elapsed} ms; the test needs more than 1 s`);
+  // What makes the test able to fail is foreign commits during the copy, not its duration
+  // (a fast machine copies 120 MB in under a second).
   assert.ok(after - before > 10, `the writer committed only ${after - before} times meanwhile`);
   assert.equal(report.busy, 0, "the writer must never see SQLITE_BUSY");
   assert.ok(steps > 5, "progress must come in several steps");

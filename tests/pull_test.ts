@@ -15,6 +15,7 @@ import {
   startWriter,
   tempDir,
 } from "./_helpers.ts";
+import { ledgerIds, startLedgerWriter } from "./_ledger.ts";
 
 Deno.test("pull brings a snapshot through each remote tool", async (t) => {
   await using sshd = await startSshd();
@@ -829,4 +830,81 @@ Deno.test("a bad TMPDIR, remote or local, is a plain error that names it and the
       assert.match(res.stderr, /hint: .*TMPDIR/);
     },
   );
+});
+
+Deno.test("pull loses no commit of a local writer: each is in the local backup or the result", async (t) => {
+  await using sshd = await startSshd();
+  for (const wal of [true, false]) {
+    await t.step(wal ? "WAL" : "rollback journal", async () => {
+      await using dir = await tempDir();
+      const remote = join(dir.path, "remote.db");
+      makeDb(remote, { payments: 5000 });
+      // The remote has the writer's table, empty: after each pull the local writer goes on.
+      const conn = new DatabaseSync(remote);
+      conn.exec("CREATE TABLE ledger_w (id INTEGER PRIMARY KEY)");
+      conn.close();
+      const local = join(dir.path, "local.db");
+      makeDb(local, { wal, payments: 30_000, noteBytes: 100 });
+      await using writer = await startLedgerWriter(local, dir.path, 400);
+      const copies: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        await new Promise((r) => setTimeout(r, 150));
+        const res = await runCli([
+          "pull",
+          `${sshd.host}:${remote}`,
+          local,
+          "--busy-timeout",
+          "20000",
+          "--json",
+        ]);
+        assert.equal(res.code, 0, res.stderr);
+        copies.push(JSON.parse(res.stdout).localBackup);
+      }
+      await new Promise((r) => setTimeout(r, 150));
+      const ledger = await writer.stop();
+      assert.ok(ledger.committed.length > 200, `only ${ledger.committed.length} commits`);
+      const kept = ledgerIds([...copies, local]);
+      const lost = ledger.committed.filter((id) => !kept.has(id));
+      assert.equal(
+        lost.length,
+        0,
+        `${lost.length} of ${ledger.committed.length} commits lost (${
+          Math.round(ledger.committed.length / ledger.seconds)
+        } commits/s)`,
+      );
+      assert.equal(await sqlite3(local, "PRAGMA integrity_check"), "ok");
+    });
+  }
+});
+
+Deno.test("pull into a database the application creates meanwhile exits 75 and replays nothing", async () => {
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const remote = join(dir.path, "remote.db");
+  makeDb(remote, { payments: 400_000, noteBytes: 200 });
+  const local = join(dir.path, "local.db");
+  const pulling = runCli(["pull", `${sshd.host}:${remote}`, local, "--remote-tool", "python3"]);
+  for (let i = 0;; i++) {
+    const temp = (await ls(dir.path)).find((n) => n.startsWith(".litekeep-tmp-"));
+    if (temp && (await Deno.stat(join(dir.path, temp))).size > 1 << 20) break;
+    assert.ok(i < 3000, "the transfer never started");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  // The application starts while the copy travels: it creates the database, in WAL mode.
+  const app = new DatabaseSync(local);
+  app.exec("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0");
+  app.exec("CREATE TABLE app (x); INSERT INTO app VALUES (1), (2), (3)");
+  const res = await pulling;
+  assert.equal(res.code, 75, res.stderr);
+  assert.match(
+    res.stderr,
+    /error: Cannot pull into ".*local\.db": .* appeared while litekeep worked/,
+  );
+  assert.match(res.stderr, /hint: run again/);
+  // The application's database is its own, untouched by the pulled pages.
+  assert.equal(Number((app.prepare("SELECT count(*) AS n FROM app").get() as { n: number }).n), 3);
+  app.close();
+  assert.equal(await sqlite3(local, "PRAGMA integrity_check"), "ok");
+  assert.equal(await sqlite3(local, "SELECT group_concat(name) FROM sqlite_schema"), "app");
+  assert.deepEqual((await ls(dir.path)).filter((n) => n.startsWith(".litekeep-tmp")), []);
 });

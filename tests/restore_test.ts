@@ -4,7 +4,18 @@ import { join } from "node:path";
 import { backupDatabase } from "../lib/backup.ts";
 import { hashFile } from "../lib/checksum.ts";
 import { restoreDatabase } from "../lib/restore.ts";
-import { foreignWal, ls, makeDb, runCli, sqlite3, tempDir } from "./_helpers.ts";
+import {
+  cliCommand,
+  count as rows,
+  foreignWal,
+  ls,
+  makeDb,
+  mountTmpfs,
+  runCli,
+  sqlite3,
+  tempDir,
+} from "./_helpers.ts";
+import { ledgerIds, startLedgerWriter } from "./_ledger.ts";
 
 const NOW = new Date(2025, 9, 20, 3, 0, 10);
 
@@ -215,7 +226,7 @@ Deno.test("restore into a folder that does not exist exits 1 naming it and creat
   assert.equal((await ls(dir.path)).includes("instance"), false);
 });
 
-Deno.test("restore creates a missing database, unless a stale -wal of a deleted one is there", async (t) => {
+Deno.test("restore creates a missing database, moving a stale -wal of a deleted one aside", async (t) => {
   await t.step("created, in rollback-journal mode", async () => {
     await using dir = await tempDir();
     const { backup } = await changedSince(dir.path);
@@ -228,7 +239,7 @@ Deno.test("restore creates a missing database, unless a stale -wal of a deleted 
     assert.equal(await sqlite3(target, "SELECT count(*) FROM members"), "344");
     assert.equal(await sqlite3(target, "PRAGMA journal_mode"), "delete");
   });
-  await t.step("refused beside a stale -wal", async () => {
+  await t.step("beside a stale -wal and -shm, which are moved aside and kept", async () => {
     await using dir = await tempDir();
     const { db, backup } = await changedSince(dir.path);
     const target = join(dir.path, "gone.db");
@@ -236,16 +247,25 @@ Deno.test("restore creates a missing database, unless a stale -wal of a deleted 
     app.exec("PRAGMA wal_autocheckpoint = 0");
     app.exec("DELETE FROM payments");
     await Deno.copyFile(`${db}-wal`, `${target}-wal`);
+    await Deno.copyFile(`${db}-shm`, `${target}-shm`);
     app.close();
-    const res = await runCli(["restore", backup, target], { now: NOW });
-    assert.equal(res.code, 1);
-    assert.equal(res.stdout, "");
-    assert.match(
-      res.stderr,
-      /it does not exist, but ".*gone\.db-wal" does, and SQLite would replay it/,
+    const wal = await hashFile(`${target}-wal`, "sha256");
+    const res = await runCli(["restore", backup, target, "--json"], { now: NOW });
+    assert.equal(res.code, 0, res.stderr);
+    const out = JSON.parse(res.stdout);
+    const moved = [
+      [`${target}-wal`, `${target}-wal.stale-20251020_030010`],
+      [`${target}-shm`, `${target}-shm.stale-20251020_030010`],
+    ];
+    assert.deepEqual(out.movedAside, moved);
+    assert.ok(out.steps.includes(`moved ${moved[0][0]} aside as ${moved[0][1]}`), out.steps);
+    assert.equal(await hashFile(moved[0][1], "sha256"), wal);
+    // The old -wal was not replayed: the payments it deleted are all there.
+    assert.equal(
+      await sqlite3(target, "SELECT count(*) FROM payments"),
+      String(rows(backup, "payments")),
     );
-    assert.match(res.stderr, /hint: if no program has ".*gone\.db" open, move/);
-    assert.equal((await ls(dir.path)).includes("gone.db"), false);
+    assert.equal(await sqlite3(target, "PRAGMA integrity_check"), "ok");
   });
 });
 
@@ -393,4 +413,107 @@ Deno.test("restore fails with a plain message for each error class", async (t) =
       assert.deepEqual(await ls(dir.path), before);
     });
   }
+});
+
+Deno.test("restoreDatabase() loses no commit of a writer that keeps committing", async (t) => {
+  for (const wal of [true, false]) {
+    await t.step(wal ? "WAL" : "rollback journal", async () => {
+      await using dir = await tempDir();
+      const db = join(dir.path, "gym.db");
+      makeDb(db, { wal, payments: 30_000, noteBytes: 100 });
+      const conn = new DatabaseSync(db);
+      conn.exec("CREATE TABLE ledger_w (id INTEGER PRIMARY KEY)");
+      conn.close();
+      // The backup has the writer's table, empty: after each restore the writer goes on.
+      const { file: backup } = await backupDatabase({ db, now: new Date(2025, 9, 19, 3, 0, 5) });
+      await using writer = await startLedgerWriter(db, dir.path, 400);
+      const copies: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        await new Promise((r) => setTimeout(r, 150));
+        const result = await restoreDatabase({ backup, db, now: NOW, busyTimeoutMs: 20_000 });
+        copies.push(result.preRestore!);
+      }
+      await new Promise((r) => setTimeout(r, 150));
+      const ledger = await writer.stop();
+      assert.ok(ledger.committed.length > 200, `only ${ledger.committed.length} commits`);
+      // Each commit the writer saw succeed is in the copy kept before the restore that
+      // replaced it, or in the database after the last restore.
+      const kept = ledgerIds([...copies, db]);
+      const lost = ledger.committed.filter((id) => !kept.has(id));
+      assert.equal(
+        lost.length,
+        0,
+        `${lost.length} of ${ledger.committed.length} commits lost (${
+          Math.round(ledger.committed.length / ledger.seconds)
+        } commits/s)`,
+      );
+      assert.equal(await sqlite3(db, "PRAGMA integrity_check"), "ok");
+    });
+  }
+});
+
+Deno.test("restore from a hard link of the database itself is refused, not a wait forever", async () => {
+  await using dir = await tempDir();
+  const { db } = await changedSince(dir.path, { wal: false });
+  const link = join(dir.path, "backups", "gym_backup_20251020_000000.db");
+  await Deno.link(db, link);
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: cliCommand(["restore", link, db]),
+    stdout: "piped",
+    stderr: "piped",
+    stdin: "null",
+    signal: AbortSignal.timeout(60_000),
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 2, stderr);
+  assert.match(stderr, /error: restore: the backup ".*" is the database itself/);
+  assert.ok(!(await ls(dir.path)).some((n) => n.includes("pre-restore")));
+});
+
+Deno.test("restore that must change the page size while the database is open exits 75 and leaves nothing", async () => {
+  await using dir = await tempDir();
+  const other = join(dir.path, "other.db");
+  makeDb(other, { payments: 200 });
+  const conn = new DatabaseSync(other);
+  conn.exec("PRAGMA journal_mode = DELETE; PRAGMA page_size = 8192; VACUUM");
+  conn.close();
+  const { file } = await backupDatabase({ db: other, now: NOW });
+  const db = join(dir.path, "gym.db");
+  makeDb(db, { payments: 50 });
+  const reader = await startReader(db, dir.path);
+  const names = await ls(dir.path);
+  const res = await runCli(["restore", file, db, "--busy-timeout", "300"], { now: NOW });
+  await reader.finish();
+  assert.equal(res.code, 75, res.stderr);
+  assert.equal(res.stdout, "");
+  assert.match(res.stderr, /error: Cannot restore into ".*gym\.db": the new page size \(8192\)/);
+  assert.match(res.stderr, /hint: stop the application, then run again/);
+  assert.doesNotMatch(res.stderr, /internal error|at /);
+  // Only the database's own files and the lock file (a harmless flock target) are there.
+  const own = (n: string) => n !== "go" && !/-(shm|wal)$|\.litekeep\.lock$/.test(n);
+  assert.deepEqual((await ls(dir.path)).filter(own), names.filter(own));
+  assert.equal(await sqlite3(db, "PRAGMA page_size"), "4096");
+  assert.equal(await sqlite3(db, "SELECT count(*) FROM payments"), "50");
+});
+
+Deno.test("restore onto a full disk leaves the database byte for byte as it was", async () => {
+  await using dir = await tempDir();
+  const small = join(dir.path, "small");
+  await using mount = await mountTmpfs(small, 1024);
+  if (!mount) return;
+  const big = join(dir.path, "big.db");
+  makeDb(big, { payments: 30_000, noteBytes: 100 });
+  const { file } = await backupDatabase({ db: big, now: NOW });
+  const db = join(small, "gym.db");
+  makeDb(db, { wal: false, payments: 500 });
+  const before = await hashFile(db, "sha256");
+  const res = await runCli(["restore", file, db], { now: NOW });
+  assert.equal(res.code, 1, res.stderr);
+  assert.match(res.stderr, /no space left/);
+  assert.match(
+    res.stderr,
+    /hint: free some space there; SQLite rolled the restore back; the database is as it was/,
+  );
+  assert.equal(await hashFile(db, "sha256"), before);
+  assert.equal((await ls(small)).some((n) => n.endsWith("-journal")), false);
 });

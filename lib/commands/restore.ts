@@ -21,7 +21,8 @@ Verifies BACKUP (checksum against its sidecar, integrity_check) and refuses a ba
 the current DB (WAL content included) as DB.pre-restore-YYYYMMDD_HHMMSS, then writes the
 backup INTO DB through SQLite's backup API, in one transaction: programs that have DB open
 see the old data or the new, never a stale -wal paired with restored pages, and DB keeps its
-journal mode (WAL stays WAL). A DB that does not exist is created; its folder must exist.
+journal mode (WAL stays WAL). A DB that does not exist is created; its folder must exist, and
+a -wal/-shm/-journal left by a deleted DB is moved aside (kept as FILE.stale-YYYYMMDD_HHMMSS).
 
 Options:
   --dry-run            verify BACKUP and say what would be done; change nothing
@@ -92,6 +93,7 @@ function describe(r: RestoreResult): string {
       r.journalModeBefore ? ` (was ${r.journalModeBefore})` : ""
     }\n` +
     `  previous      ${r.preRestore ?? "none (the database did not exist)"}\n` +
+    r.movedAside.map(([from, to]) => `  moved aside   ${from} -> ${to}\n`).join("") +
     `  checksum      ${r.checksum.status}\n` +
     `  duration      ${formatDuration(r.durationMs)}\n` +
     `  tables\n${formatTables(r.tables)}`;
