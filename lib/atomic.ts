@@ -13,6 +13,27 @@ export const TEMP_PREFIX = ".litekeep-tmp-";
 /** Temps older than this belong to no live run, whoever wrote them. */
 export const STALE_TEMP_MS = 3_600_000;
 
+/**
+ * Whether process `pid` runs: true or false where `/proc` tells (Linux), undefined where that
+ * cannot be known (macOS). A zombie or a pid reused by another program counts as alive, which
+ * errs on the side of keeping things.
+ */
+export function processAlive(pid: number): boolean | undefined {
+  if (pid === Deno.pid) return true;
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) return undefined;
+  }
+  try {
+    Deno.statSync("/proc/self");
+    return false;
+  } catch {
+    return undefined;
+  }
+}
+
 /** True when `name` (a base name) is one of litekeep's temporary files or their side files. */
 export function isTempName(name: string): boolean {
   return name.startsWith(TEMP_PREFIX);

@@ -79,6 +79,8 @@ export interface BackupResult {
   prune: PruneResult | null;
   /** Temporary files of killed runs that this run removed. */
   cleaned: string[];
+  /** What the user should know although the backup succeeded. */
+  warnings: string[];
 }
 
 /** How a backup's temporary file ends: pull's and restore's temps in the same folder do not. */
@@ -113,10 +115,17 @@ export async function backupDatabase(options: BackupOptions): Promise<BackupResu
   await checkDatabaseFile(db);
   await ensureFolder(dir);
 
-  await using _locks = await acquireLocks([
-    { path: dbLockPath(db), what: `database "${db}"` },
+  // A database on read-only media (or in a folder of another user) can still be read, so its
+  // lock beside it may be done without: a backup only reads it, and the folder lock still
+  // keeps two backups from writing the same folder at once.
+  await using locks = await acquireLocks([
+    { path: dbLockPath(db), what: `database "${db}"`, optional: true },
     { path: dirLockPath(dir), what: `backup folder "${dir}"` },
   ]);
+  const warnings = locks.skipped.map((s) =>
+    `cannot create the lock file "${s.path}" (${s.reason}): locked the backup folder only, so ` +
+    "a backup of this database into another folder at the same time is not kept out"
+  );
   // Holding the folder lock, no live run owns a temporary file here: all are leftovers.
   const cleaned = await cleanTemps(dir, options.now, STALE_TEMP_MS, isBackupTemp);
 
@@ -179,6 +188,7 @@ export async function backupDatabase(options: BackupOptions): Promise<BackupResu
       checkpoint,
       prune,
       cleaned: cleaned.map((path) => basename(path)),
+      warnings,
     };
   } catch (error) {
     throw inFolder(
