@@ -48,9 +48,12 @@ export function tempPathFor(dir: string, finalName: string): string {
   return join(dir, `${TEMP_PREFIX}${Deno.pid}-${random}-${finalName}`);
 }
 
-/** Flushes a file's data and metadata to the device. */
+/**
+ * Flushes a file's data and metadata to the device. Opened read-only: fsync needs no write
+ * access, and a copy of a 0400 database is 0400 itself.
+ */
 export async function syncFile(path: string): Promise<void> {
-  using file = await Deno.open(path, { read: true, write: true });
+  using file = await Deno.open(path, { read: true });
   await file.sync();
 }
 
@@ -94,16 +97,31 @@ export async function publish(tempPath: string, finalPath: string): Promise<void
   await syncDir(dirname(finalPath));
 }
 
+/** Options of {@linkcode writeFileAtomic}. */
+export interface WriteFileOptions {
+  /** Permission bits of the new file, masked by the umask. @default 0o666 */
+  mode?: number;
+}
+
 /**
  * Writes `data` to `path` atomically: temp in the same folder, write, fsync, rename, fsync the
  * folder. The temp file is removed on any failure.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  options: WriteFileOptions = {},
+): Promise<void> {
   const temp = tempPathFor(dirname(path), basename(path));
   try {
     const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
     {
-      using file = await Deno.open(temp, { write: true, createNew: true });
+      // The mode applies from creation on: a sidecar is never readable by more than its backup.
+      using file = await Deno.open(temp, {
+        write: true,
+        createNew: true,
+        mode: (options.mode ?? 0o666) & 0o666,
+      });
       let offset = 0;
       while (offset < bytes.length) offset += await file.write(bytes.subarray(offset));
       await file.sync();

@@ -165,7 +165,7 @@ export async function backupDatabase(options: BackupOptions): Promise<BackupResu
     let sidecar: string | null = null;
     if (hex !== null && checksum !== "none") {
       sidecar = sidecarPath(file, checksum);
-      await writeFileAtomic(sidecar, sidecarLine(hex, file));
+      await writeFileAtomic(sidecar, sidecarLine(hex, file), { mode: snap.mode });
     }
     const checkpoint = options.checkpoint
       ? checkpointDatabase(db, options.checkpoint, options.busyTimeoutMs ?? 10_000)
