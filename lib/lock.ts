@@ -10,7 +10,6 @@
  * @module
  */
 import { basename, dirname, join } from "node:path";
-import { processAlive } from "./atomic.ts";
 import { BusyError, describeCause, OperationError } from "./errors.ts";
 
 /** A held lock; release it with `await using` or `release()`. */
@@ -207,15 +206,17 @@ function describeLockCause(error: unknown): string {
   return isReadOnlyFs(error) ? "read-only file system" : describeCause(error);
 }
 
-/** The pid note of the lock's holder, if it names a live process (a read-only holder writes none). */
+/**
+ * The pid note in the lock file. A holder that could open it only read-only wrote none, so the
+ * note may then name the run before it.
+ */
 async function readHolder(file: Deno.FsFile): Promise<string | undefined> {
   try {
     await file.seek(0, Deno.SeekMode.Start);
     const buffer = new Uint8Array(32);
     const n = await file.read(buffer);
     const text = new TextDecoder().decode(buffer.subarray(0, n ?? 0)).trim();
-    if (!/^\d+$/.test(text)) return undefined;
-    return processAlive(Number(text)) === false ? undefined : text;
+    return /^\d+$/.test(text) ? text : undefined;
   } catch {
     return undefined;
   }
