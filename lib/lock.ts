@@ -125,8 +125,11 @@ async function openLockFile(path: string): Promise<{ file: Deno.FsFile; writable
       if (!before && (cause instanceof Deno.errors.PermissionDenied || isReadOnlyFs(cause))) {
         throw new LockFileUnavailable(path, describeLockCause(cause), cause);
       }
-      if (!(before && cause instanceof Deno.errors.PermissionDenied)) throw cannotOpen(path, cause);
-      // Another user's lock file (left by a run as root): flock works on a read-only descriptor.
+      if (!(before && (cause instanceof Deno.errors.PermissionDenied || isReadOnlyFs(cause)))) {
+        throw cannotOpen(path, cause);
+      }
+      // Another user's lock file (left by a run as root), or one on media mounted read-only
+      // since: flock works on a read-only descriptor.
       try {
         file = await Deno.open(path, { read: true });
         writable = false;

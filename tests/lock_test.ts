@@ -188,4 +188,22 @@ Deno.test("backupDatabase() of a database in a folder it cannot write locks the 
     assert.equal(result.warnings.length, 1);
     assert.equal(result.tables[0].rows, 200);
   });
+  await t.step("a read-only file system with a lock file from before", async () => {
+    await using dir = await tempDir();
+    const media = join(dir.path, "media");
+    const mounted = await mountTmpfs(media, 4096);
+    if (mounted === undefined) return;
+    await using _mounted = mounted;
+    const db = join(media, "gym.db");
+    smallDb(db, 200);
+    const backups = join(dir.path, "backups");
+    assert.equal((await runCli(["backup", db, "--backup-dir", backups])).code, 0);
+    const ro = await new Deno.Command("mount", { args: ["-o", "remount,ro", media] }).output();
+    assert.ok(ro.success);
+
+    const r = await runCli(["backup", db, "--backup-dir", backups, "--json"]);
+
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout).warnings, [], "its lock file is locked read-only");
+  });
 });
