@@ -274,10 +274,13 @@ async function markerState(
   dead: Map<string, Deno.FsFile>,
 ): Promise<"alive" | "dead" | "unknown"> {
   if (dead.has(key)) return "dead";
+  const path = join(dir, `${TEMP_PREFIX}${key}${MARKER_SUFFIX}`);
   let marker: Deno.FsFile;
   try {
+    // Only a plain file is opened: opening a FIFO planted under that name would wait forever.
+    if (!(await Deno.lstat(path)).isFile) return "unknown";
     // Read-only: flock needs no more, and another user's marker is only readable.
-    marker = await Deno.open(join(dir, `${TEMP_PREFIX}${key}${MARKER_SUFFIX}`), { read: true });
+    marker = await Deno.open(path, { read: true });
   } catch {
     return "unknown";
   }

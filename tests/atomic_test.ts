@@ -111,3 +111,15 @@ Deno.test("cleanTemps() rids backup, restore and pull of dead runs' temps, and k
 async function tempsIn(folder: string): Promise<string[]> {
   return (await ls(folder)).filter((n) => n.startsWith(TEMP_PREFIX) && !n.endsWith(".alive"));
 }
+
+Deno.test("cleanTemps() does not hang on a FIFO planted as a marker", async () => {
+  await using dir = await tempDir();
+  const marker = join(dir.path, `${TEMP_PREFIX}1-zz.alive`);
+  const out = await new Deno.Command("mkfifo", { args: [marker] }).output();
+  assert.ok(out.success, "mkfifo");
+  const temp = join(dir.path, `${TEMP_PREFIX}1-zz-gym.db`);
+  await Deno.writeTextFile(temp, "partial");
+  // Without a usable marker the age rule decides: this fresh temp stays.
+  assert.deepEqual(await cleanTemps(dir.path, new Date(), STALE_TEMP_MS), []);
+  assert.deepEqual(await ls(dir.path), [`${TEMP_PREFIX}1-zz-gym.db`, `${TEMP_PREFIX}1-zz.alive`]);
+});
