@@ -279,16 +279,20 @@ async function markerState(
   try {
     // Only a plain file is opened: opening a FIFO planted under that name would wait forever.
     if (!(await Deno.lstat(path)).isFile) return "unknown";
-    // Read-only: flock needs no more, and another user's marker is only readable.
-    marker = await Deno.open(path, { read: true });
+    // Read-write where allowed: NFS turns flock into a POSIX lock, whose exclusive kind needs
+    // a writable descriptor. Read-only for another user's marker, which is all a local flock needs.
+    marker = await Deno.open(path, { read: true, write: true })
+      .catch(() => Deno.open(path, { read: true }));
   } catch {
     return "unknown";
   }
-  let locked = false;
+  let locked: boolean;
   try {
     locked = await marker.tryLock(true);
   } catch {
-    // A file system without flock: treat as alive, the safe side.
+    // The lock cannot be tried here: the age rule decides, as it did before markers.
+    marker.close();
+    return "unknown";
   }
   if (!locked) {
     marker.close();
