@@ -19,17 +19,110 @@ export function isTempName(name: string): boolean {
 }
 
 /**
- * A fresh temporary path in `dir` for a file that will become `finalName`.
- * The pid and a random part make it unique between concurrent processes.
+ * Temps this process has named and not yet removed, each with its open "alive" marker: what a
+ * signal handler must remove before the process exits, since no `finally` runs then.
+ */
+const inFlight = new Map<string, { key: string; marker?: Deno.FsFile }>();
+
+/**
+ * The run that owns a temp is told by a lock, not by its pid: next to each temp in flight sits
+ * an empty `.litekeep-tmp-<pid>-<random>.alive` file that its process holds flock'ed for as long
+ * as the temp lives. The kernel drops the lock when that process dies, even on `kill -9`, so a
+ * later run that can take it knows the temps of that `<pid>-<random>` are leftovers, however
+ * fresh, on any system (no `/proc` needed, which Deno's permissions forbid without --allow-all)
+ * and whatever pid namespace wrote them. SQLite's own locks are POSIX locks on the temp itself,
+ * so the marker is a file of its own: a flock on the temp could meet them (on NFS it is one).
+ */
+const MARKER_SUFFIX = ".alive";
+
+/**
+ * A fresh temporary path in `dir` for a file that will become `finalName`, registered as in
+ * flight (with its "alive" marker) until {@linkcode removeTempDb} or {@linkcode removeQuietly}
+ * removes it. The pid and a random part make it unique between concurrent processes.
  */
 export function tempPathFor(dir: string, finalName: string): string {
   const random = crypto.getRandomValues(new Uint32Array(1))[0].toString(36);
-  return join(dir, `${TEMP_PREFIX}${Deno.pid}-${random}-${finalName}`);
+  const key = `${Deno.pid}-${random}`;
+  const path = join(dir, `${TEMP_PREFIX}${key}-${finalName}`);
+  const marker = holdMarker(join(dir, `${TEMP_PREFIX}${key}${MARKER_SUFFIX}`));
+  inFlight.set(path, { key, marker });
+  return path;
 }
 
-/** Flushes a file's data and metadata to the device. */
+/**
+ * Creates and locks a marker. Without one (an unwritable folder, where the temp itself will
+ * fail with a better message) a later run falls back to the age rule for this temp.
+ */
+function holdMarker(path: string): Deno.FsFile | undefined {
+  let file: Deno.FsFile | undefined;
+  try {
+    file = Deno.openSync(path, { write: true, createNew: true });
+    file.lockSync(true);
+    return file;
+  } catch {
+    if (file !== undefined) {
+      file.close();
+      // Created but not lockable (a file system without flock): an unlocked marker would say
+      // "dead" to the next run, so none at all.
+      try {
+        Deno.removeSync(path);
+      } catch {
+        // Nothing more can be done; the age rule still protects the temp.
+      }
+    }
+    return undefined;
+  }
+}
+
+/** Removes and closes the marker of a temp that is gone, and forgets the temp. */
+function forget(path: string): void {
+  const entry = inFlight.get(path);
+  if (entry === undefined) return;
+  inFlight.delete(path);
+  if (entry.marker === undefined) return;
+  try {
+    Deno.removeSync(join(dirname(path), `${TEMP_PREFIX}${entry.key}${MARKER_SUFFIX}`));
+  } catch {
+    // Already removed by a cleaner that found it unlocked: nothing left to do.
+  }
+  entry.marker.close();
+}
+
+/** `<pid>-<random>` of a temp, its side files and its marker; undefined for other names. */
+function tempKey(name: string): string | undefined {
+  return /^\.litekeep-tmp-(\d+-[0-9a-z]+)[-.]/.exec(name)?.[1];
+}
+
+/**
+ * Removes every temp in flight, its side files (SQLite's `-journal`, `-wal`, `-shm`, pull's
+ * `.raw` copy) and its marker, synchronously: for a signal handler, which exits right after.
+ * All of them start with `.litekeep-tmp-<this pid>-<random>`, which nothing else does.
+ */
+export function removeTempsInFlightSync(): void {
+  for (const [temp, { key }] of inFlight) {
+    const dir = dirname(temp);
+    try {
+      for (const entry of Deno.readDirSync(dir)) {
+        if (tempKey(entry.name) !== key) continue;
+        try {
+          Deno.removeSync(join(dir, entry.name));
+        } catch {
+          // Gone meanwhile, or not ours to remove: nothing more to do on the way out.
+        }
+      }
+    } catch {
+      // The folder is gone or unreadable: nothing of ours is left in it that we could remove.
+    }
+  }
+  inFlight.clear();
+}
+
+/**
+ * Flushes a file's data and metadata to the device. Opened read-only: fsync needs no write
+ * access, and a copy of a 0400 database is 0400 itself.
+ */
 export async function syncFile(path: string): Promise<void> {
-  using file = await Deno.open(path, { read: true, write: true });
+  using file = await Deno.open(path, { read: true });
   await file.sync();
 }
 
@@ -53,13 +146,14 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/** Removes `path` if it exists; never throws. */
+/** Removes `path` if it exists (and forgets it as a temp in flight); never throws. */
 export async function removeQuietly(path: string): Promise<void> {
   try {
     await Deno.remove(path);
   } catch {
     // Already gone, or never created.
   }
+  forget(path);
 }
 
 /** Removes a temporary database and the side files SQLite may have left beside it. */
@@ -73,16 +167,31 @@ export async function publish(tempPath: string, finalPath: string): Promise<void
   await syncDir(dirname(finalPath));
 }
 
+/** Options of {@linkcode writeFileAtomic}. */
+export interface WriteFileOptions {
+  /** Permission bits of the new file, masked by the umask. @default 0o666 */
+  mode?: number;
+}
+
 /**
  * Writes `data` to `path` atomically: temp in the same folder, write, fsync, rename, fsync the
  * folder. The temp file is removed on any failure.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  options: WriteFileOptions = {},
+): Promise<void> {
   const temp = tempPathFor(dirname(path), basename(path));
   try {
     const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
     {
-      using file = await Deno.open(temp, { write: true, createNew: true });
+      // The mode applies from creation on: a sidecar is never readable by more than its backup.
+      using file = await Deno.open(temp, {
+        write: true,
+        createNew: true,
+        mode: (options.mode ?? 0o666) & 0o666,
+      });
       let offset = 0;
       while (offset < bytes.length) offset += await file.write(bytes.subarray(offset));
       await file.sync();
@@ -94,13 +203,19 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
 }
 
 /**
- * Removes leftovers of killed runs (temporary files and their SQLite side files) from `dir`.
+ * Removes leftovers of killed runs (temporary files, their SQLite side files and markers) from
+ * `dir`. A temp whose "alive" marker is no longer locked is a leftover whatever its age; one
+ * whose marker is locked belongs to a live run and is kept (a long pull may wait on the network
+ * without touching its temp), whatever `isOwn` says. A temp without a marker (written by an older
+ * litekeep, or where none could be made) falls back to `olderThanMs` and `isOwn`. This
+ * process's own temps in flight are never removed.
  *
- * @param olderThanMs only files last modified at least this long ago: temps of other kinds may
- *   belong to a live run that does not hold this folder's lock (a pull into the same folder)
- * @param isOwn temps of the caller's own kind, removed whatever their age: call with it only
- *   while holding the lock that every writer of that kind holds
- * @returns the paths removed
+ * @param olderThanMs for a temp without a marker, only when last modified at least this long
+ *   ago: temps of other kinds may belong to a live run that does not hold this folder's lock (a
+ *   pull into the same folder)
+ * @param isOwn temps of the caller's own kind without a marker, removed whatever their age:
+ *   call with it only while holding the lock that every writer of that kind holds
+ * @returns the paths removed (markers not listed)
  */
 export async function cleanTemps(
   dir: string,
@@ -108,19 +223,81 @@ export async function cleanTemps(
   olderThanMs = 0,
   isOwn: (name: string) => boolean = () => false,
 ): Promise<string[]> {
-  const removed: string[] = [];
+  const mine = new Set([...inFlight.values()].map((e) => e.key));
+  const names: string[] = [];
   for await (const entry of Deno.readDir(dir)) {
-    if (!entry.isFile || !isTempName(entry.name)) continue;
-    const path = join(dir, entry.name);
-    try {
-      const info = await Deno.stat(path);
-      const age = now.getTime() - (info.mtime?.getTime() ?? 0);
-      if (age < olderThanMs && !isOwn(entry.name)) continue;
-      await Deno.remove(path);
-      removed.push(path);
-    } catch {
-      // Vanished meanwhile: nothing to clean.
+    if (entry.isFile && isTempName(entry.name)) names.push(entry.name);
+  }
+  const removed: string[] = [];
+  const dead = new Map<string, Deno.FsFile>();
+  try {
+    for (const name of names) {
+      const key = tempKey(name);
+      if ((key !== undefined && mine.has(key)) || name.endsWith(MARKER_SUFFIX)) continue;
+      const path = join(dir, name);
+      try {
+        const state = key === undefined ? "unknown" : await markerState(dir, key, dead);
+        if (state === "alive") continue;
+        if (state === "unknown" && !isOwn(name)) {
+          const info = await Deno.stat(path);
+          if (now.getTime() - (info.mtime?.getTime() ?? 0) < olderThanMs) continue;
+        }
+        await Deno.remove(path);
+        removed.push(path);
+      } catch {
+        // Vanished meanwhile: nothing to clean.
+      }
+    }
+  } finally {
+    // The markers of dead runs go last, still locked by us, so that no marker disappears
+    // while a temp of its run is left: a later cleaner would then fall back to the age rule.
+    for (const [key, marker] of dead) {
+      try {
+        await Deno.remove(join(dir, `${TEMP_PREFIX}${key}${MARKER_SUFFIX}`));
+      } catch {
+        // Another cleaner removed it first.
+      }
+      marker.close();
     }
   }
   return removed;
+}
+
+/**
+ * Whether the run of `key` lives: its marker locked by another process ("alive"), unlocked
+ * ("dead": then locked by us and kept in `dead` until the caller removes it), or absent
+ * ("unknown").
+ */
+async function markerState(
+  dir: string,
+  key: string,
+  dead: Map<string, Deno.FsFile>,
+): Promise<"alive" | "dead" | "unknown"> {
+  if (dead.has(key)) return "dead";
+  const path = join(dir, `${TEMP_PREFIX}${key}${MARKER_SUFFIX}`);
+  let marker: Deno.FsFile;
+  try {
+    // Only a plain file is opened: opening a FIFO planted under that name would wait forever.
+    if (!(await Deno.lstat(path)).isFile) return "unknown";
+    // Read-write where allowed: NFS turns flock into a POSIX lock, whose exclusive kind needs
+    // a writable descriptor. Read-only for another user's marker, which is all a local flock needs.
+    marker = await Deno.open(path, { read: true, write: true })
+      .catch(() => Deno.open(path, { read: true }));
+  } catch {
+    return "unknown";
+  }
+  let locked: boolean;
+  try {
+    locked = await marker.tryLock(true);
+  } catch {
+    // The lock cannot be tried here: the age rule decides, as it did before markers.
+    marker.close();
+    return "unknown";
+  }
+  if (!locked) {
+    marker.close();
+    return "alive";
+  }
+  dead.set(key, marker);
+  return "dead";
 }

@@ -84,6 +84,8 @@ export interface BackupResult {
   prune: PruneResult | null;
   /** Temporary files of killed runs that this run removed. */
   cleaned: string[];
+  /** What the user should know although the backup succeeded. */
+  warnings: string[];
 }
 
 /** How a backup's temporary file ends: pull's and restore's temps in the same folder do not. */
@@ -119,14 +121,21 @@ export async function backupDatabase(options: BackupOptions): Promise<BackupResu
   if (!options.sourceChecked) await checkDatabaseFile(db);
   await ensureFolder(dir);
 
-  await using _locks = await acquireLocks([
-    { path: dbLockPath(db), what: `database "${db}"` },
+  // A database on read-only media (or in a folder of another user) can still be read, so its
+  // lock beside it may be done without: a backup only reads it, and the folder lock still
+  // keeps two backups from writing the same folder at once.
+  await using locks = await acquireLocks([
+    { path: dbLockPath(db), what: `database "${db}"`, optional: true },
     { path: dirLockPath(dir), what: `backup folder "${dir}"` },
   ]);
   const stem = dbStem(db);
   // Before anything is written: a second database with the same file name is refused, so its
   // backups never mix with (and its prune never deletes) the first one's.
   const recordSet = await claimBackupSet(dir, stem, db);
+  const warnings = locks.skipped.map((s) =>
+    `cannot create the lock file "${s.path}" (${s.reason}): locked the backup folder only, so ` +
+    "a backup of this database into another folder at the same time is not kept out"
+  );
   // Holding the folder lock, no live run owns a temporary file here: all are leftovers.
   const cleaned = await cleanTemps(dir, options.now, STALE_TEMP_MS, isBackupTemp);
 
@@ -167,7 +176,7 @@ export async function backupDatabase(options: BackupOptions): Promise<BackupResu
     let sidecar: string | null = null;
     if (hex !== null && checksum !== "none") {
       sidecar = sidecarPath(file, checksum);
-      await writeFileAtomic(sidecar, sidecarLine(hex, file));
+      await writeFileAtomic(sidecar, sidecarLine(hex, file), { mode: snap.mode });
     }
     const checkpoint = options.checkpoint
       ? checkpointDatabase(db, options.checkpoint, options.busyTimeoutMs ?? 10_000)
@@ -190,6 +199,7 @@ export async function backupDatabase(options: BackupOptions): Promise<BackupResu
       checkpoint,
       prune,
       cleaned: cleaned.map((path) => basename(path)),
+      warnings,
     };
   } catch (error) {
     throw inFolder(

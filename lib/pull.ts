@@ -382,7 +382,9 @@ async function fetchDelta(
   } catch (error) {
     if (!(error instanceof RemoteError && error.kind === "nodelta")) throw error;
     warnings.push(`${error.message}: the whole snapshot travelled instead`);
-    await removeTempDb(temp);
+    // Emptied, not removed: the name stays registered (and marked alive) as a temp in flight,
+    // so a signal or a later run still finds it.
+    await Deno.truncate(temp, 0);
     return await fetchSnapshot(options, temp);
   }
 }

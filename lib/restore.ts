@@ -14,7 +14,16 @@
  * @module
  */
 import { basename, dirname } from "node:path";
-import { publish, removeQuietly, removeTempDb, syncDir, syncFile, tempPathFor } from "./atomic.ts";
+import {
+  cleanTemps,
+  publish,
+  removeQuietly,
+  removeTempDb,
+  STALE_TEMP_MS,
+  syncDir,
+  syncFile,
+  tempPathFor,
+} from "./atomic.ts";
 import { exists, formatStamp } from "./backup_set.ts";
 import { copyOut } from "./db_file.ts";
 import { describeCause, LitekeepError, OperationError, UsageError } from "./errors.ts";
@@ -71,6 +80,8 @@ export interface RestoreResult {
   /** What was (or would be) done, in order, in plain words. */
   steps: string[];
   warnings: string[];
+  /** Temporary files of interrupted runs that this run removed beside the database. */
+  cleaned: string[];
   durationMs: number;
 }
 
@@ -118,6 +129,7 @@ export async function restoreDatabase(options: RestoreOptions): Promise<RestoreR
     tables: report.tables,
     steps: [`verify ${backup}: checksum ${report.checksum.status}, integrity_check ok`],
     warnings: report.warnings,
+    cleaned: [],
     durationMs: 0,
   };
   const preName = `${db}.pre-restore-${formatStamp(options.now)}`;
@@ -134,6 +146,10 @@ export async function restoreDatabase(options: RestoreOptions): Promise<RestoreR
   }
 
   await using _lock = await acquireLocks([{ path: dbLockPath(db), what: `database "${db}"` }]);
+  // Holding the database's lock, no live run owns a temp of this database's kinds here (restore's
+  // and pull's hold the same lock); temps of other kinds go only when their run is dead.
+  result.cleaned = (await cleanTemps(dirname(db), options.now, STALE_TEMP_MS, isOwnTemp(db)))
+    .map((path) => basename(path));
   // A backup made by another tool may say WAL, and a stray -wal/-journal beside a backup would
   // be replayed by SQLite into what it reads: then restore from a self-contained copy.
   const alone = !(await checkDatabaseFile(backup, "backup")).wal &&
@@ -192,6 +208,18 @@ export async function restoreDatabase(options: RestoreOptions): Promise<RestoreR
   result.tables = after.tables;
   result.durationMs = Math.round(performance.now() - started);
   return result;
+}
+
+/**
+ * Temps written under the lock of `db`: restore's pre-restore copy and new database, and pull's
+ * copy (`<pid>-<random>-<name>[.pre-restore-<stamp>[_n]]`, with SQLite's side files).
+ */
+function isOwnTemp(db: string): (name: string) => boolean {
+  const name = basename(db).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const own = new RegExp(
+    `^\\.litekeep-tmp-\\d+-[0-9a-z]+-${name}(\\.pre-restore-\\d{8}_\\d{6}(_\\d+)?)?(-journal|-wal|-shm)?$`,
+  );
+  return (temp) => own.test(temp);
 }
 
 /** The target's folder must exist: restore creates a database, never folders. */

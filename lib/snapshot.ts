@@ -53,11 +53,14 @@ export interface SnapshotResult {
   pageSize: number;
   /** Journal mode of the source database (`wal`, `delete`, ...). */
   journalMode: string;
+  /** Permission bits of the source (`mode & 0o777`); files made from it get no more. */
+  mode: number;
 }
 
 /**
  * Copies every committed transaction of `source` (WAL content included) at one instant into a
  * new file `dest`, in rollback-journal mode, so the copy needs no `-wal`/`-shm` to be opened.
+ * `dest` gets at most the source's permission bits (and never more than the umask allows).
  * `dest` must not exist; on failure it may be left partial and the caller removes it.
  *
  * @throws {OperationError} when the source cannot be read or `dest` cannot be written
@@ -69,6 +72,7 @@ export async function snapshotDatabase(
   options: SnapshotOptions,
 ): Promise<SnapshotResult> {
   if (!options.sourceChecked) await checkDatabaseFile(source);
+  const mode = await createLikeSource(source, dest);
   let db;
   try {
     db = openReadOnly(source, options.busyTimeoutMs);
@@ -129,10 +133,42 @@ export async function snapshotDatabase(
     }
     db.exec("COMMIT");
     await makeSelfContained(dest);
-    return { pages, pageSize, journalMode };
+    // Only a source its owner may not write (0400, 0440) needs this: dest had to be writable
+    // while SQLite wrote it.
+    if ((mode & 0o600) !== 0o600) {
+      await Deno.chmod(dest, ((await Deno.stat(dest)).mode ?? 0) & mode);
+    }
+    return { pages, pageSize, journalMode, mode };
   } finally {
     db.close();
   }
+}
+
+/**
+ * Creates the empty `dest` that SQLite's backup then writes into, with the source's permission
+ * bits (plus owner read and write, for the copy itself): left to SQLite, a copy of a 0600
+ * database would be 0644, and member data readable by every local user from the first page on.
+ * The mode passed to open is masked by the umask, so it is never more than the default either.
+ *
+ * @returns the source's permission bits
+ */
+async function createLikeSource(source: string, dest: string): Promise<number> {
+  const mode = ((await Deno.stat(source)).mode ?? 0o644) & 0o777;
+  try {
+    (await Deno.open(dest, { write: true, createNew: true, mode: (mode & 0o666) | 0o600 }))
+      .close();
+  } catch (error) {
+    throw new OperationError(
+      `Cannot create the snapshot of "${source}" in "${dirname(dest)}": ${describeCause(error)}`,
+      {
+        cause: error,
+        hint: isDiskFull(error)
+          ? "free some space there, or choose another backup folder"
+          : "check the folder's permissions and free space",
+      },
+    );
+  }
+  return mode;
 }
 
 /**

@@ -281,3 +281,56 @@ export async function foreignWal(target: string): Promise<void> {
     await Deno.remove(dir, { recursive: true });
   }
 }
+
+/**
+ * Puts an executable `ssh` in `dir` that runs `script` (sh) instead of connecting anywhere,
+ * and returns the PATH that finds it first: for runs that must not need a real remote.
+ */
+export async function fakeSsh(dir: string, script: string): Promise<string> {
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(join(dir, "ssh"), `#!/bin/sh\n${script}\n`, { mode: 0o755 });
+  await Deno.chmod(join(dir, "ssh"), 0o755);
+  return `${dir}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`;
+}
+
+/**
+ * A real process that names a temp in `dir` through lib/atomic.ts (as a run does), writes it and
+ * its `-journal`, and waits. `kill()` ends it with SIGKILL, as `kill -9` or a crash would;
+ * disposing kills it too. `names` are the temp and its journal (not its marker).
+ */
+export async function tempWriter(
+  dir: string,
+  finalName: string,
+): Promise<{ names: string[]; kill(): Promise<void> } & AsyncDisposable> {
+  const atomic = JSON.stringify(new URL("../lib/atomic.ts", import.meta.url).href);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      `import { tempPathFor } from ${atomic};
+       const temp = tempPathFor(${JSON.stringify(dir)}, ${JSON.stringify(finalName)});
+       Deno.writeTextFileSync(temp, "partial");
+       Deno.writeTextFileSync(temp + "-journal", "journal");
+       console.log(JSON.stringify(temp));
+       setTimeout(() => {}, 600_000);`,
+    ],
+    stdout: "piped",
+    stdin: "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const { value } = await reader.read();
+  const temp = JSON.parse(value?.trim() || '""') as string;
+  let ended = false;
+  const kill = async () => {
+    if (ended) return;
+    ended = true;
+    child.kill("SIGKILL");
+    await child.status;
+    await reader.cancel().catch(() => {});
+  };
+  if (!temp) {
+    await kill();
+    throw new Error("the temp writer did not start");
+  }
+  const base = temp.slice(temp.lastIndexOf("/") + 1);
+  return { names: [base, `${base}-journal`], kill, [Symbol.asyncDispose]: kill };
+}

@@ -394,3 +394,19 @@ Deno.test("backup draws a progress line on a terminal, and none in cron", async 
   assert.equal(cron.code, 0, cron.stderr);
   assert.equal(cron.stderr, "");
 });
+
+Deno.test("backupDatabase() gives the backup and its sidecar at most the database's permission bits", async (t) => {
+  for (const mode of [0o600, 0o640, 0o400]) {
+    await t.step(`a ${mode.toString(8)} database`, async () => {
+      await using dir = await tempDir();
+      const db = join(dir.path, "gym.db");
+      makeDb(db, { payments: 50 });
+      await Deno.chmod(db, mode);
+      for (const checksum of ["sha256", "md5"] as const) {
+        const result = await backupDatabase({ db, checksum, now: NOW });
+        assert.equal((await Deno.stat(result.file)).mode! & 0o777, mode, result.file);
+        assert.equal((await Deno.stat(result.sidecar!)).mode! & 0o777, mode, result.sidecar!);
+      }
+    });
+  }
+});

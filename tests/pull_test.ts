@@ -908,3 +908,26 @@ Deno.test("pull into a database the application creates meanwhile exits 75 and r
   assert.equal(await sqlite3(local, "SELECT group_concat(name) FROM sqlite_schema"), "app");
   assert.deepEqual((await ls(dir.path)).filter((n) => n.startsWith(".litekeep-tmp")), []);
 });
+
+Deno.test("pull backs the old local database up with at most its permission bits", async () => {
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const remote = join(dir.path, "remote.db");
+  makeDb(remote);
+  const local = join(dir.path, "local.db");
+  makeDb(local, { payments: 10 });
+  await Deno.chmod(local, 0o600);
+  const res = await runCli([
+    "pull",
+    `${sshd.host}:${remote}`,
+    local,
+    "--remote-bin",
+    "/nonexistent/litekeep",
+    "--json",
+  ]);
+  assert.equal(res.code, 0, res.stderr);
+  const backup = JSON.parse(res.stdout).localBackup;
+  assert.equal((await Deno.stat(backup)).mode! & 0o777, 0o600);
+  assert.equal((await Deno.stat(`${backup}.sha256`)).mode! & 0o777, 0o600);
+  assert.equal((await Deno.stat(local)).mode! & 0o777, 0o600, "the local database keeps its own");
+});

@@ -517,3 +517,15 @@ Deno.test("restore onto a full disk leaves the database byte for byte as it was"
   assert.equal(await hashFile(db, "sha256"), before);
   assert.equal((await ls(small)).some((n) => n.endsWith("-journal")), false);
 });
+
+Deno.test("restoreDatabase() keeps the pre-restore copy with at most the database's permission bits", async (t) => {
+  for (const mode of [0o600, 0o640]) {
+    await t.step(`a ${mode.toString(8)} database`, async () => {
+      await using dir = await tempDir();
+      const { db, backup } = await changedSince(dir.path);
+      await Deno.chmod(db, mode);
+      const result = await restoreDatabase({ backup, db, now: NOW, busyTimeoutMs: 5000 });
+      assert.equal((await Deno.stat(result.preRestore!)).mode! & 0o777, mode);
+    });
+  }
+});

@@ -177,6 +177,7 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   for (const name of result.cleaned) {
     ctx.log.info(`removed leftover of an interrupted run: ${name}`);
   }
+  for (const warning of result.warnings) ctx.log.warn(warning);
   if (result.prune) reportPrune(ctx, result.prune);
   const ok = (result.prune?.problems.length ?? 0) === 0;
   if (ctx.json) printJson(ctx, { ok, command: "backup", ...result });

@@ -75,6 +75,9 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
     busyTimeoutMs: flags.busyTimeoutMs ?? ctx.config?.busyTimeout ?? 10_000,
     dryRun: flags.dryRun,
   });
+  for (const name of result.cleaned) {
+    ctx.log.info(`removed leftover of an interrupted run: ${name}`);
+  }
   for (const warning of result.warnings) ctx.log.warn(warning);
   if (ctx.json) printJson(ctx, { ok: true, command: "restore", ...result });
   else if (!ctx.quiet) ctx.io.stdout(describe(result));
