@@ -69,8 +69,9 @@ Deno.test("openReadOnly() keeps descriptors only while a connection is open", as
  */
 const ALLOWED: Record<string, { count: number; why: string }> = {
   "lib/atomic.ts": {
-    count: 3,
-    why: "syncs temps and folders, and writes sidecars: no connection is open on them",
+    count: 6,
+    why: "syncs temps and folders, writes sidecars, and holds the temps' .alive markers: " +
+      "no connection is open on any of them",
   },
   "lib/config.ts": { count: 1, why: "reads the config file" },
   "lib/lock.ts": { count: 2, why: "lock files, never databases" },
@@ -79,17 +80,19 @@ const ALLOWED: Record<string, { count: number; why: string }> = {
     why: "readSmallFile() reads sidecars and the set manifest, never a database",
   },
   "lib/pull.ts": {
-    count: 1,
-    why: "writes pull's private temp as it arrives, before any connection opens it",
+    count: 2,
+    why: "writes pull's private temp as it arrives, and empties it for the delta fallback, " +
+      "before any connection opens it",
   },
   "lib/transfer.ts": {
     count: 1,
     why: "hashes pull's private temp copy; no connection is open on it in this process",
   },
   "lib/snapshot.ts": {
-    count: 2,
-    why: "flushes the snapshot temp while the backup API writes it, and closes it only after; " +
-      "publishNew() creates a missing database exclusively, before any connection opens it",
+    count: 3,
+    why: "creates the empty snapshot temp with the source's mode and flushes it while the " +
+      "backup API writes it, closing it only after; publishNew() creates a missing database " +
+      "exclusively, before any connection opens it",
   },
 };
 
