@@ -3,8 +3,8 @@
  *
  * @module
  */
-import { runCli } from "./lib/cli.ts";
-import { processIo } from "./lib/io.ts";
+import { runCli } from "./lib/cli/cli.ts";
+import { processIo } from "./lib/cli/io.ts";
 
 /** Signals that end a run (Ctrl-C, kill, a closed terminal), and the shell's exit code for each. */
 const SIGNALS = [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const;
@@ -20,7 +20,7 @@ function exitOnSignals(): void {
     try {
       Deno.addSignalListener(signal, async () => {
         // Loaded only now (from the module cache when any temp exists): start-up stays lean.
-        const { removeTempsInFlightSync } = await import("./lib/atomic.ts");
+        const { removeTempsInFlightSync } = await import("./lib/files/atomic.ts");
         removeTempsInFlightSync();
         Deno.exit(code);
       });

@@ -1,6 +1,6 @@
 /**
  * The one error hierarchy of litekeep. Every failure a user can cause or meet is one of these
- * classes; `lib/cli.ts` maps them to exit codes in one place. Anything else is a bug.
+ * classes; `lib/cli/cli.ts` maps them to exit codes in one place. Anything else is a bug.
  *
  * @module
  */

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { POLICY_RULES } from "./retention.ts";
+import type { POLICY_RULES } from "./backup_set/retention.ts";
 
 /** A closed range of whole numbers. */
 export interface Range {

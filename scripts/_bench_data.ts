@@ -9,7 +9,7 @@
 import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
-import { hashFile } from "../lib/checksum.ts";
+import { hashFile } from "../lib/backup_set/checksum.ts";
 import { createGymDb } from "./_gym.ts";
 
 /** Sizes the bench can generate: payments (with 100-byte notes) that come to about that size. */

@@ -6,7 +6,7 @@
  * @module
  */
 import { join } from "node:path";
-import { backupDatabase } from "../lib/backup.ts";
+import { backupDatabase } from "../lib/backup_set/backup.ts";
 import { checkCopy, type SizeName, SIZES, type Source } from "./_bench_data.ts";
 import { runInterleaved, type Spread, spread, type Tool } from "./_bench_measure.ts";
 import { type Phase, PHASES, profilePhases } from "./_bench_phases.ts";

@@ -6,10 +6,10 @@
  * @module
  */
 import { join } from "node:path";
-import { removeTempDb, syncFile } from "../lib/atomic.ts";
-import { hashFile } from "../lib/checksum.ts";
-import { snapshotDatabase } from "../lib/snapshot.ts";
-import { inspectInWorker } from "../lib/verify.ts";
+import { removeTempDb, syncFile } from "../lib/files/atomic.ts";
+import { hashFile } from "../lib/backup_set/checksum.ts";
+import { snapshotDatabase } from "../lib/engine/snapshot.ts";
+import { inspectInWorker } from "../lib/engine/verify.ts";
 import { type Spread, spread } from "./_bench_measure.ts";
 
 /** The phases, in the order a backup runs them. */

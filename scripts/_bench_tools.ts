@@ -5,9 +5,9 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import type { BackupResult } from "../lib/backup.ts";
-import { hashFile } from "../lib/checksum.ts";
-import type { VerifyReport } from "../lib/verify.ts";
+import type { BackupResult } from "../lib/backup_set/backup.ts";
+import { hashFile } from "../lib/backup_set/checksum.ts";
+import type { VerifyReport } from "../lib/engine/verify.ts";
 import { checkCopy, rowsKey, type Source } from "./_bench_data.ts";
 import type { Figures, Tool } from "./_bench_measure.ts";
 import { litekeepArgv } from "./_sshd.ts";

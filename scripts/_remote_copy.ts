@@ -6,7 +6,7 @@
  * @module
  */
 import { join } from "node:path";
-import { shellQuote } from "../lib/remote.ts";
+import { shellQuote } from "../lib/remote/ssh.ts";
 import type { LinkBytes } from "./_netns.ts";
 import { litekeepArgv, ROOT } from "./_sshd.ts";
 

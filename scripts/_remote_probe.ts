@@ -10,11 +10,16 @@ import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 import { spawnStreaming } from "../lib/proc.ts";
-import { pullDatabase, type PullProgress } from "../lib/pull.ts";
-import { shellQuote, sshArgs } from "../lib/remote.ts";
-import { remoteWords } from "../lib/remote_ops.ts";
-import { PYTHON_AGENT } from "../lib/remote_scripts.ts";
-import { readHeader, receiveBody, type SnapshotHeader, StreamReader } from "../lib/transfer.ts";
+import { pullDatabase, type PullProgress } from "../lib/remote/pull.ts";
+import { shellQuote, sshArgs } from "../lib/remote/ssh.ts";
+import { remoteWords } from "../lib/remote/ops.ts";
+import { PYTHON_AGENT } from "../lib/remote/scripts.ts";
+import {
+  readHeader,
+  receiveBody,
+  type SnapshotHeader,
+  StreamReader,
+} from "../lib/remote/protocol.ts";
 import type { ByteCounter } from "./_remote_copy.ts";
 import { type Spread, spread } from "./_remote_report.ts";
 

@@ -18,7 +18,7 @@ import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
 import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
-import { PROTOCOL, PYTHON_AGENT } from "../lib/remote_scripts.ts";
+import { PROTOCOL, PYTHON_AGENT } from "../lib/remote/scripts.ts";
 import { createGymDb } from "./_gym.ts";
 import { createShapedLink, type ShapedLink } from "./_netns.ts";
 import { type CopyRun, loopbackBytes, type Method, METHODS, runCopy } from "./_remote_copy.ts";

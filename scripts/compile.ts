@@ -42,7 +42,7 @@ for (const target of wanted) {
     ...PERMISSIONS,
     // Workers are not found by static analysis: the integrity-check worker is included by hand.
     "--include",
-    join(root, "lib", "check_worker.ts"),
+    join(root, "lib", "engine", "check_worker.ts"),
     "--target",
     target,
     "--output",

@@ -6,9 +6,9 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
-import { hashFile, sidecarLine } from "../lib/checksum.ts";
-import { runCli as runCliInProcess } from "../lib/cli.ts";
-import type { Io } from "../lib/io.ts";
+import { hashFile, sidecarLine } from "../lib/backup_set/checksum.ts";
+import { runCli as runCliInProcess } from "../lib/cli/cli.ts";
+import type { Io } from "../lib/cli/io.ts";
 import { createGymDb, type GymOptions } from "../scripts/_gym.ts";
 export { startWriter, type Writer, type WriterReport } from "../scripts/_writer.ts";
 import { litekeepArgv } from "../scripts/_sshd.ts";
@@ -294,7 +294,7 @@ export async function fakeSsh(dir: string, script: string): Promise<string> {
 }
 
 /**
- * A real process that names a temp in `dir` through lib/atomic.ts (as a run does), writes it and
+ * A real process that names a temp in `dir` through lib/files/atomic.ts (as a run does), writes it and
  * its `-journal`, and waits. `kill()` ends it with SIGKILL, as `kill -9` or a crash would;
  * disposing kills it too. `names` are the temp and its journal (not its marker).
  */
@@ -302,7 +302,7 @@ export async function tempWriter(
   dir: string,
   finalName: string,
 ): Promise<{ names: string[]; kill(): Promise<void> } & AsyncDisposable> {
-  const atomic = JSON.stringify(new URL("../lib/atomic.ts", import.meta.url).href);
+  const atomic = JSON.stringify(new URL("../lib/files/atomic.ts", import.meta.url).href);
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "eval",

@@ -7,9 +7,9 @@ import {
   STALE_TEMP_MS,
   TEMP_PREFIX,
   tempPathFor,
-} from "../lib/atomic.ts";
-import { backupDatabase } from "../lib/backup.ts";
-import { restoreDatabase } from "../lib/restore.ts";
+} from "../lib/files/atomic.ts";
+import { backupDatabase } from "../lib/backup_set/backup.ts";
+import { restoreDatabase } from "../lib/backup_set/restore.ts";
 import { fakeSsh, ls, makeDb, spawnCli, tempDir, tempWriter } from "./_helpers.ts";
 
 Deno.test("cleanTemps() removes a killed run's temps however fresh, and keeps a live run's however old", async () => {

@@ -7,8 +7,8 @@ import {
   listBackups,
   parseBackupName,
   SETS_MANIFEST,
-} from "../lib/backup_set.ts";
-import { cleanTemps, isTempName, removeTempDb, tempPathFor } from "../lib/atomic.ts";
+} from "../lib/backup_set/names.ts";
+import { cleanTemps, isTempName, removeTempDb, tempPathFor } from "../lib/files/atomic.ts";
 import { fakeBackups, ls, runCli, smallDb, tempDir } from "./_helpers.ts";
 
 Deno.test("backupName() and parseBackupName() agree, in local time", () => {

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
-import { backupDatabase } from "../lib/backup.ts";
-import { formatBytes } from "../lib/format.ts";
-import { dirLockPath } from "../lib/lock.ts";
+import { backupDatabase } from "../lib/backup_set/backup.ts";
+import { formatBytes } from "../lib/cli/format.ts";
+import { dirLockPath } from "../lib/files/lock.ts";
 import {
   cliCommand,
   corruptIndexPage,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
-import { formatBytes } from "../lib/format.ts";
+import { formatBytes } from "../lib/cli/format.ts";
 import { have, ls, makeDb, runCli, sqlite3, tempDir } from "./_helpers.ts";
 
 /** A WAL database with an application connection that has committed into the -wal only. */

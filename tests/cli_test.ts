@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { splitGlobalFlags } from "../lib/cli.ts";
+import { splitGlobalFlags } from "../lib/cli/cli.ts";
 import { VERSION } from "../lib/version.ts";
 import { makeDb, runCli, spawnCli, tempDir } from "./_helpers.ts";
 

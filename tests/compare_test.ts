@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { compareTables, parseOrderBy } from "../lib/compare.ts";
+import { compareTables, parseOrderBy } from "../lib/remote/compare.ts";
 
 Deno.test("compareTables() marks missing tables and differing counts or newest rows", () => {
   const c = compareTables(

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { loadConfig } from "../lib/config.ts";
+import { loadConfig } from "../lib/cli/config.ts";
 import { count, ls, makeDb, runCli, tempDir } from "./_helpers.ts";
 
 Deno.test("loadConfig() resolves relative paths against the config file's folder", async () => {

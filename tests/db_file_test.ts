@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { join, relative } from "node:path";
-import { hashFile } from "../lib/checksum.ts";
-import { checkDatabaseFile, openReadOnly } from "../lib/sqlite.ts";
-import { databaseStats } from "../lib/stats.ts";
-import { localInfo } from "../lib/info.ts";
+import { hashFile } from "../lib/backup_set/checksum.ts";
+import { checkDatabaseFile, openReadOnly } from "../lib/engine/sqlite.ts";
+import { databaseStats } from "../lib/backup_set/stats.ts";
+import { localInfo } from "../lib/remote/info.ts";
 import { have, makeDb, ROOT, tempDir } from "./_helpers.ts";
 
 /** What another process gets when it tries to take the database out of WAL mode. */
@@ -65,30 +65,30 @@ Deno.test("openReadOnly() keeps descriptors only while a connection is open", as
 
 /**
  * Raw file calls that may touch a database file (the database, -wal, -shm, -journal, a backup
- * or a snapshot) belong in lib/db_file.ts. Each other one is listed here with why it is safe.
+ * or a snapshot) belong in lib/engine/db_file.ts. Each other one is listed here with why it is safe.
  */
 const ALLOWED: Record<string, { count: number; why: string }> = {
-  "lib/atomic.ts": {
+  "lib/files/atomic.ts": {
     count: 6,
     why: "syncs temps and folders, writes sidecars, and holds the temps' .alive markers: " +
       "no connection is open on any of them",
   },
-  "lib/config.ts": { count: 1, why: "reads the config file" },
-  "lib/lock.ts": { count: 2, why: "lock files, never databases" },
-  "lib/backup_set.ts": {
+  "lib/cli/config.ts": { count: 1, why: "reads the config file" },
+  "lib/files/lock.ts": { count: 2, why: "lock files, never databases" },
+  "lib/backup_set/names.ts": {
     count: 1,
     why: "readSmallFile() reads sidecars and the set manifest, never a database",
   },
-  "lib/pull.ts": {
+  "lib/remote/pull.ts": {
     count: 2,
     why: "writes pull's private temp as it arrives, and empties it for the delta fallback, " +
       "before any connection opens it",
   },
-  "lib/transfer.ts": {
+  "lib/remote/protocol.ts": {
     count: 1,
     why: "hashes pull's private temp copy; no connection is open on it in this process",
   },
-  "lib/snapshot.ts": {
+  "lib/engine/snapshot.ts": {
     count: 3,
     why: "creates the empty snapshot temp with the source's mode and flushes it while the " +
       "backup API writes it, closing it only after; publishNew() creates a missing database " +
@@ -109,20 +109,20 @@ Deno.test("lib/ opens database files only through db_file.ts", async () => {
         const hits = [...text.matchAll(raw)].map((m) => m[0])
           // statfs reads no file; sqlite.ts is where connections are opened and registered.
           .filter((hit) => !hit.startsWith('from "node:fs"') || !/statfsSync/.test(text))
-          .filter((hit) => hit !== "new DatabaseSync(" || !path.endsWith("lib/sqlite.ts"));
+          .filter((hit) => hit !== "new DatabaseSync(" || !path.endsWith("lib/engine/sqlite.ts"));
         if (hits.length) found[relative(ROOT, path)] = hits;
       }
     }
   };
   await walk(join(ROOT, "lib"));
-  delete found["lib/db_file.ts"];
+  delete found["lib/engine/db_file.ts"];
   const unexpected = Object.entries(found).filter(([file, hits]) =>
     hits.length !== (ALLOWED[file]?.count ?? 0)
   );
   assert.deepEqual(
     unexpected,
     [],
-    "raw file access outside lib/db_file.ts: route it through db_file.ts, or list it in " +
+    "raw file access outside lib/engine/db_file.ts: route it through db_file.ts, or list it in " +
       "ALLOWED with why it can never close a descriptor of a database that has a connection open",
   );
 });

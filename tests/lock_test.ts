@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { dbLockPath, dirLockPath } from "../lib/lock.ts";
+import { dbLockPath, dirLockPath } from "../lib/files/lock.ts";
 import {
   cliCommand,
   have,

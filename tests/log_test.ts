@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import type { Io } from "../lib/io.ts";
-import { createLogger } from "../lib/log.ts";
+import type { Io } from "../lib/cli/io.ts";
+import { createLogger } from "../lib/cli/log.ts";
 
 function capture(terminal: boolean): { io: Io; err: () => string } {
   let err = "";

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { dirLockPath } from "../lib/lock.ts";
-import { hashFile, sidecarLine } from "../lib/checksum.ts";
-import { pruneBackups } from "../lib/prune.ts";
+import { dirLockPath } from "../lib/files/lock.ts";
+import { hashFile, sidecarLine } from "../lib/backup_set/checksum.ts";
+import { pruneBackups } from "../lib/backup_set/prune.ts";
 import {
   corruptIndexPage,
   fakeBackups,

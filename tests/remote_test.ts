@@ -7,7 +7,7 @@ import {
   scpPath,
   shellQuote,
   sshArgs,
-} from "../lib/remote.ts";
+} from "../lib/remote/ssh.ts";
 
 Deno.test("parseRemoteSpec() reads HOST:PATH the way scp does", async (t) => {
   const cases: Array<[string, { host: string; path: string } | undefined]> = [

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
-import { backupDatabase } from "../lib/backup.ts";
-import { hashFile } from "../lib/checksum.ts";
-import { restoreDatabase } from "../lib/restore.ts";
+import { backupDatabase } from "../lib/backup_set/backup.ts";
+import { hashFile } from "../lib/backup_set/checksum.ts";
+import { restoreDatabase } from "../lib/backup_set/restore.ts";
 import {
   cliCommand,
   count as rows,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseBackupName } from "../lib/backup_set.ts";
+import { parseBackupName } from "../lib/backup_set/names.ts";
 import { UsageError } from "../lib/errors.ts";
 import {
   type DatedBackup,
@@ -10,7 +10,7 @@ import {
   type KeepReason,
   planPrune,
   type RetentionPolicy,
-} from "../lib/retention.ts";
+} from "../lib/backup_set/retention.ts";
 
 /** A backup from its stamp, `YYYYMMDD_HHMMSS` or `YYYYMMDD_HHMMSS_2`, read in the current zone. */
 function at(stamp: string): DatedBackup {

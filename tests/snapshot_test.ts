@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
-import { writeInto } from "../lib/snapshot.ts";
-import { snapshotDatabase } from "../lib/snapshot.ts";
+import { writeInto } from "../lib/engine/snapshot.ts";
+import { snapshotDatabase } from "../lib/engine/snapshot.ts";
 import { ls, makeDb, smallDb, sqlite3, tempDir } from "./_helpers.ts";
 
 Deno.test("writeInto() starts over when a commit slips in before the write", async (t) => {

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
-import { hashFile } from "../lib/checksum.ts";
-import { backupFolderStats, databaseStats } from "../lib/stats.ts";
+import { hashFile } from "../lib/backup_set/checksum.ts";
+import { backupFolderStats, databaseStats } from "../lib/backup_set/stats.ts";
 import { fakeBackups, ls, makeDb, runCli, sqlite3, startWriter, tempDir } from "./_helpers.ts";
 
 const NOW = new Date(2025, 9, 20, 3, 0, 10);

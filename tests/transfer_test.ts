@@ -10,7 +10,7 @@ import {
   receiveDelta,
   type SnapshotHeader,
   StreamReader,
-} from "../lib/transfer.ts";
+} from "../lib/remote/protocol.ts";
 import { tempDir } from "./_helpers.ts";
 
 function streamOf(...parts: Array<string | Uint8Array>): StreamReader {

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
-import { backupDatabase } from "../lib/backup.ts";
-import { verifyBackup } from "../lib/verify.ts";
+import { backupDatabase } from "../lib/backup_set/backup.ts";
+import { verifyBackup } from "../lib/engine/verify.ts";
 import {
   cliCommand,
   type CliResult,

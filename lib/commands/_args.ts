@@ -7,7 +7,7 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { resolve } from "node:path";
 import { UsageError } from "../errors.ts";
-import type { Context } from "../context.ts";
+import type { Context } from "../cli/context.ts";
 import { MAX_AGE_SECONDS, type Range } from "../limits.ts";
 
 /**

@@ -4,9 +4,9 @@
  *
  * @module
  */
-import type { Context } from "../context.ts";
+import type { Context } from "../cli/context.ts";
 import { UsageError } from "../errors.ts";
-import { REMOTE_TOOLS, type RemoteOptions } from "../remote_ops.ts";
+import { REMOTE_TOOLS, type RemoteOptions } from "../remote/ops.ts";
 import { CONNECT_TIMEOUT_RANGE } from "../limits.ts";
 import { choiceValue, intInRange } from "./_args.ts";
 

@@ -5,10 +5,10 @@
  *
  * @module
  */
-import { serveInfo, serveSnapshot } from "../agent.ts";
-import type { Context } from "../context.ts";
+import { serveInfo, serveSnapshot } from "../remote/agent.ts";
+import type { Context } from "../cli/context.ts";
 import { BusyError, LitekeepError, UsageError } from "../errors.ts";
-import { PROTOCOL } from "../remote_scripts.ts";
+import { PROTOCOL } from "../remote/scripts.ts";
 import { parseStrict } from "./_args.ts";
 
 /** One line for the command list (hidden). */

@@ -3,14 +3,14 @@
  *
  * @module
  */
-import { backupDatabase, type BackupResult, defaultBackupDir } from "../backup.ts";
-import { CHECKSUM_CHOICES } from "../checksum.ts";
-import type { Context } from "../context.ts";
+import { backupDatabase, type BackupResult, defaultBackupDir } from "../backup_set/backup.ts";
+import { CHECKSUM_CHOICES } from "../backup_set/checksum.ts";
+import type { Context } from "../cli/context.ts";
 import { BUSY_TIMEOUT_RANGE } from "../limits.ts";
 import { UsageError } from "../errors.ts";
-import { formatBytes, formatDuration, formatTables } from "../format.ts";
-import { CHECKPOINT_MODES, type CheckpointMode } from "../snapshot.ts";
-import type { RetentionPolicy } from "../retention.ts";
+import { formatBytes, formatDuration, formatTables } from "../cli/format.ts";
+import { CHECKPOINT_MODES, type CheckpointMode } from "../engine/snapshot.ts";
+import type { RetentionPolicy } from "../backup_set/retention.ts";
 import {
   choiceValue,
   cliPath,

@@ -3,19 +3,19 @@
  *
  * @module
  */
-import type { Context } from "../context.ts";
+import type { Context } from "../cli/context.ts";
 import { BUSY_TIMEOUT_RANGE } from "../limits.ts";
 import { BusyError } from "../errors.ts";
-import { formatBytes } from "../format.ts";
-import { acquireLocks, dbLockPath } from "../lock.ts";
+import { formatBytes } from "../cli/format.ts";
+import { acquireLocks, dbLockPath } from "../files/lock.ts";
 import {
   CHECKPOINT_MODES,
   checkpointDatabase,
   checkpointFellShort,
   type CheckpointMode,
   type CheckpointResult,
-} from "../snapshot.ts";
-import { checkDatabaseFile } from "../sqlite.ts";
+} from "../engine/snapshot.ts";
+import { checkDatabaseFile } from "../engine/sqlite.ts";
 import {
   choiceValue,
   databasePath,

@@ -3,8 +3,8 @@
  *
  * @module
  */
-import { compareTables, type Comparison } from "../compare.ts";
-import type { Context } from "../context.ts";
+import { compareTables, type Comparison } from "../remote/compare.ts";
+import type { Context } from "../cli/context.ts";
 import { UsageError } from "../errors.ts";
 import { parseStrict, printJson } from "./_args.ts";
 import { orderByFlag, readInfo } from "./info.ts";

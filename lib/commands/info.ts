@@ -3,14 +3,14 @@
  *
  * @module
  */
-import type { Context } from "../context.ts";
+import type { Context } from "../cli/context.ts";
 import { UsageError } from "../errors.ts";
-import { formatBytes } from "../format.ts";
-import { localInfo } from "../info.ts";
-import { parseOrderBy } from "../compare.ts";
-import { parseRemoteSpec } from "../remote.ts";
-import { remoteInfo } from "../remote_ops.ts";
-import type { DbInfo } from "../transfer.ts";
+import { formatBytes } from "../cli/format.ts";
+import { localInfo } from "../remote/info.ts";
+import { parseOrderBy } from "../remote/compare.ts";
+import { parseRemoteSpec } from "../remote/ssh.ts";
+import { remoteInfo } from "../remote/ops.ts";
+import type { DbInfo } from "../remote/protocol.ts";
 import { cliPath, intInRange, parseStrict, positionals, printJson } from "./_args.ts";
 import { BUSY_TIMEOUT_RANGE } from "../limits.ts";
 import { REMOTE_FLAGS, REMOTE_USAGE, type RemoteFlagValues, remoteOptions } from "./_remote.ts";

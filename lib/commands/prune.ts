@@ -4,13 +4,18 @@
  *
  * @module
  */
-import type { Config } from "../config.ts";
-import type { Context } from "../context.ts";
+import type { Config } from "../cli/config.ts";
+import type { Context } from "../cli/context.ts";
 import { KEEP_RANGES } from "../limits.ts";
 import { UsageError } from "../errors.ts";
-import { formatBytes } from "../format.ts";
-import { pruneBackups, type PruneResult } from "../prune.ts";
-import { assertPolicy, describePolicy, POLICY_RULES, type RetentionPolicy } from "../retention.ts";
+import { formatBytes } from "../cli/format.ts";
+import { pruneBackups, type PruneResult } from "../backup_set/prune.ts";
+import {
+  assertPolicy,
+  describePolicy,
+  POLICY_RULES,
+  type RetentionPolicy,
+} from "../backup_set/retention.ts";
 import { cliPath, intInRange, parseStrict, positionals, printJson } from "./_args.ts";
 
 /** One line for the command list. */

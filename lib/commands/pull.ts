@@ -3,14 +3,14 @@
  *
  * @module
  */
-import { CHECKSUM_CHOICES } from "../checksum.ts";
-import type { Context } from "../context.ts";
+import { CHECKSUM_CHOICES } from "../backup_set/checksum.ts";
+import type { Context } from "../cli/context.ts";
 import { BUSY_TIMEOUT_RANGE } from "../limits.ts";
 import { UsageError } from "../errors.ts";
-import { formatBytes, formatDuration, formatTables } from "../format.ts";
-import { PULL_METHODS, pullDatabase, type PullMethod, type PullResult } from "../pull.ts";
-import { parseRemoteSpec, type RemoteSpec } from "../remote.ts";
-import { remoteInfo } from "../remote_ops.ts";
+import { formatBytes, formatDuration, formatTables } from "../cli/format.ts";
+import { PULL_METHODS, pullDatabase, type PullMethod, type PullResult } from "../remote/pull.ts";
+import { parseRemoteSpec, type RemoteSpec } from "../remote/ssh.ts";
+import { remoteInfo } from "../remote/ops.ts";
 import { choiceValue, cliPath, intInRange, parseStrict, positionals, printJson } from "./_args.ts";
 import {
   noRemote,

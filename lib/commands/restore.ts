@@ -4,11 +4,11 @@
  *
  * @module
  */
-import type { Context } from "../context.ts";
+import type { Context } from "../cli/context.ts";
 import { BUSY_TIMEOUT_RANGE } from "../limits.ts";
 import { UsageError } from "../errors.ts";
-import { formatDuration, formatTables } from "../format.ts";
-import { restoreDatabase, type RestoreResult } from "../restore.ts";
+import { formatDuration, formatTables } from "../cli/format.ts";
+import { restoreDatabase, type RestoreResult } from "../backup_set/restore.ts";
 import { cliPath, databasePath, intInRange, parseStrict, positionals, printJson } from "./_args.ts";
 
 /** One line for the command list. */

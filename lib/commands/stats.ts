@@ -4,18 +4,18 @@
  *
  * @module
  */
-import { defaultBackupDir } from "../backup.ts";
-import type { Context } from "../context.ts";
+import { defaultBackupDir } from "../backup_set/backup.ts";
+import type { Context } from "../cli/context.ts";
 import { BUSY_TIMEOUT_RANGE } from "../limits.ts";
 import { describeCause, OperationError, UsageError } from "../errors.ts";
-import { formatBytes, formatDuration, formatLocalTime, formatTables } from "../format.ts";
+import { formatBytes, formatDuration, formatLocalTime, formatTables } from "../cli/format.ts";
 import {
   type BackupFolderStats,
   backupFolderStats,
   type DatabaseStats,
   databaseStats,
   staleSets,
-} from "../stats.ts";
+} from "../backup_set/stats.ts";
 import {
   cliPath,
   durationValue,

@@ -3,10 +3,10 @@
  *
  * @module
  */
-import type { Context } from "../context.ts";
+import type { Context } from "../cli/context.ts";
 import { UsageError } from "../errors.ts";
-import { formatBytes, formatTables, totalRows } from "../format.ts";
-import { expandBackupPaths, verifyBackup, type VerifyReport } from "../verify.ts";
+import { formatBytes, formatTables, totalRows } from "../cli/format.ts";
+import { expandBackupPaths, verifyBackup, type VerifyReport } from "../engine/verify.ts";
 import { cliPath, parseStrict, printJson } from "./_args.ts";
 
 /** One line for the command list. */

@@ -9,14 +9,14 @@ import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { createGzip } from "node:zlib";
 import { join } from "node:path";
-import { removeTempDb, TEMP_PREFIX } from "./atomic.ts";
-import { readChunks } from "./db_file.ts";
-import { describeCause, OperationError } from "./errors.ts";
+import { removeTempDb, TEMP_PREFIX } from "../files/atomic.ts";
+import { readChunks } from "../engine/db_file.ts";
+import { describeCause, OperationError } from "../errors.ts";
 import { localInfo } from "./info.ts";
-import { PROTOCOL } from "./remote_scripts.ts";
-import { snapshotDatabase } from "./snapshot.ts";
-import { openBackupFile, pragmaValue, tableSummaries } from "./sqlite.ts";
-import { PAGE_HASH_BYTES, type SnapshotHeader } from "./transfer.ts";
+import { PROTOCOL } from "./scripts.ts";
+import { snapshotDatabase } from "../engine/snapshot.ts";
+import { openBackupFile, pragmaValue, tableSummaries } from "../engine/sqlite.ts";
+import { PAGE_HASH_BYTES, type SnapshotHeader } from "./protocol.ts";
 
 /** Where the agent writes its answer. */
 export type Sink = (chunk: Uint8Array) => Promise<void>;

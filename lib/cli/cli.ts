@@ -5,10 +5,10 @@
  * @module
  */
 import type { Command, Context } from "./context.ts";
-import { EXIT, LitekeepError, UsageError } from "./errors.ts";
+import { EXIT, LitekeepError, UsageError } from "../errors.ts";
 import type { Io } from "./io.ts";
 import { createLogger } from "./log.ts";
-import { VERSION } from "./version.ts";
+import { VERSION } from "../version.ts";
 
 /**
  * Every command, by name, loaded when it runs: "litekeep --version" and a cron job's one
@@ -16,16 +16,16 @@ import { VERSION } from "./version.ts";
  * Hidden commands are left out of the help.
  */
 const COMMANDS: Record<string, () => Promise<Command>> = {
-  backup: () => import("./commands/backup.ts"),
-  verify: () => import("./commands/verify.ts"),
-  prune: () => import("./commands/prune.ts"),
-  stats: () => import("./commands/stats.ts"),
-  checkpoint: () => import("./commands/checkpoint.ts"),
-  restore: () => import("./commands/restore.ts"),
-  pull: () => import("./commands/pull.ts"),
-  info: () => import("./commands/info.ts"),
-  compare: () => import("./commands/compare.ts"),
-  agent: () => import("./commands/agent.ts"),
+  backup: () => import("../commands/backup.ts"),
+  verify: () => import("../commands/verify.ts"),
+  prune: () => import("../commands/prune.ts"),
+  stats: () => import("../commands/stats.ts"),
+  checkpoint: () => import("../commands/checkpoint.ts"),
+  restore: () => import("../commands/restore.ts"),
+  pull: () => import("../commands/pull.ts"),
+  info: () => import("../commands/info.ts"),
+  compare: () => import("../commands/compare.ts"),
+  agent: () => import("../commands/agent.ts"),
 };
 
 /** The flags every command accepts, before or after the command word. */

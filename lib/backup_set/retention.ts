@@ -1,6 +1,6 @@
 /**
  * Retention policy: which backups to keep, as a pure function of the backups, the policy and
- * the time. No clock, no files: `lib/prune.ts` does the I/O around it.
+ * the time. No clock, no files: `lib/backup_set/prune.ts` does the I/O around it.
  *
  * A backup is kept when ANY rule keeps it. Calendar rules (`daily`, `weekly`, `monthly`) work
  * as restic's do: walking from the newest backup, each keeps the newest backup of each of the
@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { UsageError } from "./errors.ts";
+import { UsageError } from "../errors.ts";
 
 /** The retention rules; a rule that is absent or 0 keeps nothing. */
 export interface RetentionPolicy {

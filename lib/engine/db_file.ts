@@ -11,7 +11,7 @@
  * and closed the files, 0 of ~1,000 when descriptors stayed open).
  *
  * The rule, by construction:
- * - every connection is opened through `lib/sqlite.ts`'s helpers, which call
+ * - every connection is opened through `lib/engine/sqlite.ts`'s helpers, which call
  *   `connectionOpened()` and its release on close;
  * - every raw read or write of a database file goes through this module, which never closes a
  *   descriptor of a file while a connection on its database is open: it keeps it in a

@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { describeCause, OperationError, UsageError } from "./errors.ts";
-import { ProcessError } from "./proc.ts";
+import { describeCause, OperationError, UsageError } from "../errors.ts";
+import { ProcessError } from "../proc.ts";
 
 /** A `HOST:PATH` location. */
 export interface RemoteSpec {

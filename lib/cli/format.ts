@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { TableCount } from "./sqlite.ts";
+import type { TableCount } from "../engine/sqlite.ts";
 
 /** `12.3 MiB`. */
 export function formatBytes(bytes: number): string {

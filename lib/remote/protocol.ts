@@ -15,9 +15,9 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { describeCause, OperationError } from "./errors.ts";
-import type { TableSummary } from "./sqlite.ts";
-import { PROTOCOL } from "./remote_scripts.ts";
+import { describeCause, OperationError } from "../errors.ts";
+import type { TableSummary } from "../engine/sqlite.ts";
+import { PROTOCOL } from "./scripts.ts";
 
 /** The header of a snapshot stream. */
 export interface SnapshotHeader {

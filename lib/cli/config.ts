@@ -6,12 +6,12 @@
  * @module
  */
 import { dirname, isAbsolute, resolve } from "node:path";
-import { describeCause, UsageError } from "./errors.ts";
-import { BUSY_TIMEOUT_RANGE, KEEP_RANGES, type Range } from "./limits.ts";
-import { checkHost } from "./remote.ts";
-import type { RetentionPolicy } from "./retention.ts";
+import { describeCause, UsageError } from "../errors.ts";
+import { BUSY_TIMEOUT_RANGE, KEEP_RANGES, type Range } from "../limits.ts";
+import { checkHost } from "../remote/ssh.ts";
+import type { RetentionPolicy } from "../backup_set/retention.ts";
 
-/** Retention rules, as in the `keep` object: the policy of `lib/retention.ts`. */
+/** Retention rules, as in the `keep` object: the policy of `lib/backup_set/retention.ts`. */
 export type KeepConfig = RetentionPolicy;
 
 /** The remote host, as in the `remote` object. */

@@ -6,10 +6,10 @@
  * @module
  */
 import { connectionOpened } from "./db_file.ts";
-import { describeCause, OperationError } from "./errors.ts";
+import { describeCause, OperationError } from "../errors.ts";
 import { selfContainedCopy } from "./snapshot.ts";
-import { listBackups } from "./backup_set.ts";
-import { hashFile, readSidecar } from "./checksum.ts";
+import { listBackups } from "../backup_set/names.ts";
+import { hashFile, readSidecar } from "../backup_set/checksum.ts";
 import {
   checkDatabaseFile,
   type CheckMode,

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { TableSummary } from "./sqlite.ts";
+import type { TableSummary } from "../engine/sqlite.ts";
 
 /** One table in both databases; a side is null where the table is missing. */
 export interface CompareRow {

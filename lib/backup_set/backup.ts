@@ -6,7 +6,7 @@
  * @module
  */
 import { basename, dirname, join } from "node:path";
-import { describeCause, inFolder, LitekeepError, OperationError } from "./errors.ts";
+import { describeCause, inFolder, LitekeepError, OperationError } from "../errors.ts";
 import {
   cleanTemps,
   publish,
@@ -15,10 +15,10 @@ import {
   syncFile,
   tempPathFor,
   writeFileAtomic,
-} from "./atomic.ts";
-import { claimBackupSet, dbStem, freeBackupPath } from "./backup_set.ts";
+} from "../files/atomic.ts";
+import { claimBackupSet, dbStem, freeBackupPath } from "./names.ts";
 import { type ChecksumAlgorithm, hashFile, sidecarLine, sidecarPath } from "./checksum.ts";
-import { acquireLocks, dbLockPath, dirLockPath } from "./lock.ts";
+import { acquireLocks, dbLockPath, dirLockPath } from "../files/lock.ts";
 import { pruneLocked, type PruneResult } from "./prune.ts";
 import { assertPolicy, type RetentionPolicy } from "./retention.ts";
 import {
@@ -26,9 +26,9 @@ import {
   type CheckpointMode,
   type CheckpointResult,
   snapshotDatabase,
-} from "./snapshot.ts";
-import { checkDatabaseFile, type CheckMode, type TableCount } from "./sqlite.ts";
-import { inspectInWorker, tableNamesOnly } from "./verify.ts";
+} from "../engine/snapshot.ts";
+import { checkDatabaseFile, type CheckMode, type TableCount } from "../engine/sqlite.ts";
+import { inspectInWorker, tableNamesOnly } from "../engine/verify.ts";
 
 /** How to back up. */
 export interface BackupOptions {

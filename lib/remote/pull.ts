@@ -18,13 +18,13 @@ import {
   STALE_TEMP_MS,
   syncFile,
   tempPathFor,
-} from "./atomic.ts";
-import { backupDatabase } from "./backup.ts";
-import { type ChecksumAlgorithm, hashFile } from "./checksum.ts";
-import { describeCause, inFolder, OperationError } from "./errors.ts";
-import { acquireLock, dbLockPath } from "./lock.ts";
-import { run } from "./proc.ts";
-import { type RemoteSpec, scpArgs, sshFailure } from "./remote.ts";
+} from "../files/atomic.ts";
+import { backupDatabase } from "../backup_set/backup.ts";
+import { type ChecksumAlgorithm, hashFile } from "../backup_set/checksum.ts";
+import { describeCause, inFolder, OperationError } from "../errors.ts";
+import { acquireLock, dbLockPath } from "../files/lock.ts";
+import { run } from "../proc.ts";
+import { type RemoteSpec, scpArgs, sshFailure } from "./ssh.ts";
 import {
   normalize,
   RemoteError,
@@ -33,15 +33,15 @@ import {
   type RemoteOp,
   type RemoteOptions,
   startRemote,
-} from "./remote_ops.ts";
-import { makeSelfContained, publishNew, snapshotDatabase, writeInto } from "./snapshot.ts";
+} from "./ops.ts";
+import { makeSelfContained, publishNew, snapshotDatabase, writeInto } from "../engine/snapshot.ts";
 import {
   checkDatabaseFile,
   openBackupFile,
   refuseStaleSideFiles,
   tableSummaries,
   type TableSummary,
-} from "./sqlite.ts";
+} from "../engine/sqlite.ts";
 import {
   pageHashes,
   readHeader,
@@ -50,8 +50,8 @@ import {
   type SnapshotHeader,
   type StreamReader,
   type TransferProgress,
-} from "./transfer.ts";
-import { inspectInWorker } from "./verify.ts";
+} from "./protocol.ts";
+import { inspectInWorker } from "../engine/verify.ts";
 
 /** How the data travels. */
 export const PULL_METHODS = ["snapshot", "query", "scp", "delta"] as const;

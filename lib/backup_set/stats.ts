@@ -11,9 +11,9 @@
  * @module
  */
 import { join } from "node:path";
-import { type BackupEntry, exists, listBackups } from "./backup_set.ts";
-import { copyOut, readAt, readWith } from "./db_file.ts";
-import { describeCause, OperationError } from "./errors.ts";
+import { type BackupEntry, exists, listBackups } from "./names.ts";
+import { copyOut, readAt, readWith } from "../engine/db_file.ts";
+import { describeCause, OperationError } from "../errors.ts";
 import { isNamedInFuture } from "./retention.ts";
 import {
   checkDatabaseFile,
@@ -22,8 +22,8 @@ import {
   sqliteFailure,
   type TableCount,
   tableCounts,
-} from "./sqlite.ts";
-import { makeTempFolder } from "./temp.ts";
+} from "../engine/sqlite.ts";
+import { makeTempFolder } from "../files/temp.ts";
 
 /** Statistics of one database's backups in a folder. */
 export interface BackupSetStats {

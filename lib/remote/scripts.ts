@@ -1,6 +1,6 @@
 /**
  * The programs litekeep runs on the remote host, embedded as strings (the binary has no source
- * tree to read them from). They all speak protocol 1 (see `transfer.ts`):
+ * tree to read them from). They all speak protocol 1 (see `protocol.ts`):
  *
  * - `DISPATCH` (POSIX sh) picks the tool: litekeep itself (`litekeep agent`), else python3 with
  *   its sqlite3 module, else the sqlite3 CLI; `--remote-tool` forces one.
@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { shellQuote } from "./remote.ts";
+import { shellQuote } from "./ssh.ts";
 
 /** The protocol version these scripts and `litekeep agent` speak. */
 export const PROTOCOL = 1;

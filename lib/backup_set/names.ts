@@ -6,8 +6,8 @@
  * @module
  */
 import { basename, extname, join } from "node:path";
-import { isTempName, writeFileAtomic } from "./atomic.ts";
-import { describeCause, OperationError, UsageError } from "./errors.ts";
+import { isTempName, writeFileAtomic } from "../files/atomic.ts";
+import { describeCause, OperationError, UsageError } from "../errors.ts";
 
 const NAME = /^(.+)_backup_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})(?:_(\d+))?\.db$/;
 

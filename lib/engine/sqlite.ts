@@ -3,7 +3,7 @@
  * (SQLite statically linked into the runtime: no shared library, nothing downloaded).
  *
  * Every connection of lib/ is opened here, and every raw read or write of a database file
- * (header, `-wal`, hashing, copies) goes through `lib/db_file.ts`: closing any descriptor of a
+ * (header, `-wal`, hashing, copies) goes through `lib/engine/db_file.ts`: closing any descriptor of a
  * database file drops all of this process's SQLite locks on it (see db_file.ts).
  *
  * @module
@@ -11,7 +11,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { resolve } from "node:path";
 import { connectionOpened, readAt } from "./db_file.ts";
-import { BusyError, describeCause, isBusy, OperationError, UsageError } from "./errors.ts";
+import { BusyError, describeCause, isBusy, OperationError, UsageError } from "../errors.ts";
 
 const MAGIC = "SQLite format 3\0";
 
@@ -78,7 +78,7 @@ export async function checkDatabaseFile(path: string, role = "database"): Promis
  * A connection that db_file.ts knows is open, from construction to `close()` (or `using`):
  * while it is, no raw access of litekeep's closes a descriptor of its files, which would drop
  * its locks (POSIX locks belong to the process). Every connection of lib/ is one of these;
- * raw reads and writes of database files go through `lib/db_file.ts`.
+ * raw reads and writes of database files go through `lib/engine/db_file.ts`.
  */
 class TrackedDatabase extends DatabaseSync {
   #release: () => void;
@@ -235,7 +235,7 @@ export function tableSummaries(
 }
 
 /**
- * A value as text, as every remote tool writes it (`lib/remote_scripts.ts`): a BLOB as
+ * A value as text, as every remote tool writes it (`lib/remote/scripts.ts`): a BLOB as
  * `x'<lower-case hex>'` (SQL's literal, so it never reads as the text it is not), else `String()`.
  */
 export function valueText(value: unknown): string | null {

@@ -1,20 +1,20 @@
 /**
  * Running litekeep's remote side over ONE ssh connection: the dispatcher picks the tool
- * (litekeep agent, python3, sqlite3 CLI) and answers in protocol 1 (`transfer.ts`).
+ * (litekeep agent, python3, sqlite3 CLI) and answers in protocol 1 (`protocol.ts`).
  *
  * @module
  */
-import { BusyError, OperationError, UsageError } from "./errors.ts";
-import { ProcessError, spawnStreaming, type StreamingChild, tail } from "./proc.ts";
-import { type RemoteSpec, sshArgs, sshFailure, type SshOptions } from "./remote.ts";
-import { DISPATCH, PROTOCOL, PYTHON_AGENT, SQLITE3_AGENT } from "./remote_scripts.ts";
+import { BusyError, OperationError, UsageError } from "../errors.ts";
+import { ProcessError, spawnStreaming, type StreamingChild, tail } from "../proc.ts";
+import { type RemoteSpec, sshArgs, sshFailure, type SshOptions } from "./ssh.ts";
+import { DISPATCH, PROTOCOL, PYTHON_AGENT, SQLITE3_AGENT } from "./scripts.ts";
 import {
   checkInfoHeader,
   type DbInfo,
   NoHeaderError,
   readHeader,
   StreamReader,
-} from "./transfer.ts";
+} from "./protocol.ts";
 
 /** What to do when the two sides' litekeep versions do not speak the same protocol. */
 const VERSION_HINT =

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { describeCause, OperationError } from "./errors.ts";
+import { describeCause, OperationError } from "../errors.ts";
 
 /**
  * `Deno.makeTempDir` that names the temp dir and the remedy when it fails: a `TMPDIR` that

@@ -11,7 +11,7 @@
  */
 import { backup, type DatabaseSync } from "node:sqlite";
 import { dirname, join } from "node:path";
-import { syncDir } from "./atomic.ts";
+import { syncDir } from "../files/atomic.ts";
 import { copyOut, readAt, readWith, writeAt } from "./db_file.ts";
 import {
   BusyError,
@@ -20,7 +20,7 @@ import {
   isDiskFull,
   OperationError,
   UsageError,
-} from "./errors.ts";
+} from "../errors.ts";
 import {
   checkDatabaseFile,
   openBackupFile,
@@ -29,7 +29,7 @@ import {
   pragmaValue,
   sqliteFailure,
 } from "./sqlite.ts";
-import { makeTempFolder } from "./temp.ts";
+import { makeTempFolder } from "../files/temp.ts";
 
 /** How to take a snapshot. */
 export interface SnapshotOptions {

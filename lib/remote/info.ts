@@ -5,15 +5,15 @@
  */
 import { statfsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { LitekeepError } from "./errors.ts";
+import { LitekeepError } from "../errors.ts";
 import {
   checkDatabaseFile,
   openReadOnly,
   pragmaValue,
   sqliteFailure,
   tableSummaries,
-} from "./sqlite.ts";
-import type { DbInfo } from "./transfer.ts";
+} from "../engine/sqlite.ts";
+import type { DbInfo } from "./protocol.ts";
 
 /** Free bytes on the filesystem holding `path`; null where the OS will not say. */
 export function freeBytes(path: string): number | null {

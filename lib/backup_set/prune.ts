@@ -8,10 +8,10 @@
  * @module
  */
 import { basename } from "node:path";
-import { cleanTemps, STALE_TEMP_MS, syncDir } from "./atomic.ts";
-import { type BackupEntry, exists, listBackups } from "./backup_set.ts";
-import { describeCause, OperationError } from "./errors.ts";
-import { acquireLocks, dirLockPath } from "./lock.ts";
+import { cleanTemps, STALE_TEMP_MS, syncDir } from "../files/atomic.ts";
+import { type BackupEntry, exists, listBackups } from "./names.ts";
+import { describeCause, OperationError } from "../errors.ts";
+import { acquireLocks, dirLockPath } from "../files/lock.ts";
 import {
   assertPolicy,
   isNamedInFuture,
@@ -19,7 +19,7 @@ import {
   planPrune,
   type RetentionPolicy,
 } from "./retention.ts";
-import { verifyBackup } from "./verify.ts";
+import { verifyBackup } from "../engine/verify.ts";
 
 /** How to prune. */
 export interface PruneOptions {

@@ -10,7 +10,7 @@
  * @module
  */
 import { basename, dirname, join } from "node:path";
-import { BusyError, describeCause, OperationError } from "./errors.ts";
+import { BusyError, describeCause, OperationError } from "../errors.ts";
 
 /** A held lock; release it with `await using` or `release()`. */
 export interface Lock extends AsyncDisposable {

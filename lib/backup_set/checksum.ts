@@ -6,8 +6,8 @@
  */
 import { createHash } from "node:crypto";
 import { basename } from "node:path";
-import { readSmallFile } from "./backup_set.ts";
-import { readChunks } from "./db_file.ts";
+import { readSmallFile } from "./names.ts";
+import { readChunks } from "../engine/db_file.ts";
 
 /** Checksum algorithms litekeep writes. */
 export type ChecksumAlgorithm = "sha256" | "md5";

@@ -23,12 +23,12 @@ import {
   syncDir,
   syncFile,
   tempPathFor,
-} from "./atomic.ts";
-import { exists, formatStamp } from "./backup_set.ts";
-import { copyOut } from "./db_file.ts";
-import { describeCause, LitekeepError, OperationError, UsageError } from "./errors.ts";
-import { acquireLocks, dbLockPath } from "./lock.ts";
-import { publishNew, selfContainedCopy, snapshotDatabase, writeInto } from "./snapshot.ts";
+} from "../files/atomic.ts";
+import { exists, formatStamp } from "./names.ts";
+import { copyOut } from "../engine/db_file.ts";
+import { describeCause, LitekeepError, OperationError, UsageError } from "../errors.ts";
+import { acquireLocks, dbLockPath } from "../files/lock.ts";
+import { publishNew, selfContainedCopy, snapshotDatabase, writeInto } from "../engine/snapshot.ts";
 import {
   checkDatabaseFile,
   integrityProblems,
@@ -38,8 +38,8 @@ import {
   sqliteFailure,
   type TableCount,
   tableCounts,
-} from "./sqlite.ts";
-import { type ChecksumCheck, verifyBackup } from "./verify.ts";
+} from "../engine/sqlite.ts";
+import { type ChecksumCheck, verifyBackup } from "../engine/verify.ts";
 
 /** How to restore. */
 export interface RestoreOptions {
