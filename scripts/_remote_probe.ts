@@ -14,12 +14,9 @@ import { pullDatabase, type PullProgress } from "../lib/remote/pull.ts";
 import { shellQuote, sshArgs } from "../lib/remote/ssh.ts";
 import { remoteWords } from "../lib/remote/ops.ts";
 import { PYTHON_AGENT } from "../lib/remote/scripts.ts";
-import {
-  readHeader,
-  receiveBody,
-  type SnapshotHeader,
-  StreamReader,
-} from "../lib/remote/protocol.ts";
+import { readHeader, receiveBody } from "../lib/remote/protocol.ts";
+import { type SnapshotHeader } from "../lib/remote/headers.ts";
+import { StreamReader } from "../lib/remote/stream.ts";
 import type { ByteCounter } from "./_remote_copy.ts";
 import { type Spread, spread } from "./_remote_report.ts";
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
-import { writeInto } from "../lib/engine/snapshot.ts";
+import { writeInto } from "../lib/engine/write_into.ts";
 import { snapshotDatabase } from "../lib/engine/snapshot.ts";
 import { ls, makeDb, smallDb, sqlite3, tempDir } from "./_helpers.ts";
 

@@ -2,15 +2,9 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { OperationError } from "../lib/errors.ts";
-import {
-  checkInfoHeader,
-  type DbInfo,
-  readHeader,
-  receiveBody,
-  receiveDelta,
-  type SnapshotHeader,
-  StreamReader,
-} from "../lib/remote/protocol.ts";
+import { checkInfoHeader, type DbInfo, type SnapshotHeader } from "../lib/remote/headers.ts";
+import { readHeader, receiveBody, receiveDelta } from "../lib/remote/protocol.ts";
+import { StreamReader } from "../lib/remote/stream.ts";
 import { tempDir } from "./_helpers.ts";
 
 function streamOf(...parts: Array<string | Uint8Array>): StreamReader {

@@ -25,8 +25,8 @@ import {
   checkpointDatabase,
   type CheckpointMode,
   type CheckpointResult,
-  snapshotDatabase,
-} from "../engine/snapshot.ts";
+} from "../engine/checkpoint.ts";
+import { snapshotDatabase } from "../engine/snapshot.ts";
 import { checkDatabaseFile, type CheckMode, type TableCount } from "../engine/sqlite.ts";
 import { inspectInWorker, tableNamesOnly } from "../engine/verify.ts";
 

@@ -28,7 +28,8 @@ import { exists, formatStamp } from "./names.ts";
 import { copyOut } from "../engine/db_file.ts";
 import { describeCause, LitekeepError, OperationError, UsageError } from "../errors.ts";
 import { acquireLocks, dbLockPath } from "../files/lock.ts";
-import { publishNew, selfContainedCopy, snapshotDatabase, writeInto } from "../engine/snapshot.ts";
+import { publishNew, writeInto } from "../engine/write_into.ts";
+import { selfContainedCopy, snapshotDatabase } from "../engine/snapshot.ts";
 import {
   checkDatabaseFile,
   integrityProblems,

@@ -9,7 +9,7 @@ import type { Context } from "../cli/context.ts";
 import { BUSY_TIMEOUT_RANGE } from "../limits.ts";
 import { UsageError } from "../errors.ts";
 import { formatBytes, formatDuration, formatTables } from "../cli/format.ts";
-import { CHECKPOINT_MODES, type CheckpointMode } from "../engine/snapshot.ts";
+import { CHECKPOINT_MODES, type CheckpointMode } from "../engine/checkpoint.ts";
 import type { RetentionPolicy } from "../backup_set/retention.ts";
 import {
   choiceValue,

@@ -14,7 +14,7 @@ import {
   checkpointFellShort,
   type CheckpointMode,
   type CheckpointResult,
-} from "../engine/snapshot.ts";
+} from "../engine/checkpoint.ts";
 import { checkDatabaseFile } from "../engine/sqlite.ts";
 import {
   choiceValue,

@@ -10,7 +10,7 @@ import { localInfo } from "../remote/info.ts";
 import { parseOrderBy } from "../remote/compare.ts";
 import { parseRemoteSpec } from "../remote/ssh.ts";
 import { remoteInfo } from "../remote/ops.ts";
-import type { DbInfo } from "../remote/protocol.ts";
+import type { DbInfo } from "../remote/headers.ts";
 import { cliPath, intInRange, parseStrict, positionals, printJson } from "./_args.ts";
 import { BUSY_TIMEOUT_RANGE } from "../limits.ts";
 import { REMOTE_FLAGS, REMOTE_USAGE, type RemoteFlagValues, remoteOptions } from "./_remote.ts";

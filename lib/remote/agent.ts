@@ -16,7 +16,8 @@ import { localInfo } from "./info.ts";
 import { PROTOCOL } from "./scripts.ts";
 import { snapshotDatabase } from "../engine/snapshot.ts";
 import { openBackupFile, pragmaValue, tableSummaries } from "../engine/sqlite.ts";
-import { PAGE_HASH_BYTES, type SnapshotHeader } from "./protocol.ts";
+import { PAGE_HASH_BYTES } from "./protocol.ts";
+import { type SnapshotHeader } from "./headers.ts";
 
 /** Where the agent writes its answer. */
 export type Sink = (chunk: Uint8Array) => Promise<void>;

@@ -13,7 +13,7 @@ import {
   sqliteFailure,
   tableSummaries,
 } from "../engine/sqlite.ts";
-import type { DbInfo } from "./protocol.ts";
+import type { DbInfo } from "./headers.ts";
 
 /** Free bytes on the filesystem holding `path`; null where the OS will not say. */
 export function freeBytes(path: string): number | null {

@@ -8,13 +8,9 @@ import { BusyError, OperationError, UsageError } from "../errors.ts";
 import { ProcessError, spawnStreaming, type StreamingChild, tail } from "../proc.ts";
 import { type RemoteSpec, sshArgs, sshFailure, type SshOptions } from "./ssh.ts";
 import { DISPATCH, PROTOCOL, PYTHON_AGENT, SQLITE3_AGENT } from "./scripts.ts";
-import {
-  checkInfoHeader,
-  type DbInfo,
-  NoHeaderError,
-  readHeader,
-  StreamReader,
-} from "./protocol.ts";
+import { checkInfoHeader, type DbInfo } from "./headers.ts";
+import { NoHeaderError, readHeader } from "./protocol.ts";
+import { StreamReader } from "./stream.ts";
 
 /** What to do when the two sides' litekeep versions do not speak the same protocol. */
 const VERSION_HINT =

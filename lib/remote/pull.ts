@@ -34,7 +34,8 @@ import {
   type RemoteOptions,
   startRemote,
 } from "./ops.ts";
-import { makeSelfContained, publishNew, snapshotDatabase, writeInto } from "../engine/snapshot.ts";
+import { makeSelfContained, snapshotDatabase } from "../engine/snapshot.ts";
+import { publishNew, writeInto } from "../engine/write_into.ts";
 import {
   checkDatabaseFile,
   openBackupFile,
@@ -47,10 +48,10 @@ import {
   readHeader,
   receiveBody,
   receiveDelta,
-  type SnapshotHeader,
-  type StreamReader,
   type TransferProgress,
 } from "./protocol.ts";
+import { type SnapshotHeader } from "./headers.ts";
+import { type StreamReader } from "./stream.ts";
 import { inspectInWorker } from "../engine/verify.ts";
 
 /** How the data travels. */

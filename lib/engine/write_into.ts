@@ -1,0 +1,383 @@
+/**
+ * Writing a whole database INTO a live one through SQLite (restore, pull), never losing a
+ * commit made meanwhile, and publishing a database where none was.
+ *
+ * @module
+ */
+import { backup, type DatabaseSync } from "node:sqlite";
+import { dirname } from "node:path";
+import { syncDir } from "../files/atomic.ts";
+import { readWith } from "./db_file.ts";
+import { BusyError, describeCause, isBusy, isDiskFull, OperationError } from "../errors.ts";
+import {
+  checkDatabaseFile,
+  openBackupFile,
+  openReadWrite,
+  pragmaValue,
+  sqliteFailure,
+} from "./sqlite.ts";
+import { selfContainedCopy } from "./snapshot.ts";
+
+/**
+ * Takes and drops the lock a write into `db` needs (the WAL write lock; in rollback mode an
+ * exclusive lock), waiting up to `busyTimeoutMs`. SQLite's backup INTO a database retries a
+ * busy target without end, so a writer that holds the database must be found here, where a
+ * timeout applies.
+ *
+ * @returns the database's journal mode
+ * @throws {BusyError} when it stays locked past the timeout
+ */
+export function claimWriteLock(
+  db: string,
+  busyTimeoutMs: number,
+  doing = "Cannot write into",
+): string {
+  let conn;
+  try {
+    conn = openReadWrite(db, busyTimeoutMs);
+    const mode = String(pragmaValue(conn, "journal_mode"));
+    // prepare() rather than exec(): only its errors carry SQLite's code, which tells "busy".
+    conn.prepare(mode === "wal" ? "BEGIN IMMEDIATE" : "BEGIN EXCLUSIVE").run();
+    conn.exec("ROLLBACK");
+    return mode;
+  } catch (cause) {
+    throw sqliteFailure(
+      cause,
+      doing,
+      db,
+      `a writer held it for longer than --busy-timeout (${busyTimeoutMs} ms); ` +
+        "retry later, or stop the application",
+    );
+  } finally {
+    conn?.close();
+  }
+}
+
+/** How to write into a live database. */
+export interface WriteIntoOptions<T> {
+  /** How long to wait for the database's writers (and, to leave WAL mode, readers), in ms. */
+  busyTimeoutMs: number;
+  /** The start of error messages. @default "Cannot write into" */
+  doing?: string;
+  /**
+   * Takes the copy of the old content that must hold every commit (a pre-restore copy, pull's
+   * local backup). It runs while the database's write lock is held, so no other connection can
+   * commit between the copy's instant and the write. It must not open the file itself (closing
+   * any descriptor of it drops that lock): `db` is checked already (`sourceChecked`).
+   */
+  keep?: () => Promise<T>;
+  /** Removes a copy made by `keep` that a commit slipped past, before the next attempt. */
+  discard?: (kept: T) => Promise<void>;
+  /**
+   * What to tell the user when the write failed; `asItWas` is false when SQLite's rollback
+   * could not be confirmed to have left the file as it was.
+   */
+  failureHint?: (kept: T | undefined, asItWas: boolean) => string;
+  /** For tests: runs in the gap between the lock's release and the write's first step. */
+  onGap?: () => void;
+}
+
+/** What `writeInto` did. */
+export interface WriteIntoResult<T> {
+  /** The journal mode before (`wal`, `delete`, ...). */
+  journalModeBefore: string;
+  /** True when the database left WAL mode for a page size change. */
+  leftWal: boolean;
+  /** False when it left WAL mode and could not go back (the caller must say so). */
+  backToWal: boolean;
+  /** What `keep` returned, for the attempt that wrote. */
+  kept: T | undefined;
+  /** Attempts made: more than one when a commit slipped in before a write. */
+  attempts: number;
+}
+
+/** How often `writeInto` starts over when a commit slips in before its write. */
+const WRITE_ATTEMPTS = 5;
+
+/** Thrown from the backup's first progress callback: a foreign commit slipped in. */
+class SlippedCommit extends Error {}
+
+/**
+ * Writes the whole content of `source` (a self-contained file nothing else writes) INTO the
+ * live database `db` with SQLite's backup API, as one transaction of the target. Connections
+ * that have it open see the old content or the new, never a mix; SQLite itself owns the `-wal`,
+ * `-shm` and `-journal` beside it, so the new pages can never be paired with a stale WAL; and
+ * its journal mode is kept (WAL stays WAL). SQLite refuses to change the page size of a WAL
+ * database, so for a source whose page size differs the database leaves WAL mode for the write
+ * (possible only while no other connection is open, checked before anything is copied) and
+ * goes back to it after.
+ *
+ * No commit is lost between `options.keep`'s copy and the write. The race: a copy taken, then a
+ * write that starts later, drops every commit made in between (neither in the copy nor in the
+ * result). So a connection L takes the write lock (`BEGIN IMMEDIATE`: the WAL write lock, or
+ * RESERVED in rollback mode; readers go on) and reads the database's version, the copy is
+ * taken beside it, L ends its transaction and the backup starts at once. The backup takes the
+ * target's write lock at its first step and holds it until it commits, so in the first progress
+ * callback no one can commit any more: if the version differs there, a commit slipped into the
+ * gap between L's end and that step, and throwing from the callback rolls the write back; the
+ * copy is discarded and all starts over. The version is `PRAGMA data_version` on L in WAL
+ * mode; in rollback mode the backup holds EXCLUSIVE from its first step (L cannot read), so it
+ * is the file's size and header (its change counter moves at every commit), read through
+ * db_file.ts, which never closes a descriptor while our connections are open. The
+ * first step is small (~1 MiB) so that its pages stay in the target's page cache: nothing of the
+ * new content reaches the file before the check.
+ *
+ * @returns the journal mode before, whether WAL mode was left for a page size change and
+ *   entered again, and what `keep` returned
+ * @throws {BusyError} when a writer holds it past `busyTimeoutMs`, the page size must change
+ *   while another connection is open, or commits kept slipping in
+ * @throws {OperationError} when the write fails; SQLite rolled it back (checked in rollback
+ *   mode: the file's size and header are as before) and the database is as it was
+ */
+export async function writeInto<T = undefined>(
+  source: string,
+  db: string,
+  options: WriteIntoOptions<T>,
+): Promise<WriteIntoResult<T>> {
+  const { busyTimeoutMs } = options;
+  const doing = options.doing ?? "Cannot write into";
+  // Raw reads of `db` come first, while no connection of ours has it open.
+  const [from, to] = [await checkDatabaseFile(source), await checkDatabaseFile(db)];
+  const journalModeBefore = claimWriteLock(db, busyTimeoutMs, doing);
+  const leftWal = journalModeBefore === "wal" && from.pageSize !== to.pageSize;
+  // Before any copy is taken: a restore that cannot happen leaves nothing behind.
+  if (leftWal) leaveWal(db, from.pageSize, to.pageSize, busyTimeoutMs, doing);
+  await using guarded = await padded(source, from);
+  // In rollback mode the version is read from the file (see above), through db_file.ts,
+  // which keeps the descriptor while our connections are open.
+  const raw = leftWal || journalModeBefore !== "wal" ? db : undefined;
+  let written: { attempts: number; kept: T | undefined } | undefined;
+  let failed: { error: unknown } | undefined;
+  try {
+    for (let attempt = 1; attempt <= WRITE_ATTEMPTS && !written; attempt++) {
+      const done = await writeAttempt(guarded.path, guarded.pages, from.pageSize, db, raw, options);
+      if (done.wrote) written = { attempts: attempt, kept: done.value };
+    }
+  } catch (error) {
+    failed = { error };
+  }
+  // Back to WAL whatever happened: the data is written (or rolled back) either way, so a
+  // failure here is a warning for the caller, not a failed write.
+  const backToWal = leftWal ? switchBack(db, busyTimeoutMs) : true;
+  if (failed) throw failed.error;
+  if (!written) {
+    throw new BusyError(
+      `${doing} "${db}": other connections kept committing in the instant before the write ` +
+        `(${WRITE_ATTEMPTS} attempts); nothing was changed`,
+      { hint: "retry later, when the application writes less, or stop it for the restore" },
+    );
+  }
+  return { journalModeBefore, leftWal, backToWal, ...written };
+}
+
+function switchBack(db: string, busyTimeoutMs: number): boolean {
+  try {
+    return switchJournalMode(db, "WAL", busyTimeoutMs);
+  } catch {
+    return false;
+  }
+}
+
+/** One guarded attempt; `wrote` is false when a commit slipped in and the copy was discarded. */
+async function writeAttempt<T>(
+  source: string,
+  pages: number,
+  pageSize: number,
+  db: string,
+  raw: string | undefined,
+  options: WriteIntoOptions<T>,
+): Promise<{ wrote: boolean; value: T | undefined }> {
+  const { busyTimeoutMs } = options;
+  const doing = options.doing ?? "Cannot write into";
+  const lock = openReadWrite(db, busyTimeoutMs);
+  try {
+    let before: string;
+    try {
+      // prepare() rather than exec(): only its errors carry SQLite's code, which tells "busy".
+      lock.prepare("BEGIN IMMEDIATE").run();
+      // A read inside the transaction: the version is the one no other connection can change.
+      lock.prepare("SELECT count(*) FROM sqlite_schema").get();
+      before = version(lock, raw);
+    } catch (cause) {
+      throw sqliteFailure(
+        cause,
+        doing,
+        db,
+        `a writer held it for longer than --busy-timeout (${busyTimeoutMs} ms); ` +
+          "retry later, or stop the application",
+      );
+    }
+    let value: T | undefined;
+    try {
+      value = options.keep ? await options.keep() : undefined;
+    } finally {
+      lock.exec("ROLLBACK");
+    }
+    options.onGap?.();
+    const src = openBackupFile(source);
+    let checked = false;
+    try {
+      await backup(src, db, {
+        // At least two steps, so that the check runs before the commit.
+        rate: Math.max(1, Math.min(Math.floor((1 << 20) / pageSize), pages - 1)),
+        progress: () => {
+          if (checked) return;
+          checked = true;
+          if (version(lock, raw) !== before) throw new SlippedCommit();
+        },
+      });
+    } catch (cause) {
+      if (cause instanceof SlippedCommit) {
+        if (value !== undefined) await options.discard?.(value);
+        return { wrote: false, value: undefined };
+      }
+      const asItWas = raw === undefined || rolledBack(lock, raw, before);
+      const hint = options.failureHint?.(value, asItWas) ??
+        (asItWas
+          ? "SQLite rolled the write back: the database is as it was"
+          : "SQLite could not confirm that its rollback left the database as it was");
+      throw new OperationError(`${doing} "${db}": ${describeCause(cause)}`, {
+        cause,
+        hint: isDiskFull(cause) ? `free some space there; ${hint}` : hint,
+      });
+    } finally {
+      src.close();
+    }
+    return { wrote: true, value };
+  } finally {
+    lock.close();
+  }
+}
+
+/**
+ * The database's version: `data_version` in WAL mode, else (`raw`, the database's path) the
+ * file's size and header, read while `lock` is open, so db_file.ts keeps the descriptor.
+ */
+function version(lock: DatabaseSync, raw: string | undefined): string {
+  if (raw === undefined) return String(pragmaValue(lock, "data_version"));
+  return readWith(raw, (read, size) => `${size}:${Array.from(read(0, 100)).join(",")}`);
+}
+
+/**
+ * After a failed write in rollback mode (a full disk can leave the file grown, with a hot
+ * journal beside it), makes SQLite roll the journal back now, under the write lock, and checks
+ * that the file's size and header are what they were before the write.
+ */
+function rolledBack(lock: DatabaseSync, raw: string, before: string): boolean {
+  try {
+    // Reading replays a hot journal; the write lock keeps others from committing meanwhile.
+    lock.prepare("BEGIN IMMEDIATE").run();
+    lock.prepare("SELECT count(*) FROM sqlite_schema").get();
+    try {
+      return version(lock, raw) === before;
+    } finally {
+      lock.exec("ROLLBACK");
+    }
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The source to write, as a file of at least two pages: a one-page source would be copied in
+ * one step, with no callback before its commit to check in. Its padded copy has one free page
+ * more, and the same content.
+ */
+async function padded(
+  source: string,
+  header: { size: number; pageSize: number },
+): Promise<{ path: string; pages: number } & AsyncDisposable> {
+  const pages = Math.floor(header.size / header.pageSize);
+  if (pages >= 2) return { path: source, pages, [Symbol.asyncDispose]: () => Promise.resolve() };
+  const copy = await selfContainedCopy(source);
+  // A private copy: no one else has it open, so no wait is needed.
+  const conn = openReadWrite(copy.path, 0);
+  try {
+    conn.exec("CREATE TABLE litekeep_pad (x); DROP TABLE litekeep_pad");
+    return { ...copy, pages: Number(pragmaValue(conn, "page_count")) };
+  } finally {
+    conn.close();
+  }
+}
+
+/** Takes the database out of WAL mode for a page size change, or says why it cannot. */
+function leaveWal(
+  db: string,
+  newSize: number,
+  oldSize: number,
+  busyTimeoutMs: number,
+  doing: string,
+): void {
+  let left = false;
+  try {
+    left = switchJournalMode(db, "DELETE", busyTimeoutMs);
+  } catch (cause) {
+    // SQLITE_BUSY: another connection has it open. Anything else is a real failure.
+    if (!isBusy(cause)) throw sqliteFailure(cause, doing, db);
+  }
+  if (!left) {
+    throw new BusyError(
+      `${doing} "${db}": the new page size (${newSize}) differs from the database's ` +
+        `(${oldSize}), which SQLite can change only while no other connection has the ` +
+        "database open",
+      { hint: "stop the application, then run again" },
+    );
+  }
+}
+
+/** Sets the journal mode; true when SQLite took it (it refuses while other connections are open). */
+function switchJournalMode(db: string, mode: "DELETE" | "WAL", busyTimeoutMs: number): boolean {
+  const conn = openReadWrite(db, busyTimeoutMs);
+  try {
+    return String(pragmaValue(conn, `journal_mode = ${mode}`)).toUpperCase() === mode;
+  } finally {
+    conn.close();
+  }
+}
+
+/**
+ * Puts the synced file `temp` at `db`, a path where no database was when the work began, but
+ * never over a file that appeared meanwhile. The race: while a pull travels, the application
+ * may create `db` in WAL mode; a rename would put the new pages beside its `-wal`/`-shm`, and
+ * the next connection would replay its WAL into them. `link(2)` publishes atomically and fails
+ * if `db` exists; where the file system has no hard links, `db` is created exclusively and the
+ * content written into it through SQLite.
+ *
+ * @param doing the start of messages, e.g. "Cannot restore into"
+ * @throws {BusyError} when `db` or one of its side files appeared meanwhile: nothing was
+ *   changed, and the next run treats it as the existing database it now is
+ */
+export async function publishNew(temp: string, db: string, doing: string): Promise<void> {
+  const appeared = (what: string) =>
+    new BusyError(`${doing} "${db}": ${what} appeared while litekeep worked; nothing was changed`, {
+      hint: "run again: the next run keeps a copy of that database, then writes through SQLite",
+    });
+  for (const suffix of ["-wal", "-journal"]) {
+    if (await Deno.lstat(db + suffix).then(() => true, () => false)) {
+      throw appeared(`"${db}${suffix}"`);
+    }
+  }
+  try {
+    await Deno.link(temp, db);
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) throw appeared("the database");
+    await createThroughSqlite(temp, db, () => appeared("the database"));
+  }
+  await syncDir(dirname(db));
+}
+
+/** Where `link(2)` is not possible: `db` created exclusively, then written through SQLite. */
+async function createThroughSqlite(temp: string, db: string, appeared: () => Error) {
+  try {
+    (await Deno.open(db, { write: true, createNew: true })).close();
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) throw appeared();
+    throw error;
+  }
+  const src = openBackupFile(temp);
+  try {
+    await backup(src, db, { rate: -1 });
+  } finally {
+    src.close();
+  }
+}
