@@ -37,8 +37,19 @@ function writeAll(file: { writeSync(p: Uint8Array): number }, text: string): voi
 
 /** The real process: Deno's stdout/stderr, environment and clock. */
 export function processIo(): Io {
+  // `litekeep verify DIR | head -1` closes stdout early: the reader has all it wants, and the
+  // run goes on with its work and exit code (no "internal error" for a closed pipe).
+  let stdoutClosed = false;
   return {
-    stdout: (text) => writeAll(Deno.stdout, text),
+    stdout: (text) => {
+      if (stdoutClosed) return;
+      try {
+        writeAll(Deno.stdout, text);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+        stdoutClosed = true;
+      }
+    },
     stdoutBytes: async (chunk) => {
       let offset = 0;
       while (offset < chunk.length) offset += await Deno.stdout.write(chunk.subarray(offset));
