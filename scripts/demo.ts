@@ -7,8 +7,8 @@
  */
 // deno-lint-ignore-file no-console
 import { join } from "node:path";
-import { createGymDb } from "./_gym.ts";
-import { startWriter } from "./_writer.ts";
+import { createGymDb } from "../tests/support/gym.ts";
+import { startWriter } from "../tests/support/writer.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const demo = join(Deno.cwd(), "demo");

@@ -9,10 +9,10 @@ import { join } from "node:path";
 import { hashFile, sidecarLine } from "../lib/backup_set/checksum.ts";
 import { runCli as runCliInProcess } from "../lib/cli/cli.ts";
 import type { Io } from "../lib/cli/io.ts";
-import { createGymDb, type GymOptions } from "../scripts/_gym.ts";
-export { startWriter, type Writer, type WriterReport } from "../scripts/_writer.ts";
-import { litekeepArgv } from "../scripts/_sshd.ts";
-export { remoteLitekeep, type Sshd, startSshd } from "../scripts/_sshd.ts";
+import { createGymDb, type GymOptions } from "./support/gym.ts";
+export { startWriter, type Writer, type WriterReport } from "./support/writer.ts";
+import { litekeepArgv } from "./support/sshd.ts";
+export { remoteLitekeep, type Sshd, startSshd } from "./support/sshd.ts";
 
 /** True in CI, where a missing component must fail a test instead of skipping it. */
 export const IN_CI = Deno.env.get("CI") === "true";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { parseFlags } from "../scripts/bench.ts";
-import { shellWord, spread } from "../scripts/_bench_measure.ts";
+import { parseFlags } from "../scripts/bench/main.ts";
+import { shellWord, spread } from "../scripts/bench/measure.ts";
 import { have, ROOT, tempDir } from "./_helpers.ts";
 
 Deno.test("parseFlags() of the bench gives defaults, orders lists and refuses unknown values", () => {
@@ -36,7 +36,7 @@ Deno.test("bench.ts writes a checked report for a 2 MB database", async () => {
     args: [
       "run",
       "--allow-all",
-      join(ROOT, "scripts", "bench.ts"),
+      join(ROOT, "scripts", "bench", "main.ts"),
       "--sizes",
       "2mb",
       "--runs",

@@ -15,7 +15,7 @@ import {
   startWriter,
   tempDir,
 } from "./_helpers.ts";
-import { ledgerIds, startLedgerWriter } from "./_ledger.ts";
+import { ledgerIds, startLedgerWriter } from "./support/ledger.ts";
 
 Deno.test("pull brings a snapshot through each remote tool", async (t) => {
   await using sshd = await startSshd();

@@ -5,8 +5,8 @@
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
-import { type Sample, showCommands, type Spread, spread, type Tool } from "./_bench_measure.ts";
-import type { SizeName, Source } from "./_bench_data.ts";
+import { type Sample, showCommands, type Spread, spread, type Tool } from "./measure.ts";
+import type { SizeName, Source } from "./data.ts";
 
 /** What every group gets from the bench. */
 export interface BenchContext {

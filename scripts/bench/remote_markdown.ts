@@ -1,12 +1,12 @@
 /**
  * The over-ssh benchmark report (`docs/BENCHMARKS_REMOTE.md`) and its target verdicts, made from
- * the measurements of `bench_remote.ts`.
+ * the measurements of `remote.ts`.
  *
  * @module
  */
-import { type Method, METHODS, showArgv } from "./_remote_copy.ts";
-import { mb, secs, secsSpread, spread, table, times } from "./_remote_report.ts";
-import { tbfArgs } from "./_netns.ts";
+import { type Method, METHODS, showArgv } from "./remote_copy.ts";
+import { mb, secs, secsSpread, spread, table, times } from "./report.ts";
+import { tbfArgs } from "./netns.ts";
 import type {
   Link,
   LinkResult,
@@ -14,7 +14,7 @@ import type {
   RemoteMeasurements,
   RemoteTarget,
   Source,
-} from "./bench_remote.ts";
+} from "./remote.ts";
 
 /** The single-core speed of a Raspberry Pi 4 is taken as this many times below this CPU's. */
 export const PI_FACTOR = 4;
@@ -447,9 +447,9 @@ export async function renderRemoteReport(
     "",
     `### How it was measured`,
     "",
-    `- The remote is a real OpenSSH sshd with throwaway keys (\`scripts/_sshd.ts\`), reached as host \`testpi\` through an ssh client config; all tools (scp, rsync, ssh, litekeep) use it. sshd and everything it starts run pinned to one CPU (\`taskset -c 1\`), a stand-in for a small board's CPU budget; the local side is not pinned.`,
+    `- The remote is a real OpenSSH sshd with throwaway keys (\`tests/support/sshd.ts\`), reached as host \`testpi\` through an ssh client config; all tools (scp, rsync, ssh, litekeep) use it. sshd and everything it starts run pinned to one CPU (\`taskset -c 1\`), a stand-in for a small board's CPU budget; the local side is not pinned.`,
     shaped.length > 0
-      ? `- Shaped links (\`scripts/_netns.ts\`): sshd runs in network namespace \`lkbench\`, joined to the host by a veth pair (10.231.0.1/24 host end, 10.231.0.2/24 namespace end), each end's egress shaped by \`tc ${
+      ? `- Shaped links (\`scripts/bench/netns.ts\`): sshd runs in network namespace \`lkbench\`, joined to the host by a veth pair (10.231.0.1/24 host end, 10.231.0.2/24 namespace end), each end's egress shaped by \`tc ${
         tbfArgs("DEV", shaped[0]).join(" ")
       }\` (the rate changed between links). This kernel has no \`netem\`: bandwidth only, no added latency or loss, so round trips are a veth's (microseconds), unlike a real LAN or Wi-Fi.`
       : `- Loopback only: no shaped link was run.`,

@@ -1,6 +1,6 @@
 /**
  * A real OpenSSH server with throwaway keys, for the tests and the over-ssh benchmarks: it runs
- * on loopback, or inside a network namespace behind a shaped link (`_netns.ts`). And the
+ * on loopback, or inside a network namespace behind a shaped link (`scripts/bench/netns.ts`). And the
  * litekeep commands of both sides: this source tree under deno, as the binary's stand-in.
  *
  * @module
@@ -8,7 +8,7 @@
 import { join } from "node:path";
 
 /** The repository root. */
-export const ROOT = new URL("..", import.meta.url).pathname;
+export const ROOT = new URL("../..", import.meta.url).pathname;
 
 /** A running OpenSSH server, reached through the host alias `host`. */
 export interface Sshd extends AsyncDisposable {

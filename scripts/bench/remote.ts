@@ -18,17 +18,17 @@ import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
 import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
-import { PROTOCOL, PYTHON_AGENT } from "../lib/remote/scripts.ts";
-import { createGymDb } from "./_gym.ts";
-import { createShapedLink, type ShapedLink } from "./_netns.ts";
-import { type CopyRun, loopbackBytes, type Method, METHODS, runCopy } from "./_remote_copy.ts";
+import { PROTOCOL, PYTHON_AGENT } from "../../lib/remote/scripts.ts";
+import { createGymDb } from "../../tests/support/gym.ts";
+import { createShapedLink, type ShapedLink } from "./netns.ts";
+import { type CopyRun, loopbackBytes, type Method, METHODS, runCopy } from "./remote_copy.ts";
 import {
   checkIdleCopy,
   inspectCopy,
   judgeWriterCopy,
   tableRows,
   type WriterCheck,
-} from "./_remote_check.ts";
+} from "./remote_check.ts";
 import {
   agentAlone,
   type AgentRun,
@@ -41,11 +41,11 @@ import {
   pythonLevel,
   type StartupCost,
   startupCost,
-} from "./_remote_probe.ts";
-import { rotate } from "./_remote_report.ts";
-import { renderRemoteReport } from "./_remote_markdown.ts";
-import { remoteLitekeep, startSshd } from "./_sshd.ts";
-import { startWriter, type WriterReport } from "./_writer.ts";
+} from "./remote_probe.ts";
+import { rotate } from "./report.ts";
+import { renderRemoteReport } from "./remote_markdown.ts";
+import { remoteLitekeep, startSshd } from "../../tests/support/sshd.ts";
+import { startWriter, type WriterReport } from "../../tests/support/writer.ts";
 
 /** A link: loopback, or a namespace shaped to this many Mbit/s. */
 export type Link = "loopback" | number;
@@ -227,7 +227,7 @@ function isSlow(link: Link): boolean {
  */
 export async function prepareSource(cacheDir: string, size: string, seed: number): Promise<Source> {
   await Deno.mkdir(cacheDir, { recursive: true });
-  const generator = await Deno.readTextFile(new URL("./_gym.ts", import.meta.url));
+  const generator = await Deno.readTextFile(new URL("../../tests/support/gym.ts", import.meta.url));
   const version = createHash("sha256").update(generator).update(`${PAYMENTS_PER_MB}/${NOTE_BYTES}`)
     .digest("hex").slice(0, 10);
   const name = `remote-gym-${size}-seed${seed}-${version}`;

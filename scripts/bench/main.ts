@@ -9,10 +9,10 @@
 // deno-lint-ignore-file no-console
 import { parseArgs } from "node:util";
 import { dirname, resolve } from "node:path";
-import { UsageError } from "../lib/errors.ts";
-import { prepareSource, type SizeName, SIZES, type Source } from "./_bench_data.ts";
-import { canMeasureMemory, checkedRuns, loadDuringRuns, shellWord } from "./_bench_measure.ts";
-import { localGroup } from "./_bench_local.ts";
+import { UsageError } from "../../lib/errors.ts";
+import { prepareSource, type SizeName, SIZES, type Source } from "./data.ts";
+import { canMeasureMemory, checkedRuns, loadDuringRuns, shellWord } from "./measure.ts";
+import { localGroup } from "./local.ts";
 import {
   type BenchContext,
   type BenchGroup,
@@ -21,9 +21,9 @@ import {
   renderReport,
   type ReportInput,
   targetsTable,
-} from "./_bench_report.ts";
-import { startupGroup } from "./_bench_startup.ts";
-import { writerGroup } from "./_bench_writer.ts";
+} from "./markdown.ts";
+import { startupGroup } from "./startup.ts";
+import { writerGroup } from "./writer.ts";
 
 /**
  * The groups `--groups` can name, run in this order. A group is one file that returns report
@@ -36,7 +36,7 @@ export const GROUPS: Record<string, BenchGroup> = {
   startup: startupGroup,
 };
 
-const ROOT = new URL("..", import.meta.url).pathname;
+const ROOT = new URL("../..", import.meta.url).pathname;
 
 /** Help text. */
 export const usage = `Usage: deno task bench [options]
