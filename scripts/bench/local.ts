@@ -8,7 +8,8 @@
 import { join } from "node:path";
 import { backupDatabase } from "../../lib/backup_set/backup.ts";
 import { checkCopy, type SizeName, SIZES, type Source } from "./data.ts";
-import { runInterleaved, type Spread, spread, type Tool } from "./measure.ts";
+import { runInterleaved, type Tool } from "./measure.ts";
+import { plural, ratio, seconds, type Spread, spread } from "./report.ts";
 import { type Phase, PHASES, profilePhases } from "./phases.ts";
 import {
   type BenchContext,
@@ -17,9 +18,6 @@ import {
   type GroupResult,
   medianSeconds,
   peakMiB,
-  plural,
-  ratio,
-  seconds,
   sizeTitle,
   type TargetResult,
 } from "./markdown.ts";

@@ -10,7 +10,7 @@ import { removeTempDb, syncFile } from "../../lib/files/atomic.ts";
 import { hashFile } from "../../lib/backup_set/checksum.ts";
 import { snapshotDatabase } from "../../lib/engine/snapshot.ts";
 import { inspectInWorker } from "../../lib/engine/verify.ts";
-import { type Spread, spread } from "./measure.ts";
+import { type Spread, spread } from "./report.ts";
 
 /** The phases, in the order a backup runs them. */
 export const PHASES = [

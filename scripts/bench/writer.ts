@@ -7,15 +7,14 @@
  */
 import { join } from "node:path";
 import { checkWriterCopy, liveCount, type SizeName, SIZES, type Source } from "./data.ts";
-import { runInterleaved, type Sample, spread, type Tool } from "./measure.ts";
+import { runInterleaved, type Sample, type Tool } from "./measure.ts";
+import { plural, ratio, spread } from "./report.ts";
 import {
   type BenchContext,
   type BenchGroup,
   caseTable,
   type GroupResult,
   medianSeconds,
-  plural,
-  ratio,
   sizeTitle,
   type TargetResult,
 } from "./markdown.ts";
