@@ -7,6 +7,7 @@
  */
 // deno-lint-ignore-file no-console
 import { join } from "node:path";
+import { PERMISSIONS } from "../lib/permissions.ts";
 import { createGymDb } from "../tests/support/gym.ts";
 import { startWriter } from "../tests/support/writer.ts";
 
@@ -20,10 +21,7 @@ async function litekeep(...args: string[]): Promise<number> {
   const { code } = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-run=ssh,scp",
+      ...PERMISSIONS,
       join(root, "main.ts"),
       ...args,
     ],
