@@ -105,6 +105,19 @@ export async function runCli(args: string[], options: CliOptions = {}): Promise<
   return { code, stdout, stderr };
 }
 
+/**
+ * Runs `litekeep pull HOST:REMOTE LOCAL ...extra` in-process against `sshd`, the argument list
+ * most pull tests share.
+ */
+export function pull(
+  sshd: { host: string },
+  remote: string,
+  local: string,
+  ...extra: string[]
+): Promise<CliResult> {
+  return runCli(["pull", `${sshd.host}:${remote}`, local, ...extra]);
+}
+
 /** The argv (after deno) that runs litekeep from source as a real process. */
 export function cliCommand(args: string[]): string[] {
   return litekeepArgv(args).slice(1);
