@@ -8,6 +8,7 @@
  */
 // deno-lint-ignore-file no-console
 import { join } from "node:path";
+import { PERMISSIONS } from "../lib/permissions.ts";
 
 /** The targets litekeep ships for: Raspberry Pi OS 64-bit, Macs, Linux PCs. */
 export const TARGETS = [
@@ -16,19 +17,6 @@ export const TARGETS = [
   "x86_64-apple-darwin",
   "x86_64-unknown-linux-gnu",
 ] as const;
-
-/**
- * The narrowest permissions that work, baked into the binary: files anywhere (databases and
- * backups live where the user says), environment (config and HOME for ssh), free disk space
- * for `info` (statfs, nothing else of the system), and only ssh/scp as subprocesses.
- */
-export const PERMISSIONS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-sys=statfs",
-  "--allow-run=ssh,scp",
-];
 
 const root = new URL("..", import.meta.url).pathname;
 const wanted = Deno.args.length > 0 ? Deno.args : [...TARGETS];

@@ -7,8 +7,9 @@
  */
 // deno-lint-ignore-file no-console
 import { join } from "node:path";
-import { createGymDb } from "./_gym.ts";
-import { startWriter } from "./_writer.ts";
+import { PERMISSIONS } from "../lib/permissions.ts";
+import { createGymDb } from "../tests/support/gym.ts";
+import { startWriter } from "../tests/support/writer.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const demo = join(Deno.cwd(), "demo");
@@ -20,10 +21,7 @@ async function litekeep(...args: string[]): Promise<number> {
   const { code } = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-run=ssh,scp",
+      ...PERMISSIONS,
       join(root, "main.ts"),
       ...args,
     ],

@@ -9,10 +9,10 @@ import { join } from "node:path";
 import { hashFile, sidecarLine } from "../lib/backup_set/checksum.ts";
 import { runCli as runCliInProcess } from "../lib/cli/cli.ts";
 import type { Io } from "../lib/cli/io.ts";
-import { createGymDb, type GymOptions } from "../scripts/_gym.ts";
-export { startWriter, type Writer, type WriterReport } from "../scripts/_writer.ts";
-import { litekeepArgv } from "../scripts/_sshd.ts";
-export { remoteLitekeep, type Sshd, startSshd } from "../scripts/_sshd.ts";
+import { createGymDb, type GymOptions } from "./support/gym.ts";
+export { startWriter, type Writer, type WriterReport } from "./support/writer.ts";
+import { litekeepArgv } from "./support/sshd.ts";
+export { remoteLitekeep, type Sshd, startSshd } from "./support/sshd.ts";
 
 /** True in CI, where a missing component must fail a test instead of skipping it. */
 export const IN_CI = Deno.env.get("CI") === "true";
@@ -103,6 +103,19 @@ export async function runCli(args: string[], options: CliOptions = {}): Promise<
   };
   const code = await runCliInProcess(args, io);
   return { code, stdout, stderr };
+}
+
+/**
+ * Runs `litekeep pull HOST:REMOTE LOCAL ...extra` in-process against `sshd`, the argument list
+ * most pull tests share.
+ */
+export function pull(
+  sshd: { host: string },
+  remote: string,
+  local: string,
+  ...extra: string[]
+): Promise<CliResult> {
+  return runCli(["pull", `${sshd.host}:${remote}`, local, ...extra]);
 }
 
 /** The argv (after deno) that runs litekeep from source as a real process. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { runRemoteGroup } from "../scripts/bench_remote.ts";
+import { runRemoteGroup } from "../scripts/bench/remote.ts";
 import { have, tempDir } from "./_helpers.ts";
 
 Deno.test("runRemoteGroup() times and checks copies over loopback ssh and writes the report", async () => {

@@ -15,7 +15,7 @@ import {
   sqlite3,
   tempDir,
 } from "./_helpers.ts";
-import { ledgerIds, startLedgerWriter } from "./_ledger.ts";
+import { ledgerIds, startLedgerWriter } from "./support/ledger.ts";
 
 const NOW = new Date(2025, 9, 20, 3, 0, 10);
 

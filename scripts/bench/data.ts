@@ -1,6 +1,6 @@
 /**
  * The benchmarks' databases and the checks of every copy made from them. Databases are
- * generated deterministically (the gym schema of `_gym.ts`, in WAL mode) and may be cached;
+ * generated deterministically (the gym schema of `tests/support/gym.ts`, in WAL mode) and may be cached;
  * the cache key holds the size, the seed and a hash of the generator, so a changed generator
  * never reuses an old file.
  *
@@ -9,8 +9,8 @@
 import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
-import { hashFile } from "../lib/backup_set/checksum.ts";
-import { createGymDb } from "./_gym.ts";
+import { hashFile } from "../../lib/backup_set/checksum.ts";
+import { createGymDb } from "../../tests/support/gym.ts";
 
 /** Sizes the bench can generate: payments (with 100-byte notes) that come to about that size. */
 export const SIZES = {
@@ -43,7 +43,7 @@ export interface Source {
 
 /** A hash of the generator's source and of the sizes: part of every cache key. */
 async function generatorVersion(): Promise<string> {
-  const code = await Deno.readTextFile(new URL("./_gym.ts", import.meta.url));
+  const code = await Deno.readTextFile(new URL("../../tests/support/gym.ts", import.meta.url));
   return createHash("sha256").update(code).update(JSON.stringify({ SIZES, NOTE_BYTES }))
     .digest("hex").slice(0, 10);
 }
@@ -142,7 +142,7 @@ export function checkCopy(path: string, source: Source, what: string): void {
 }
 
 /**
- * Checks a copy taken while the writer of `_writer.ts` committed: sound, the generated rows all
+ * Checks a copy taken while the writer of `tests/support/writer.ts` committed: sound, the generated rows all
  * there, and consistent: each writer transaction adds one payment and one ledger row, so a copy
  * of one instant has as many ledger rows as writer payments, and a torn copy does not.
  *

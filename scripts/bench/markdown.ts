@@ -5,8 +5,9 @@
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
-import { type Sample, showCommands, type Spread, spread, type Tool } from "./_bench_measure.ts";
-import type { SizeName, Source } from "./_bench_data.ts";
+import { type Sample, showCommands, type Tool } from "./measure.ts";
+import { ratio, seconds, type Spread, spread } from "./report.ts";
+import type { SizeName, Source } from "./data.ts";
 
 /** What every group gets from the bench. */
 export interface BenchContext {
@@ -18,6 +19,8 @@ export interface BenchContext {
   source(size: SizeName): Promise<Source>;
   /** Scratch folder on the same file system as the sources; removed at the end. */
   work: string;
+  /** Where generated databases live: `bench-data/` with `--keep`, else a temp folder. */
+  dataDir: string;
   /** The repository root, ending in `/`. */
   root: string;
   /** Progress on stderr. */
@@ -93,28 +96,13 @@ export const TARGETS = [
     text: "Peak memory (max RSS) of backup, verify and pull on the 1 GB database: under 150 MiB",
     how: "--groups local --sizes 1gb (pull: the remote group)",
   },
-  { id: 5, text: "pull over ssh", how: "the remote group, not written yet" },
+  { id: 5, text: "pull over ssh", how: "--groups remote (or deno task bench:remote)" },
   {
     id: 6,
     text: "`litekeep --version` under `deno run`: median under 100 ms",
     how: "--groups startup",
   },
 ] as const;
-
-/** Seconds for a table: three decimals below 10 s. */
-export function seconds(s: number): string {
-  return s < 10 ? s.toFixed(3) : s.toFixed(1);
-}
-
-/** `1 timed run`, `5 timed runs`. */
-export function plural(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? "" : "s"}`;
-}
-
-/** A ratio such as `0.93x`. */
-export function ratio(r: number): string {
-  return `${r.toFixed(2)}x`;
-}
 
 /** A size heading: `100 MB: 100.4 MB, 425,000 payments`. */
 export function sizeTitle(label: string, source: Source): string {
@@ -359,7 +347,8 @@ export function renderReport(input: ReportInput): string {
     "reference is faster. MB/s is the source's size (10^6 bytes) over the median.",
     ...(input.groups.some((g) => g.name === "remote") ? [] : [
       "- Nothing here crosses a network: the remote group (pull over ssh beside `scp`, " +
-      "`rsync -a`, `rsync -az` and `ssh cat`) is not written yet.",
+      "`rsync -a`, `rsync -az` and `ssh cat`) runs with `--groups remote` or " +
+      "`deno task bench:remote`.",
     ]),
     ...input.notes.map((note) => `- Note: ${note}`),
     "",
@@ -384,6 +373,8 @@ export function renderReport(input: ReportInput): string {
     }
     const legend = PLACEHOLDERS.filter(([word]) => commands.some((c) => c.includes(word)))
       .map(([word, meaning]) => `\`${word}\` ${meaning}`);
+    // A group that shows its commands itself (the remote group) measures no Tool here.
+    if (commands.length === 0) continue;
     out.push(`Exact commands${legend.length > 0 ? ` (${legend.join(", ")})` : ""}:`, "");
     out.push("```sh", ...commands);
     out.push("```", "");

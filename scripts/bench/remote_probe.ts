@@ -9,16 +9,16 @@
 import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
-import { spawnStreaming } from "../lib/proc.ts";
-import { pullDatabase, type PullProgress } from "../lib/remote/pull.ts";
-import { shellQuote, sshArgs } from "../lib/remote/ssh.ts";
-import { remoteWords } from "../lib/remote/ops.ts";
-import { PYTHON_AGENT } from "../lib/remote/scripts.ts";
-import { readHeader, receiveBody } from "../lib/remote/protocol.ts";
-import { type SnapshotHeader } from "../lib/remote/headers.ts";
-import { StreamReader } from "../lib/remote/stream.ts";
-import type { ByteCounter } from "./_remote_copy.ts";
-import { type Spread, spread } from "./_remote_report.ts";
+import { spawnStreaming } from "../../lib/proc.ts";
+import { pullDatabase, type PullProgress } from "../../lib/remote/pull.ts";
+import { shellQuote, sshArgs } from "../../lib/remote/ssh.ts";
+import { remoteWords } from "../../lib/remote/ops.ts";
+import { PYTHON_AGENT } from "../../lib/remote/scripts.ts";
+import { readHeader, receiveBody } from "../../lib/remote/protocol.ts";
+import { type SnapshotHeader } from "../../lib/remote/headers.ts";
+import { StreamReader } from "../../lib/remote/stream.ts";
+import type { ByteCounter } from "./remote_copy.ts";
+import { type Spread, spread } from "./report.ts";
 
 /** Seconds `argv` takes, run `n` times. */
 async function timeCommand(argv: string[], n: number): Promise<Spread> {

@@ -6,21 +6,20 @@
  * @module
  */
 import { join } from "node:path";
-import { checkWriterCopy, liveCount, type SizeName, SIZES, type Source } from "./_bench_data.ts";
-import { runInterleaved, type Sample, spread, type Tool } from "./_bench_measure.ts";
+import { checkWriterCopy, liveCount, type SizeName, SIZES, type Source } from "./data.ts";
+import { runInterleaved, type Sample, type Tool } from "./measure.ts";
+import { plural, ratio, spread } from "./report.ts";
 import {
   type BenchContext,
   type BenchGroup,
   caseTable,
   type GroupResult,
   medianSeconds,
-  plural,
-  ratio,
   sizeTitle,
   type TargetResult,
-} from "./_bench_report.ts";
-import { litekeepBackup } from "./_bench_tools.ts";
-import { startWriter, type Writer } from "./_writer.ts";
+} from "./markdown.ts";
+import { litekeepBackup } from "./tools.ts";
+import { startWriter, type Writer } from "../../tests/support/writer.ts";
 
 /** Commits per second of the writer: above the 300/s of target 3. */
 const RATE = 350;
@@ -113,7 +112,7 @@ function writerRuns(samples: Sample[]): WriterRun[] {
 export const writerGroup: BenchGroup = {
   title: "Backup under a steady writer",
   summary: `litekeep's default backup of a copy of the idle database while a writer process ` +
-    `(\`scripts/_writer.ts\`) commits ${RATE} transactions a second with a 5 s busy timeout, ` +
+    `(\`tests/support/writer.ts\`) commits ${RATE} transactions a second with a 5 s busy timeout, ` +
     "each one payment and one ledger row, against the same backup with the writer stopped, " +
     "and `sqlite3 .backup` under the same writer, interleaved. A backup finished when it " +
     "exited on its own (every copy must be one consistent instant); `sqlite3 .backup` is " +

@@ -9,10 +9,10 @@
 // deno-lint-ignore-file no-console
 import { parseArgs } from "node:util";
 import { dirname, resolve } from "node:path";
-import { UsageError } from "../lib/errors.ts";
-import { prepareSource, type SizeName, SIZES, type Source } from "./_bench_data.ts";
-import { canMeasureMemory, checkedRuns, loadDuringRuns, shellWord } from "./_bench_measure.ts";
-import { localGroup } from "./_bench_local.ts";
+import { UsageError } from "../../lib/errors.ts";
+import { prepareSource, type SizeName, SIZES, type Source } from "./data.ts";
+import { canMeasureMemory, checkedRuns, loadDuringRuns, shellWord } from "./measure.ts";
+import { localGroup } from "./local.ts";
 import {
   type BenchContext,
   type BenchGroup,
@@ -21,29 +21,37 @@ import {
   renderReport,
   type ReportInput,
   targetsTable,
-} from "./_bench_report.ts";
-import { startupGroup } from "./_bench_startup.ts";
-import { writerGroup } from "./_bench_writer.ts";
+} from "./markdown.ts";
+import { startupGroup } from "./startup.ts";
+import { writerGroup } from "./writer.ts";
+import { remoteGroup } from "./remote.ts";
 
 /**
  * The groups `--groups` can name, run in this order. A group is one file that returns report
- * sections and judged targets (see `BenchGroup`); the `remote` group (scp, `rsync -a`,
- * `rsync -az`, `ssh cat` against a real sshd, then tc-shaped network namespaces) plugs in here.
+ * sections and judged targets (see `BenchGroup`). The `remote` group (scp, `rsync -a`,
+ * `rsync -az`, `ssh cat` against a real sshd, then tc-shaped network namespaces as root) runs
+ * only when named: it needs sshd, rsync and python3, and takes far longer.
  */
 export const GROUPS: Record<string, BenchGroup> = {
   local: localGroup,
   writer: writerGroup,
   startup: startupGroup,
+  remote: remoteGroup,
 };
 
-const ROOT = new URL("..", import.meta.url).pathname;
+/** The groups run without `--groups`. */
+export const DEFAULT_GROUPS = ["local", "writer", "startup"];
+
+const ROOT = new URL("../..", import.meta.url).pathname;
 
 /** Help text. */
 export const usage = `Usage: deno task bench [options]
 
 Options:
   --sizes LIST    database sizes, of ${Object.keys(SIZES).join(", ")} (default: 10mb,100mb)
-  --groups LIST   groups to run, of ${Object.keys(GROUPS).join(", ")} (default: all)
+  --groups LIST   groups to run, of ${Object.keys(GROUPS).join(", ")} (default: ${
+  DEFAULT_GROUPS.join(",")
+})
   --runs N        timed runs per tool (default: 5, and 3 for 1gb)
   --out FILE      the report (default: docs/BENCHMARKS.md)
   --keep          keep the generated databases in bench-data/ and reuse them next time
@@ -100,7 +108,7 @@ export function parseFlags(argv: string[]): BenchFlags {
       allowPositionals: false,
       options: {
         sizes: { type: "string", default: "10mb,100mb" },
-        groups: { type: "string", default: Object.keys(GROUPS).join(",") },
+        groups: { type: "string", default: DEFAULT_GROUPS.join(",") },
         runs: { type: "string" },
         out: { type: "string", default: "docs/BENCHMARKS.md" },
         keep: { type: "boolean", default: false },
@@ -153,6 +161,7 @@ export async function runBench(
         return sources.get(size)!;
       },
       work,
+      dataDir,
       root: ROOT,
       log,
     };

@@ -1,5 +1,7 @@
 /**
- * Numbers and markdown for the over-ssh benchmark report.
+ * Numbers and markdown shared by both benchmark reports (`docs/BENCHMARKS.md` and
+ * `docs/BENCHMARKS_REMOTE.md`): the one `spread()`, number formats and a markdown table. A leaf:
+ * it imports nothing, so every bench module can use it without a cycle.
  *
  * @module
  */
@@ -13,7 +15,7 @@ export interface Spread {
 
 /** The median (mean of the middle two for an even count), min and max of `values`. */
 export function spread(values: number[]): Spread {
-  if (values.length === 0) throw new Error("no values");
+  if (values.length === 0) throw new Error("spread() needs at least one value");
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
@@ -36,8 +38,18 @@ export function mb(bytes: number): string {
   return m < 10 ? m.toFixed(2) : m.toFixed(1);
 }
 
-/** `0.93x`. */
-export function times(r: number): string {
+/** Seconds for a table: three decimals below 10 s. */
+export function seconds(s: number): string {
+  return s < 10 ? s.toFixed(3) : s.toFixed(1);
+}
+
+/** `1 timed run`, `5 timed runs`. */
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+
+/** A ratio such as `0.93x`. */
+export function ratio(r: number): string {
   return `${r.toFixed(2)}x`;
 }
 

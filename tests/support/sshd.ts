@@ -1,14 +1,15 @@
 /**
  * A real OpenSSH server with throwaway keys, for the tests and the over-ssh benchmarks: it runs
- * on loopback, or inside a network namespace behind a shaped link (`_netns.ts`). And the
+ * on loopback, or inside a network namespace behind a shaped link (`scripts/bench/netns.ts`). And the
  * litekeep commands of both sides: this source tree under deno, as the binary's stand-in.
  *
  * @module
  */
 import { join } from "node:path";
+import { PERMISSIONS } from "../../lib/permissions.ts";
 
 /** The repository root. */
-export const ROOT = new URL("..", import.meta.url).pathname;
+export const ROOT = new URL("../..", import.meta.url).pathname;
 
 /** A running OpenSSH server, reached through the host alias `host`. */
 export interface Sshd extends AsyncDisposable {
@@ -187,7 +188,8 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
 }
 
 /**
- * A `litekeep` for the remote side: runs this source tree under deno (the binary's stand-in).
+ * A `litekeep` for the remote side: runs this source tree under deno with the binary's
+ * permissions (the binary's stand-in: the remote runs the same binary).
  *
  * @param rssLog when given, each run appends its peak memory in KiB (GNU time `%M`) to it
  */
@@ -196,7 +198,7 @@ export async function remoteLitekeep(dir: string, rssLog?: string): Promise<stri
   const time = rssLog ? `/usr/bin/time -a -o ${rssLog} -f %M ` : "";
   await Deno.writeTextFile(
     path,
-    `#!/bin/sh\nexec ${time}${Deno.execPath()} run --quiet --allow-read --allow-write --allow-env --allow-sys=statfs ${
+    `#!/bin/sh\nexec ${time}${Deno.execPath()} run --quiet ${PERMISSIONS.join(" ")} ${
       join(ROOT, "main.ts")
     } "$@"\n`,
   );
@@ -209,11 +211,7 @@ export function litekeepArgv(args: string[]): string[] {
   return [
     Deno.execPath(),
     "run",
-    "--allow-read",
-    "--allow-write",
-    "--allow-env",
-    "--allow-sys=statfs",
-    "--allow-run=ssh,scp",
+    ...PERMISSIONS,
     join(ROOT, "main.ts"),
     ...args,
   ];

@@ -5,12 +5,12 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import type { BackupResult } from "../lib/backup_set/backup.ts";
-import { hashFile } from "../lib/backup_set/checksum.ts";
-import type { VerifyReport } from "../lib/engine/verify.ts";
-import { checkCopy, rowsKey, type Source } from "./_bench_data.ts";
-import type { Figures, Tool } from "./_bench_measure.ts";
-import { litekeepArgv } from "./_sshd.ts";
+import type { BackupResult } from "../../lib/backup_set/backup.ts";
+import { hashFile } from "../../lib/backup_set/checksum.ts";
+import type { VerifyReport } from "../../lib/engine/verify.ts";
+import { checkCopy, rowsKey, type Source } from "./data.ts";
+import type { Figures, Tool } from "./measure.ts";
+import { litekeepArgv } from "../../tests/support/sshd.ts";
 
 /** Throws unless a file's header says rollback-journal mode (self-contained, no `-wal`). */
 async function assertSelfContained(path: string, what: string): Promise<void> {

@@ -4,12 +4,13 @@
  * namespace behind a veth pair shaped to a LAN's and a Wi-Fi's bandwidth; every copy checked;
  * the same tools again while a writer commits, to show which copies are consistent.
  *
- * Alone:
+ * Alone, with every option:
  * ```sh
- * deno run -A scripts/bench_remote.ts --size 100mb --links loopback,100,20 --runs 3 \
+ * deno task bench:remote --size 100mb --links loopback,100,20 --runs 3 \
  *   --out docs/BENCHMARKS_REMOTE.md
  * ```
- * or embedded: `runRemoteGroup(options)` returns the markdown and the judged targets.
+ * as a group of the bench (`deno task bench --groups remote`, see `remoteGroup`), or embedded:
+ * `runRemoteGroup(options)` returns the markdown and the judged targets.
  * Needs root (network namespaces, tc), sshd, rsync, python3, sqlite3, zstd and GNU time.
  *
  * @module
@@ -18,84 +19,46 @@ import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
 import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
-import { PROTOCOL, PYTHON_AGENT } from "../lib/remote/scripts.ts";
-import { createGymDb } from "./_gym.ts";
-import { createShapedLink, type ShapedLink } from "./_netns.ts";
-import { type CopyRun, loopbackBytes, type Method, METHODS, runCopy } from "./_remote_copy.ts";
+import { PROTOCOL, PYTHON_AGENT } from "../../lib/remote/scripts.ts";
+import { createGymDb } from "../../tests/support/gym.ts";
+import { createShapedLink, type ShapedLink } from "./netns.ts";
+import { type CopyRun, loopbackBytes, type Method, METHODS, runCopy } from "./remote_copy.ts";
 import {
   checkIdleCopy,
   inspectCopy,
   judgeWriterCopy,
   tableRows,
   type WriterCheck,
-} from "./_remote_check.ts";
+} from "./remote_check.ts";
 import {
   agentAlone,
   type AgentRun,
-  type Compressor,
   compressors,
   type LevelRun,
   medianPhases,
   profilePull,
   type PullPhases,
   pythonLevel,
-  type StartupCost,
   startupCost,
-} from "./_remote_probe.ts";
-import { rotate } from "./_remote_report.ts";
-import { renderRemoteReport } from "./_remote_markdown.ts";
-import { remoteLitekeep, startSshd } from "./_sshd.ts";
-import { startWriter, type WriterReport } from "./_writer.ts";
+} from "./remote_probe.ts";
+import { rotate } from "./report.ts";
+import { renderRemoteReport } from "./remote_markdown.ts";
+import type { BenchContext, BenchGroup, GroupResult } from "./markdown.ts";
+import type {
+  Link,
+  LinkResult,
+  Probes,
+  RemoteGroupOptions,
+  RemoteGroupResult,
+  RemoteMeasurements,
+  Source,
+  WriterResult,
+  WriterRow,
+} from "./remote_types.ts";
+import { remoteLitekeep, startSshd } from "../../tests/support/sshd.ts";
+import { startWriter, type WriterReport } from "../../tests/support/writer.ts";
 
-/** A link: loopback, or a namespace shaped to this many Mbit/s. */
-export type Link = "loopback" | number;
-
-/** What to run. */
-export interface RemoteGroupOptions {
-  /** Database size for loopback and links faster than 20 Mbit/s, e.g. `100mb`. */
-  size: string;
-  /** Database size for links of 20 Mbit/s or less. @default "30mb" */
-  slowSize?: string;
-  links: Link[];
-  /** Timed runs of each method per link. */
-  runs: number;
-  /** Runs on links of 20 Mbit/s or less. @default max(1, floor(runs / 3)) */
-  slowRuns?: number;
-  /** Method ids (of `METHODS`). @default MAIN_METHODS */
-  methods?: string[];
-  /** Methods run once each while a writer commits; [] skips this. @default WRITER_METHODS */
-  writerMethods?: string[];
-  /** The writer's commits per second. @default 300 */
-  writerRate?: number;
-  /** Phase profile, gzip levels and compressor speeds. @default true */
-  probes?: boolean;
-  /** Untimed pulls first, so deno's caches are warm. @default true */
-  warmUp?: boolean;
-  /** Where generated databases are kept and reused. @default "bench-data" */
-  cacheDir?: string;
-  /** @default 1 */
-  seed?: number;
-  /** Progress lines. */
-  log?: (line: string) => void;
-}
-
-/** A target judged here (ids of the benchmark issue). */
-export interface RemoteTarget {
-  id: number;
-  /** null when not measured. */
-  met: boolean | null;
-  figure: string;
-  /** What part of the target was measured, when not all of it. */
-  scope?: string;
-}
-
-/** What the group returns. */
-export interface RemoteGroupResult {
-  markdown: string;
-  targets: RemoteTarget[];
-  /** Copies made and checked. */
-  checkedCopies: number;
-}
+export type * from "./remote_types.ts";
 
 /** The methods of the per-link tables. */
 export const MAIN_METHODS = [
@@ -135,75 +98,6 @@ const REMOTE_CPU = "1";
 const PAYMENTS_PER_MB = 4_250;
 const NOTE_BYTES = 100;
 
-/** A generated database. */
-export interface Source {
-  size: string;
-  path: string;
-  bytes: number;
-  rows: Record<string, number>;
-}
-
-/** What one method did on one link. */
-export interface MethodResult {
-  method: Method;
-  runs: CopyRun[];
-  /** Peak memory of the remote litekeep over the runs, KiB; null when it did not run. */
-  remoteRssKiB: number | null;
-  /** Pages a delta pull sent. */
-  pagesSent: number | null;
-}
-
-/** One link's results. */
-export interface LinkResult {
-  link: Link;
-  source: Source;
-  runs: number;
-  startup: StartupCost;
-  methods: MethodResult[];
-}
-
-/** One copy taken while the writer committed. */
-export interface WriterRow {
-  method: string;
-  seconds: number | null;
-  check: WriterCheck;
-}
-
-/** The writer table. */
-export interface WriterResult {
-  link: Link;
-  rate: number;
-  source: Source;
-  rows: WriterRow[];
-  report: WriterReport;
-}
-
-/** The probes' findings. */
-export interface Probes {
-  link: Link;
-  source: Source;
-  /** Runs of each profiled pull (each remote tool alone runs twice). */
-  runs: number;
-  /** Medians of the phases of each profiled pull. */
-  phases: PullPhases[];
-  agents: AgentRun[];
-  levels: LevelRun[];
-  compressors: Compressor[];
-  /** What rsync -z negotiated, as its `--debug=nstr` says. */
-  rsyncCompress: string;
-}
-
-/** Everything measured, for the report. */
-export interface RemoteMeasurements {
-  options: RemoteGroupOptions;
-  started: Date;
-  loadBefore: string;
-  loadAfter: string;
-  links: LinkResult[];
-  writer: WriterResult | null;
-  probes: Probes | null;
-}
-
 /** Payments for a size such as `100mb`. */
 export function paymentsFor(size: string): number {
   const m = /^(\d+)mb$/.exec(size);
@@ -227,7 +121,7 @@ function isSlow(link: Link): boolean {
  */
 export async function prepareSource(cacheDir: string, size: string, seed: number): Promise<Source> {
   await Deno.mkdir(cacheDir, { recursive: true });
-  const generator = await Deno.readTextFile(new URL("./_gym.ts", import.meta.url));
+  const generator = await Deno.readTextFile(new URL("../../tests/support/gym.ts", import.meta.url));
   const version = createHash("sha256").update(generator).update(`${PAYMENTS_PER_MB}/${NOTE_BYTES}`)
     .digest("hex").slice(0, 10);
   const name = `remote-gym-${size}-seed${seed}-${version}`;
@@ -672,8 +566,41 @@ export async function runRemoteGroup(options: RemoteGroupOptions): Promise<Remot
   return { markdown, targets, checkedCopies };
 }
 
+/**
+ * The remote group as `deno task bench --groups remote` runs it: the largest size asked for, on
+ * loopback, and on the 100 and 20 Mbit/s shaped links too when run as root (network namespaces
+ * and tc need it). Its report goes into the bench's, one heading level down; for every option
+ * (links, methods, a report of its own) run `deno task bench:remote`.
+ */
+export const remoteGroup: BenchGroup = {
+  title: "Over ssh",
+  summary: "`litekeep pull` in each method beside `scp`, `rsync -a`, `rsync -az` and `ssh cat`, " +
+    "against a real sshd on loopback (and on shaped links as root), every copy checked; then " +
+    "the same tools while a writer commits.",
+  async run(ctx: BenchContext): Promise<GroupResult> {
+    const largest = ctx.sizes[ctx.sizes.length - 1];
+    // The remote sizes are in MB; 1,000 MB has the payments of the local bench's 1 GB.
+    const size = largest === "1gb" ? "1000mb" : largest;
+    const { markdown, targets } = await runRemoteGroup({
+      size,
+      slowSize: size,
+      links: Deno.uid() === 0 ? ["loopback", 100, 20] : ["loopback"],
+      runs: ctx.runs(largest),
+      cacheDir: ctx.dataDir,
+      log: ctx.log,
+    });
+    // The report's own title is the group's heading; its sections move one level down.
+    const body = markdown.replace(/^## .*\n+/, "").replace(/^(#+) /gm, "#$1 ");
+    return {
+      sections: [{ title: `${size} database`, paragraphs: [body.trim()] }],
+      targets,
+      tools: [],
+    };
+  },
+};
+
 /** Help text. */
-export const usage = `Usage: deno run -A scripts/bench_remote.ts [options]
+export const usage = `Usage: deno task bench:remote [options]
 
 Options:
   --size SIZE        database for loopback and fast links (default 100mb)

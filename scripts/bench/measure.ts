@@ -6,6 +6,7 @@
  * @module
  */
 import { join } from "node:path";
+import { type Spread, spread } from "./report.ts";
 
 /** Numbers a run reports beside its time, e.g. litekeep's own `durationMs`. */
 export type Figures = Record<string, number>;
@@ -45,22 +46,6 @@ export interface Tool {
    * @throws {Error} saying what is wrong; it aborts the benchmark
    */
   check(out: string, stdout: string, code: number): Promise<Figures | void>;
-}
-
-/** Median and range of a series. */
-export interface Spread {
-  median: number;
-  min: number;
-  max: number;
-}
-
-/** The median, min and max of `values` (at least one). */
-export function spread(values: number[]): Spread {
-  if (values.length === 0) throw new Error("spread() needs at least one value");
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  const median = sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-  return { median, min: sorted[0], max: sorted[sorted.length - 1] };
 }
 
 /** GNU time: `-f %M` prints the peak RSS in KiB of the command it runs. */

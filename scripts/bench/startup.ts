@@ -5,16 +5,16 @@
  * @module
  */
 import { join } from "node:path";
-import { VERSION } from "../lib/version.ts";
-import { runInterleaved, type Tool } from "./_bench_measure.ts";
+import { VERSION } from "../../lib/version.ts";
+import { runInterleaved, type Tool } from "./measure.ts";
 import {
   type BenchContext,
   type BenchGroup,
   caseTable,
   type GroupResult,
   medianSeconds,
-} from "./_bench_report.ts";
-import { litekeepArgv } from "./_sshd.ts";
+} from "./markdown.ts";
+import { litekeepArgv } from "../../tests/support/sshd.ts";
 
 /** Runs of each: start-up is short and noisy, so more than the sizes get. */
 const RUNS = 20;

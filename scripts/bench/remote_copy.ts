@@ -6,9 +6,9 @@
  * @module
  */
 import { join } from "node:path";
-import { shellQuote } from "../lib/remote/ssh.ts";
-import type { LinkBytes } from "./_netns.ts";
-import { litekeepArgv, ROOT } from "./_sshd.ts";
+import { shellQuote } from "../../lib/remote/ssh.ts";
+import type { LinkBytes } from "./netns.ts";
+import { litekeepArgv, ROOT } from "../../tests/support/sshd.ts";
 
 /** Where a copy comes from and goes to. */
 export interface CopyContext {

@@ -6,11 +6,11 @@
  * @module
  */
 import { join } from "node:path";
-import { removeTempDb, syncFile } from "../lib/files/atomic.ts";
-import { hashFile } from "../lib/backup_set/checksum.ts";
-import { snapshotDatabase } from "../lib/engine/snapshot.ts";
-import { inspectInWorker } from "../lib/engine/verify.ts";
-import { type Spread, spread } from "./_bench_measure.ts";
+import { removeTempDb, syncFile } from "../../lib/files/atomic.ts";
+import { hashFile } from "../../lib/backup_set/checksum.ts";
+import { snapshotDatabase } from "../../lib/engine/snapshot.ts";
+import { inspectInWorker } from "../../lib/engine/verify.ts";
+import { type Spread, spread } from "./report.ts";
 
 /** The phases, in the order a backup runs them. */
 export const PHASES = [

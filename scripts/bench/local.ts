@@ -6,10 +6,11 @@
  * @module
  */
 import { join } from "node:path";
-import { backupDatabase } from "../lib/backup_set/backup.ts";
-import { checkCopy, type SizeName, SIZES, type Source } from "./_bench_data.ts";
-import { runInterleaved, type Spread, spread, type Tool } from "./_bench_measure.ts";
-import { type Phase, PHASES, profilePhases } from "./_bench_phases.ts";
+import { backupDatabase } from "../../lib/backup_set/backup.ts";
+import { checkCopy, type SizeName, SIZES, type Source } from "./data.ts";
+import { runInterleaved, type Tool } from "./measure.ts";
+import { plural, ratio, seconds, type Spread, spread } from "./report.ts";
+import { type Phase, PHASES, profilePhases } from "./phases.ts";
 import {
   type BenchContext,
   type BenchGroup,
@@ -17,12 +18,9 @@ import {
   type GroupResult,
   medianSeconds,
   peakMiB,
-  plural,
-  ratio,
-  seconds,
   sizeTitle,
   type TargetResult,
-} from "./_bench_report.ts";
+} from "./markdown.ts";
 import {
   backupHashCheckTool,
   cpTool,
@@ -32,7 +30,7 @@ import {
   litekeepVerify,
   sqliteBackupTool,
   vacuumIntoTool,
-} from "./_bench_tools.ts";
+} from "./tools.ts";
 
 /** The tools of one size, by role. */
 function localTools(source: Source, backup: string) {

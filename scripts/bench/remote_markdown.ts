@@ -1,12 +1,12 @@
 /**
  * The over-ssh benchmark report (`docs/BENCHMARKS_REMOTE.md`) and its target verdicts, made from
- * the measurements of `bench_remote.ts`.
+ * the measurements of `remote.ts`.
  *
  * @module
  */
-import { type Method, METHODS, showArgv } from "./_remote_copy.ts";
-import { mb, secs, secsSpread, spread, table, times } from "./_remote_report.ts";
-import { tbfArgs } from "./_netns.ts";
+import { type Method, METHODS, showArgv } from "./remote_copy.ts";
+import { mb, ratio, secs, secsSpread, spread, table } from "./report.ts";
+import { tbfArgs } from "./netns.ts";
 import type {
   Link,
   LinkResult,
@@ -14,7 +14,7 @@ import type {
   RemoteMeasurements,
   RemoteTarget,
   Source,
-} from "./bench_remote.ts";
+} from "./remote_types.ts";
 
 /** The single-core speed of a Raspberry Pi 4 is taken as this many times below this CPU's. */
 export const PI_FACTOR = 4;
@@ -83,8 +83,8 @@ function linkTable(link: LinkResult): string {
       secsSpread(spread(m.runs.map((r) => r.seconds))),
       mb(wire(m)),
       (link.source.bytes / 1e6 / t).toFixed(1),
-      scp ? times(t / median(scp)) : "-",
-      rsyncZ ? times(t / median(rsyncZ)) : "-",
+      scp ? ratio(t / median(scp)) : "-",
+      rsyncZ ? ratio(t / median(rsyncZ)) : "-",
       rss.toFixed(0),
       m.remoteRssKiB === null ? "-" : (m.remoteRssKiB / 1024).toFixed(0),
     ];
@@ -208,7 +208,7 @@ function probeSection(m: RemoteMeasurements): string[] {
       c.name,
       c.mbPerSecond.toFixed(0),
       isHash ? "-" : mb(c.outBytes),
-      isHash ? "-" : times(size / c.outBytes),
+      isHash ? "-" : ratio(size / c.outBytes),
       (c.mbPerSecond / PI_FACTOR).toFixed(0),
       secs(isHash ? size / pi : model(pi, c.outBytes, 100e6 / 8)),
       secs(isHash ? size / pi : model(pi, c.outBytes, 20e6 / 8)),
@@ -413,7 +413,7 @@ export function judgeTargets(m: RemoteMeasurements): RemoteTarget[] {
     figure: `${sourceName(fast.source)} at 100 Mbit/s: pull snapshot litekeep gzip ${
       secs(median(pull))
     } s vs rsync -az ${secs(median(rsync))} s (${
-      times(median(pull) / median(rsync))
+      ratio(median(pull) / median(rsync))
     })${writerText}`,
   });
   return targets;
@@ -437,7 +437,7 @@ export async function renderRemoteReport(
     "",
     `Run ${
       m.started.toISOString().slice(0, 16).replace("T", " ")
-    } UTC with \`deno run -A scripts/bench_remote.ts --size ${o.size} --slow-size ${
+    } UTC with \`deno task bench:remote --size ${o.size} --slow-size ${
       o.slowSize ?? "30mb"
     } --links ${o.links.join(",")} --runs ${o.runs}${
       o.slowRuns ? ` --slow-runs ${o.slowRuns}` : ""
@@ -447,9 +447,9 @@ export async function renderRemoteReport(
     "",
     `### How it was measured`,
     "",
-    `- The remote is a real OpenSSH sshd with throwaway keys (\`scripts/_sshd.ts\`), reached as host \`testpi\` through an ssh client config; all tools (scp, rsync, ssh, litekeep) use it. sshd and everything it starts run pinned to one CPU (\`taskset -c 1\`), a stand-in for a small board's CPU budget; the local side is not pinned.`,
+    `- The remote is a real OpenSSH sshd with throwaway keys (\`tests/support/sshd.ts\`), reached as host \`testpi\` through an ssh client config; all tools (scp, rsync, ssh, litekeep) use it. sshd and everything it starts run pinned to one CPU (\`taskset -c 1\`), a stand-in for a small board's CPU budget; the local side is not pinned.`,
     shaped.length > 0
-      ? `- Shaped links (\`scripts/_netns.ts\`): sshd runs in network namespace \`lkbench\`, joined to the host by a veth pair (10.231.0.1/24 host end, 10.231.0.2/24 namespace end), each end's egress shaped by \`tc ${
+      ? `- Shaped links (\`scripts/bench/netns.ts\`): sshd runs in network namespace \`lkbench\`, joined to the host by a veth pair (10.231.0.1/24 host end, 10.231.0.2/24 namespace end), each end's egress shaped by \`tc ${
         tbfArgs("DEV", shaped[0]).join(" ")
       }\` (the rate changed between links). This kernel has no \`netem\`: bandwidth only, no added latency or loss, so round trips are a veth's (microseconds), unlike a real LAN or Wi-Fi.`
       : `- Loopback only: no shaped link was run.`,
