@@ -44,3 +44,13 @@ export const CONNECT_TIMEOUT_RANGE: Range = { min: 1, max: 3600 };
 
 /** `--max-age`, in seconds: up to a hundred years, as `--keep-days`. */
 export const MAX_AGE_SECONDS = MAX_KEEP_DAYS * 86_400;
+
+/**
+ * How long a remote may send nothing before a pull, info or compare gives up, in seconds. A
+ * remote snapshot through the python3 or sqlite3 tools is written whole before its first byte
+ * travels (minutes for a large database on an SD card), so the default is generous; it exists so
+ * that a stuck remote ends the run instead of holding the lock forever.
+ */
+export const REMOTE_TIMEOUT_RANGE: Range = { min: 1, max: 86_400 };
+/** The default of `--remote-timeout`, in seconds. */
+export const DEFAULT_REMOTE_TIMEOUT_S = 600;

@@ -10,7 +10,8 @@ import { type RemoteSpec, sshArgs, sshFailure, type SshOptions } from "./ssh.ts"
 import { DISPATCH, PROTOCOL, PYTHON_AGENT, SQLITE3_AGENT } from "./scripts.ts";
 import { checkInfoHeader, type DbInfo } from "./headers.ts";
 import { NoHeaderError, readHeader } from "./protocol.ts";
-import { StreamReader } from "./stream.ts";
+import { StalledError, StreamReader } from "./stream.ts";
+import { DEFAULT_REMOTE_TIMEOUT_S } from "../limits.ts";
 
 /** What to do when the two sides' litekeep versions do not speak the same protocol. */
 const VERSION_HINT =
@@ -37,6 +38,8 @@ export interface RemoteOptions {
   orderBy?: Record<string, string>;
   /** Kill the remote side after this long (info only). */
   timeoutMs?: number;
+  /** Give up when the remote sends nothing for this long. @default DEFAULT_REMOTE_TIMEOUT_S */
+  idleTimeoutMs?: number;
 }
 
 /** What the remote side can be asked. */
@@ -86,7 +89,8 @@ export function startRemote(
   } catch (error) {
     throw sshFailure(error, spec.host, "Cannot start ssh");
   }
-  return { child, reader: new StreamReader(child.stdout) };
+  const idleTimeoutMs = o.idleTimeoutMs ?? DEFAULT_REMOTE_TIMEOUT_S * 1000;
+  return { child, reader: new StreamReader(child.stdout, { idleTimeoutMs, host: spec.host }) };
 }
 
 /**
@@ -99,7 +103,9 @@ export async function remoteFailure(
   spec: RemoteSpec,
   fallback?: unknown,
 ): Promise<Error> {
-  // Stop reading first: a child blocked on a full stdout pipe would never exit.
+  // Stop reading first: a child blocked on a full stdout pipe would never exit. A stalled one
+  // would not exit either: it is ended.
+  if (fallback instanceof StalledError) child.kill();
   await reader.cancel();
   let stderr = "";
   let processError: unknown;

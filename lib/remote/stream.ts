@@ -17,9 +17,26 @@ export class LineTooLongError extends Error {
   }
 }
 
+/**
+ * The remote sent nothing for the whole idle timeout: a remote tool stuck on a lock or a dying
+ * SD card, or a link that keep-alives have not declared dead yet. Ends the run instead of holding
+ * the local lock (and failing every later cron run with exit 75) forever.
+ */
+export class StalledError extends OperationError {}
+
+/** How a stream is read. */
+export interface StreamReaderOptions {
+  /** Fail with `StalledError` when no byte arrives for this long; 0: wait forever. @default 0 */
+  idleTimeoutMs?: number;
+  /** Names the sender in messages. @default "the remote" */
+  host?: string;
+}
+
 /** Reads lines and exact byte counts from a stream, holding at most one line or chunk. */
 export class StreamReader {
   #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #idleTimeoutMs: number;
+  #host: string;
   // Live bytes are #buffer[#start, #end); it grows by doubling, so a long line costs O(n).
   #buffer: Uint8Array = new Uint8Array(0);
   #start = 0;
@@ -28,8 +45,36 @@ export class StreamReader {
   /** Bytes read from the stream so far. */
   received = 0;
 
-  constructor(stream: ReadableStream<Uint8Array>) {
+  constructor(stream: ReadableStream<Uint8Array>, options: StreamReaderOptions = {}) {
     this.#reader = stream.getReader();
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? 0;
+    this.#host = options.host ?? "the remote";
+  }
+
+  /** The next chunk, or a `StalledError` when none comes within the idle timeout. */
+  async #read(): Promise<ReadableStreamReadResult<Uint8Array>> {
+    if (this.#idleTimeoutMs <= 0) return await this.#reader.read();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const seconds = Math.round(this.#idleTimeoutMs / 1000);
+        reject(
+          new StalledError(
+            `"${this.#host}" sent nothing for ${seconds} s: the remote side is stuck (a lock, a ` +
+              "slow disk) or the link is gone",
+            {
+              hint: "the local database was not changed; retry later, check the remote with " +
+                '"litekeep info", or raise --remote-timeout',
+            },
+          ),
+        );
+      }, this.#idleTimeoutMs);
+    });
+    try {
+      return await Promise.race([this.#reader.read(), stalled]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   get #length(): number {
@@ -38,7 +83,7 @@ export class StreamReader {
 
   async #fill(): Promise<boolean> {
     if (this.#done) return false;
-    const { value, done } = await this.#reader.read();
+    const { value, done } = await this.#read();
     if (done) {
       this.#done = true;
       return false;
