@@ -29,6 +29,7 @@
  * @module
  */
 import { resolve } from "node:path";
+import { OperationError } from "../errors.ts";
 
 const SIDE_SUFFIXES = ["-wal", "-shm", "-journal"];
 
@@ -85,6 +86,12 @@ export function connectionOpened(path: string): () => void {
 /** A descriptor for `path`: a kept one when its database has connections open. */
 function acquire(path: string, write: boolean): { file: Deno.FsFile; done: () => void } {
   const { db, file: name } = canonical(path);
+  // A FIFO or device under a database's name would block open(2) forever.
+  if (!Deno.statSync(name).isFile) {
+    throw new OperationError(`"${name}" is not a regular file (a FIFO, a device or a socket)`, {
+      hint: `if no program uses "${name}", remove it and run again`,
+    });
+  }
   if (connections.has(db)) {
     // The file may have been replaced (a -journal, a new -wal): use the one the name shows.
     const ino = Deno.statSync(name).ino;

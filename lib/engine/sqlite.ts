@@ -84,6 +84,7 @@ class TrackedDatabase extends DatabaseSync {
   #release: () => void;
 
   constructor(path: string, options: { readOnly?: boolean }) {
+    refuseOddFiles(path);
     // Absolute, so no name is ever read as a "file:" URI.
     super(resolve(path), options);
     this.#release = connectionOpened(path);
@@ -106,6 +107,30 @@ class TrackedDatabase extends DatabaseSync {
  */
 export function openBackupFile(path: string): DatabaseSync {
   return new TrackedDatabase(path, { readOnly: true });
+}
+
+/**
+ * SQLite opens a database's `-journal` (to look for a hot one) and `-wal` as plain files: a FIFO
+ * or a device planted under such a name would block it in open(2) forever, where no signal
+ * handler runs and no busy timeout applies.
+ *
+ * @throws {OperationError} naming the file that is not a regular file
+ */
+function refuseOddFiles(path: string): void {
+  for (const suffix of ["", "-wal", "-shm", "-journal"]) {
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.statSync(path + suffix);
+    } catch {
+      continue; // Absent (or a dangling link): SQLite creates what it needs.
+    }
+    if (info.isFile || (suffix === "" && info.isDirectory)) continue;
+    throw new OperationError(
+      `Cannot open database "${path}": "${path + suffix}" is not a regular file (a FIFO, ` +
+        "a device or a socket), which SQLite would wait on forever",
+      { hint: `if no program uses "${path + suffix}", remove it and run again` },
+    );
+  }
 }
 
 /** Opens a live database read-only, waiting up to `busyTimeoutMs` for locks. */
