@@ -193,6 +193,23 @@ export async function readSetManifest(dir: string): Promise<Map<string, string>>
 }
 
 /**
+ * A line break (or another control character) in a database's name cannot stand in a backup
+ * name: `sha256sum -c` reads sidecars line by line, and a name split over two lines is no
+ * backup name at all, so its backups would never be listed, verified or pruned.
+ *
+ * @throws {UsageError} naming the database
+ */
+function refuseControlCharacters(stem: string, db: string): void {
+  // deno-lint-ignore no-control-regex
+  if (!/[\x00-\x1f\x7f]/.test(stem)) return;
+  throw new UsageError(
+    `Cannot back up ${JSON.stringify(db)}: its name holds a line break or another control ` +
+      "character, which no backup name (nor its sha256sum line) can carry",
+    { hint: "rename the database file (and point the application at the new name)" },
+  );
+}
+
+/**
  * Makes sure the backup set `stem` in `dir` belongs to the database `db` (compared by real
  * path, so a symlink to the same file is the same database). Call holding the folder's lock,
  * before anything is written.
@@ -206,6 +223,7 @@ export async function claimBackupSet(
   stem: string,
   db: string,
 ): Promise<() => Promise<void>> {
+  refuseControlCharacters(stem, db);
   const real = await Deno.realPath(db);
   const sets = await readSetManifest(dir);
   const owner = sets.get(stem);
