@@ -213,24 +213,38 @@ async function writeAttempt<T>(
     } finally {
       lock.exec("ROLLBACK");
     }
+    if (raw !== undefined) {
+      try {
+        waitForReaders(lock);
+      } catch (cause) {
+        if (value !== undefined) await options.discard?.(value);
+        throw stuck(cause, doing, db, busyTimeoutMs);
+      }
+    }
     options.onGap?.();
     const src = openBackupFile(source);
-    let checked = false;
+    const watch = stepWatch(busyTimeoutMs);
     try {
       await backup(src, db, {
         // At least two steps, so that the check runs before the commit.
         rate: Math.max(1, Math.min(Math.floor((1 << 20) / pageSize), pages - 1)),
-        progress: () => {
-          if (checked) return;
-          checked = true;
-          if (version(lock, raw) !== before) throw new SlippedCommit();
+        progress: ({ totalPages, remainingPages }) => {
+          // The page count stays 0 until a step succeeds: only then does the write hold the
+          // target's lock, and only from then on can no commit slip in. A busy first step
+          // (another connection holds the lock) is not that moment.
+          if (totalPages > 0 && !watch.checked) {
+            watch.checked = true;
+            if (version(lock, raw) !== before) throw new SlippedCommit();
+          }
+          watch.step(remainingPages);
         },
       });
     } catch (cause) {
-      if (cause instanceof SlippedCommit) {
+      if (cause instanceof SlippedCommit || cause instanceof StuckWrite) {
         if (value !== undefined) await options.discard?.(value);
-        return { wrote: false, value: undefined };
       }
+      if (cause instanceof SlippedCommit) return { wrote: false, value: undefined };
+      if (cause instanceof StuckWrite) throw stuck(cause, doing, db, busyTimeoutMs);
       const asItWas = raw === undefined || rolledBack(lock, raw, before);
       const hint = options.failureHint?.(value, asItWas) ??
         (asItWas
@@ -247,6 +261,58 @@ async function writeAttempt<T>(
   } finally {
     lock.close();
   }
+}
+
+/**
+ * In rollback mode the backup's first step takes the target's EXCLUSIVE lock, and waits inside
+ * SQLite, with a busy handler of its own that no timeout of ours bounds, for every reader to
+ * finish: a reader that began during the safety copy (RESERVED lets readers in) kept a restore
+ * waiting for as long as it read (found by the attack round). So the wait for readers happens
+ * here, on our connection, within --busy-timeout (SQLITE_BUSY past it); the backup then takes
+ * the lock the moment ours is released, before any reader sleeping in its busy handler wakes.
+ */
+function waitForReaders(lock: DatabaseSync): void {
+  lock.prepare("BEGIN EXCLUSIVE").run();
+  lock.exec("ROLLBACK");
+}
+
+/** The busy timeout ran out while the write waited: nothing was changed. */
+function stuck(cause: unknown, doing: string, db: string, busyTimeoutMs: number): Error {
+  if (!(cause instanceof StuckWrite) && !isBusy(cause)) return sqliteFailure(cause, doing, db);
+  return new BusyError(
+    `${doing} "${db}": another connection (a reader or a writer) held the database for ` +
+      `longer than --busy-timeout (${busyTimeoutMs} ms) while the write waited; nothing was ` +
+      "changed",
+    { cause, hint: "retry later, or stop the application for the write" },
+  );
+}
+
+/** Thrown from the backup's progress callback: it made no progress within the busy timeout. */
+class StuckWrite extends Error {}
+
+/**
+ * Watches the backup's steps. Deno's backup() retries a busy step at once and without end (a
+ * reader holding SHARED in rollback mode kept a restore spinning a core for as long as it read,
+ * found by the attack round): each step that copies nothing waits a few ms, and once none has
+ * copied anything for `busyTimeoutMs`, `StuckWrite` ends the write (SQLite rolls it back).
+ */
+function stepWatch(busyTimeoutMs: number): { checked: boolean; step(remaining: number): void } {
+  let last = -1;
+  let since = performance.now();
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  return {
+    checked: false,
+    step(remaining) {
+      const now = performance.now();
+      if (remaining !== last) {
+        last = remaining;
+        since = now;
+        return;
+      }
+      if (now - since > busyTimeoutMs) throw new StuckWrite();
+      Atomics.wait(pause, 0, 0, 5);
+    },
+  };
 }
 
 /**
