@@ -33,24 +33,38 @@ export function claimWriteLock(
   doing = "Cannot write into",
 ): string {
   let conn;
+  let mode: string | undefined;
   try {
     conn = openReadWrite(db, busyTimeoutMs);
-    const mode = String(pragmaValue(conn, "journal_mode"));
+    mode = String(pragmaValue(conn, "journal_mode"));
     // prepare() rather than exec(): only its errors carry SQLite's code, which tells "busy".
     conn.prepare(mode === "wal" ? "BEGIN IMMEDIATE" : "BEGIN EXCLUSIVE").run();
     conn.exec("ROLLBACK");
     return mode;
   } catch (cause) {
-    throw sqliteFailure(
-      cause,
-      doing,
-      db,
-      `a writer held it for longer than --busy-timeout (${busyTimeoutMs} ms); ` +
-        "retry later, or stop the application",
-    );
+    // In rollback mode EXCLUSIVE also waits for readers.
+    const holder = mode === "wal" ? "a writer" : "another connection (a reader or a writer)";
+    throw heldTooLong(cause, doing, db, busyTimeoutMs, holder);
   } finally {
     conn?.close();
   }
+}
+
+/** The lock a write needs was not had within the busy timeout (or another SQLite failure). */
+function heldTooLong(
+  cause: unknown,
+  doing: string,
+  db: string,
+  busyTimeoutMs: number,
+  holder: string,
+): Error {
+  return sqliteFailure(
+    cause,
+    doing,
+    db,
+    `${holder} held it for longer than --busy-timeout (${busyTimeoutMs} ms); ` +
+      "retry later, or stop the application",
+  );
 }
 
 /** How to write into a live database. */
@@ -199,13 +213,8 @@ async function writeAttempt<T>(
       lock.prepare("SELECT count(*) FROM sqlite_schema").get();
       before = version(lock, raw);
     } catch (cause) {
-      throw sqliteFailure(
-        cause,
-        doing,
-        db,
-        `a writer held it for longer than --busy-timeout (${busyTimeoutMs} ms); ` +
-          "retry later, or stop the application",
-      );
+      // BEGIN IMMEDIATE waits for writers only, in either mode.
+      throw heldTooLong(cause, doing, db, busyTimeoutMs, "a writer");
     }
     let value: T | undefined;
     try {
