@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { dirLockPath } from "../lib/files/lock.ts";
 import { hashFile, sidecarLine } from "../lib/backup_set/checksum.ts";
 import { pruneBackups } from "../lib/backup_set/prune.ts";
+import { validatePolicy } from "../lib/backup_set/retention.ts";
 import {
   corruptIndexPage,
   fakeBackups,
@@ -29,7 +30,11 @@ Deno.test("pruneBackups() never deletes the newest backup that passes its checks
       const paths = await fakeBackups(dir.path, DAYS);
       await tamper(paths[3]);
       const later = new Date(2025, 10, 30);
-      const result = await pruneBackups({ dir: dir.path, policy: c.policy, now: later });
+      const result = await pruneBackups({
+        dir: dir.path,
+        policy: validatePolicy(c.policy),
+        now: later,
+      });
       assert.deepEqual(result.newestVerified, [`gym_backup_${DAYS[2]}.db`]);
       assert.deepEqual(
         result.backups.filter((b) => b.keep).map((b) => b.name).sort(),
@@ -50,7 +55,11 @@ Deno.test("pruneBackups() lets quick_check decide for a backup without a sidecar
     await using dir = await tempDir();
     const paths = await fakeBackups(dir.path, DAYS);
     await Deno.remove(`${paths[3]}.sha256`);
-    const result = await pruneBackups({ dir: dir.path, policy: { days: 1 }, now: NOW });
+    const result = await pruneBackups({
+      dir: dir.path,
+      policy: validatePolicy({ days: 1 }),
+      now: NOW,
+    });
     assert.deepEqual(result.newestVerified, [`gym_backup_${DAYS[3]}.db`]);
   });
   await t.step("one that is not a database is passed over", async () => {
@@ -58,7 +67,11 @@ Deno.test("pruneBackups() lets quick_check decide for a backup without a sidecar
     const paths = await fakeBackups(dir.path, DAYS);
     await Deno.remove(`${paths[3]}.sha256`);
     await Deno.writeTextFile(paths[3], "not a database");
-    const result = await pruneBackups({ dir: dir.path, policy: { days: 1 }, now: NOW });
+    const result = await pruneBackups({
+      dir: dir.path,
+      policy: validatePolicy({ days: 1 }),
+      now: NOW,
+    });
     assert.deepEqual(result.newestVerified, [`gym_backup_${DAYS[2]}.db`]);
     assert.match(result.warnings.join(), /no sidecar, and .*not a SQLite database/);
   });
@@ -400,7 +413,11 @@ Deno.test("pruneBackups() takes as newest good only a sound database, not a matc
     sidecarLine(await hashFile(paths[3], "sha256"), paths[3]),
   );
   const later = new Date(2025, 10, 30);
-  const result = await pruneBackups({ dir: dir.path, policy: { days: 1 }, now: later });
+  const result = await pruneBackups({
+    dir: dir.path,
+    policy: validatePolicy({ days: 1 }),
+    now: later,
+  });
   assert.deepEqual(result.newestVerified, [`gym_backup_${DAYS[2]}.db`]);
   assert.match(result.warnings.join("\n"), /gym_backup_20251018_030005\.db: .*integrity/);
   assert.ok((await ls(dir.path)).includes(`gym_backup_${DAYS[2]}.db`));

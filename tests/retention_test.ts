@@ -10,6 +10,7 @@ import {
   type KeepReason,
   planPrune,
   type RetentionPolicy,
+  validatePolicy,
 } from "../lib/backup_set/retention.ts";
 
 /** A backup from its stamp, `YYYYMMDD_HHMMSS` or `YYYYMMDD_HHMMSS_2`, read in the current zone. */
@@ -197,7 +198,7 @@ Deno.test("planPrune() keeps what the policy says, in local time", async (t) => 
         // Shuffled input: the order the folder lists files in must not matter.
         const backups = c.backups.map(at).reverse();
         backups.push(backups.shift()!);
-        const plan = planPrune(backups, c.policy, at(c.now).time);
+        const plan = planPrune(backups, validatePolicy(c.policy), at(c.now).time);
         return plan.keep.map((b) => b.name).sort();
       });
       assert.deepEqual(kept, c.kept.map((s) => `gym_backup_${s}.db`).sort());
@@ -216,13 +217,17 @@ Deno.test("daysBefore() is total: a huge N counts back to the earliest time, nev
 
 Deno.test("planPrune() keeps every backup for a huge keep-days", () => {
   const backups = daily("20250101", "20250110").map(at);
-  const plan = planPrune(backups, { days: 1e9 }, at("20250110_120000").time);
+  const plan = planPrune(backups, validatePolicy({ days: 1e9 }), at("20250110_120000").time);
   assert.equal(plan.keep.length, 10);
 });
 
 Deno.test("planPrune() lists every reason that keeps a backup, newest first", () => {
   const backups = ["20251017_030000", "20251018_030000", "20251019_030000"].map(at);
-  const plan = planPrune(backups, { last: 1, daily: 2, count: 1 }, at("20251019_120000").time);
+  const plan = planPrune(
+    backups,
+    validatePolicy({ last: 1, daily: 2, count: 1 }),
+    at("20251019_120000").time,
+  );
   assert.deepEqual(
     plan.decisions.map((d) => [d.backup.name, d.keep, d.reasons]),
     [
@@ -239,7 +244,9 @@ Deno.test("planPrune() keeps a pinned backup whatever the policy", () => {
   const pinned: Array<[string, KeepReason]> = [
     ["gym_backup_20250104_030005.db", "newest-verified"],
   ];
-  const plan = planPrune(backups, { days: 1 }, at("20260101_000000").time, pinned);
+  const plan = planPrune(backups, validatePolicy({ days: 1 }), at("20260101_000000").time, {
+    pinned,
+  });
   assert.deepEqual(plan.keep.map((b) => b.name), ["gym_backup_20250104_030005.db"]);
   assert.deepEqual(plan.decisions[1].reasons, ["newest-verified"]);
 });
@@ -247,7 +254,11 @@ Deno.test("planPrune() keeps a pinned backup whatever the policy", () => {
 Deno.test('planPrune() keeps a backup named in the future as "future", never as one of the newest N', () => {
   const backups = [...daily("20250101", "20250105"), "20300101_030000", "20250105_150000"].map(at);
   const now = at("20250105_120000").time;
-  const plan = planPrune(backups, { count: 2, last: 1, daily: 1, weekly: 1, monthly: 1 }, now);
+  const plan = planPrune(
+    backups,
+    validatePolicy({ count: 2, last: 1, daily: 1, weekly: 1, monthly: 1 }),
+    now,
+  );
   assert.deepEqual(
     plan.decisions.map((d) => [d.backup.name, d.reasons]),
     [
@@ -273,15 +284,61 @@ Deno.test("isNamedInFuture() allows FUTURE_TOLERANCE_MS for DST and clock drift"
   assert.equal(FUTURE_TOLERANCE_MS, 2 * 3600_000);
 });
 
-Deno.test("planPrune() refuses an empty policy", async (t) => {
+Deno.test("validatePolicy() refuses an empty policy", async (t) => {
   for (const policy of [{}, { days: 0, count: 0 }, { weekly: 0 }] as RetentionPolicy[]) {
     await t.step(JSON.stringify(policy), () => {
       assert.throws(
-        () => planPrune([at("20250101_000000")], policy, new Date(2025, 0, 2)),
+        () => validatePolicy(policy),
         (e) => e instanceof UsageError && /no retention rule given/.test(e.message),
       );
     });
   }
+});
+
+Deno.test("validatePolicy() returns a frozen copy with the same rules", () => {
+  const given: RetentionPolicy = { days: 7, count: 10 };
+  const policy = validatePolicy(given);
+  given.days = 0;
+  assert.deepEqual(policy, { days: 7, count: 10 });
+  assert.ok(Object.isFrozen(policy));
+});
+
+Deno.test("planPrune() keeps a backup exactly when it has a reason, in every case", async (t) => {
+  const pinned: Array<[string, KeepReason]> = [["gym_backup_20251018_030000.db", "new-backup"]];
+  for (const c of CASES) {
+    for (const noGoodBackup of [false, true]) {
+      await t.step(`${c.name}${noGoodBackup ? ", no good backup" : ""}`, () => {
+        const plan = inZone(
+          c.tz,
+          () =>
+            planPrune(c.backups.map(at), validatePolicy(c.policy), at(c.now).time, {
+              pinned,
+              noGoodBackup,
+            }),
+        );
+        for (const d of plan.decisions) {
+          assert.equal(d.keep, d.reasons.length > 0, `${d.backup.name}: ${d.reasons}`);
+        }
+        assert.equal(plan.keep.length + plan.delete.length, plan.decisions.length);
+      });
+    }
+  }
+});
+
+Deno.test('planPrune() keeps every backup of a set without a good one, for "no-good-backup"', () => {
+  const backups = daily("20250101", "20250103").map(at);
+  const plan = planPrune(backups, validatePolicy({ last: 1 }), at("20250110_000000").time, {
+    noGoodBackup: true,
+  });
+  assert.deepEqual(
+    plan.decisions.map((d) => [d.backup.name, d.keep, d.reasons]),
+    [
+      ["gym_backup_20250103_030005.db", true, ["no-good-backup", "last"]],
+      ["gym_backup_20250102_030005.db", true, ["no-good-backup"]],
+      ["gym_backup_20250101_030005.db", true, ["no-good-backup"]],
+    ],
+  );
+  assert.deepEqual(plan.delete, []);
 });
 
 Deno.test("isoWeekKey() gives ISO 8601 weeks", async (t) => {

@@ -198,10 +198,11 @@ Deno.test("receiveDelta() fails, never hangs, on nonsense header fields", async 
   ];
   for (const [name, change] of cases) {
     await t.step(name, async () => {
-      using file = await Deno.open(join(dir.path, name), { read: true, write: true, create: true });
+      const path = join(dir.path, name);
+      await Deno.writeFile(path, new Uint8Array());
       const header = { ...DELTA, ...change } as SnapshotHeader;
       const stream = streamOf(...chunk(record(1)), "0\n", `{"sha256":"${"0".repeat(64)}"}\n`);
-      await bounded(assert.rejects(receiveDelta(stream, header, file, "pi"), assertMalformed()));
+      await bounded(assert.rejects(receiveDelta(stream, header, path, "pi"), assertMalformed()));
     });
   }
 });
@@ -230,11 +231,11 @@ Deno.test("receiveDelta() fails, never hangs, on hostile records and trailers", 
   ];
   for (const [name, parts, pattern] of cases) {
     await t.step(name, async () => {
-      using file = await Deno.open(join(dir.path, name), { read: true, write: true, create: true });
-      await file.write(new Uint8Array(1024));
+      const path = join(dir.path, name);
+      await Deno.writeFile(path, new Uint8Array(1024));
       await bounded(
         assert.rejects(
-          receiveDelta(streamOf(...parts), DELTA, file, "pi"),
+          receiveDelta(streamOf(...parts), DELTA, path, "pi"),
           assertMalformed(pattern),
         ),
       );

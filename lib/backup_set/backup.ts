@@ -9,18 +9,16 @@ import { basename, dirname, join } from "node:path";
 import { describeCause, inFolder, LitekeepError, OperationError } from "../errors.ts";
 import {
   cleanTemps,
-  publish,
-  removeTempDb,
   STALE_TEMP_MS,
   syncFile,
-  tempPathFor,
+  withTempFile,
   writeFileAtomic,
 } from "../files/atomic.ts";
 import { claimBackupSet, dbStem, freeBackupPath } from "./names.ts";
 import { type ChecksumAlgorithm, hashFile, sidecarLine, sidecarPath } from "./checksum.ts";
-import { acquireLocks, dbLockPath, dirLockPath } from "../files/lock.ts";
-import { pruneLocked, type PruneResult } from "./prune.ts";
-import { assertPolicy, type RetentionPolicy } from "./retention.ts";
+import { acquireLock, acquireLocks, dbLockPath, dirLockPath, type Lock } from "../files/lock.ts";
+import { pruneHoldingLock, type PruneResult } from "./prune.ts";
+import type { ValidPolicy } from "./retention.ts";
 import {
   checkpointDatabase,
   type CheckpointMode,
@@ -50,7 +48,7 @@ export interface BackupOptions {
    * Prune the database's backups by this policy once the new backup is published and verified,
    * inside the same locks. The new backup is never deleted.
    */
-  prune?: RetentionPolicy;
+  prune?: ValidPolicy;
   /**
    * The caller has checked `db` and holds a lock on it through a connection: no raw open of the
    * file then (closing one drops every lock of this process; see `SnapshotOptions`).
@@ -102,10 +100,10 @@ export function defaultBackupDir(db: string): string {
 }
 
 /**
- * Backs `options.db` up into the backup folder.
+ * Backs `options.db` up into the backup folder, under the locks of the database and the folder.
  *
- * @throws {UsageError} for an empty prune policy, or a backup folder whose set of this name
- *   belongs to another database, before anything is touched
+ * @throws {UsageError} for a backup folder whose set of this name belongs to another database,
+ *   before anything is touched
  * @throws {OperationError} for a bad source, an unwritable folder, a full disk, a failed check,
  *   or a prune that failed after the backup was written (the message says so)
  * @throws {BusyError} when another run holds a lock or the database stays locked
@@ -114,9 +112,6 @@ export async function backupDatabase(options: BackupOptions): Promise<BackupResu
   const started = performance.now();
   const db = options.db;
   const dir = options.backupDir ?? defaultBackupDir(db);
-  const checksum = options.checksum ?? "sha256";
-  const verify = options.verify ?? "full";
-  if (options.prune) assertPolicy(options.prune);
   // Check the source before creating anything, so a wrong path leaves no empty folder behind.
   if (!options.sourceChecked) await checkDatabaseFile(db);
   await ensureFolder(dir);
@@ -128,50 +123,57 @@ export async function backupDatabase(options: BackupOptions): Promise<BackupResu
     { path: dbLockPath(db), what: `database "${db}"`, optional: true },
     { path: dirLockPath(dir), what: `backup folder "${dir}"` },
   ]);
-  const stem = dbStem(db);
-  // Before anything is written: a second database with the same file name is refused, so its
-  // backups never mix with (and its prune never deletes) the first one's.
-  const recordSet = await claimBackupSet(dir, stem, db);
   const warnings = locks.skipped.map((s) =>
     `cannot create the lock file "${s.path}" (${s.reason}): locked the backup folder only, so ` +
     "a backup of this database into another folder at the same time is not kept out"
   );
+  return await backupHoldingLocks({ ...options, backupDir: dir }, { started, warnings });
+}
+
+/**
+ * Takes the lock of backup folder `dir` (created when missing), for a caller that holds the
+ * database's lock itself and then calls {@linkcode backupHoldingLocks}: `pull`, whose backup of
+ * the old local database runs inside its own locks.
+ *
+ * @throws {OperationError} when the folder cannot be created
+ * @throws {BusyError} when another run holds its lock (exit 75)
+ */
+export async function lockBackupFolder(dir: string): Promise<Lock> {
+  await ensureFolder(dir);
+  return await acquireLock(dirLockPath(dir), `backup folder "${dir}"`);
+}
+
+/**
+ * {@linkcode backupDatabase} for a caller that holds the database's lock (or did without it)
+ * and the lock of the existing folder `options.backupDir`; it takes no lock itself.
+ *
+ * @param run when the run started and the warnings so far (about locks done without)
+ */
+export async function backupHoldingLocks(
+  options: BackupOptions & { backupDir: string },
+  run: { started: number; warnings: string[] } = { started: performance.now(), warnings: [] },
+): Promise<BackupResult> {
+  const { db, backupDir: dir } = options;
+  const checksum = options.checksum ?? "sha256";
+  const verify = options.verify ?? "full";
+  const stem = dbStem(db);
+  // Before anything is written: a second database with the same file name is refused, so its
+  // backups never mix with (and its prune never deletes) the first one's.
+  const recordSet = await claimBackupSet(dir, stem, db);
   // Holding the folder lock, no live run owns a temporary file here: all are leftovers.
   const cleaned = await cleanTemps(dir, options.now, STALE_TEMP_MS, isBackupTemp);
 
-  const temp = tempPathFor(dir, `${stem}${BACKUP_TEMP_SUFFIX}`);
   try {
-    const snap = await snapshotDatabase(db, temp, {
-      busyTimeoutMs: options.busyTimeoutMs ?? 10_000,
-      sourceChecked: options.sourceChecked,
-      onProgress: (copiedPages, totalPages) =>
-        options.onProgress?.({ phase: "copy", copiedPages, totalPages }),
-    });
-    await syncFile(temp);
-    options.onProgress?.({ phase: "check" });
-    // Hash here while a worker checks: two cores, one pass each over the same synced file.
-    const [inspection, hex] = await Promise.all([
-      // --verify none reads nothing back, not even row counts: the copy alone is timed.
-      verify === "none" ? tableNamesOnly(temp) : inspectInWorker(temp, verify),
-      checksum === "none" ? Promise.resolve(null) : hashFile(temp, checksum),
-    ]);
-    if (inspection.problems.length > 0) {
-      throw new OperationError(
-        `Backup of "${db}" failed verification, so it was discarded: ${
-          inspection.problems.slice(0, 3).join("; ")
-        }`,
-        {
-          hint:
-            `run "litekeep verify" on the database's own backups and "PRAGMA integrity_check" on it`,
-        },
-      );
-    }
-    const bytes = (await Deno.stat(temp)).size;
-
-    const file = await freeBackupPath(dir, stem, options.now);
     // The backup is complete and synced before its name appears; the sidecar follows it. A
     // crash between the two leaves a verified backup without a sidecar, which verify reports.
-    await publish(temp, file);
+    const { value: copy, path: file } = await withTempFile(
+      dir,
+      `${stem}${BACKUP_TEMP_SUFFIX}`,
+      (temp) => copyAndCheck(temp, options, checksum, verify),
+      // The free name is chosen once the copy passed: it is the backup's name from then on.
+      { publishTo: () => freeBackupPath(dir, stem, options.now) },
+    );
+    const { snap, inspection, hex, bytes } = copy;
     await recordSet();
     let sidecar: string | null = null;
     if (hex !== null && checksum !== "none") {
@@ -192,14 +194,14 @@ export async function backupDatabase(options: BackupOptions): Promise<BackupResu
       pages: snap.pages,
       pageSize: snap.pageSize,
       journalMode: snap.journalMode,
-      durationMs: Math.round(performance.now() - started),
+      durationMs: Math.round(performance.now() - run.started),
       checksum: hex === null || checksum === "none" ? null : { algorithm: checksum, hex },
       verify,
       tables: inspection.tables,
       checkpoint,
       prune,
       cleaned: cleaned.map((path) => basename(path)),
-      warnings,
+      warnings: run.warnings,
     };
   } catch (error) {
     throw inFolder(
@@ -208,18 +210,56 @@ export async function backupDatabase(options: BackupOptions): Promise<BackupResu
       dir,
       "free some space or fix the folder's permissions, then run the backup again",
     );
-  } finally {
-    await removeTempDb(temp);
   }
+}
+
+/**
+ * Snapshots the database into `temp`, syncs it, then checks and hashes the synced copy.
+ *
+ * @throws {OperationError} when the copy fails its check: it is then discarded
+ */
+async function copyAndCheck(
+  temp: string,
+  options: BackupOptions,
+  checksum: ChecksumAlgorithm | "none",
+  verify: CheckMode | "none",
+) {
+  const db = options.db;
+  const snap = await snapshotDatabase(db, temp, {
+    busyTimeoutMs: options.busyTimeoutMs ?? 10_000,
+    sourceChecked: options.sourceChecked,
+    onProgress: (copiedPages, totalPages) =>
+      options.onProgress?.({ phase: "copy", copiedPages, totalPages }),
+  });
+  await syncFile(temp);
+  options.onProgress?.({ phase: "check" });
+  // Hash here while a worker checks: two cores, one pass each over the same synced file.
+  const [inspection, hex] = await Promise.all([
+    // --verify none reads nothing back, not even row counts: the copy alone is timed.
+    verify === "none" ? tableNamesOnly(temp) : inspectInWorker(temp, verify),
+    checksum === "none" ? Promise.resolve(null) : hashFile(temp, checksum),
+  ]);
+  if (inspection.problems.length > 0) {
+    throw new OperationError(
+      `Backup of "${db}" failed verification, so it was discarded: ${
+        inspection.problems.slice(0, 3).join("; ")
+      }`,
+      {
+        hint:
+          `run "litekeep verify" on the database's own backups and "PRAGMA integrity_check" on it`,
+      },
+    );
+  }
+  return { snap, inspection, hex, bytes: (await Deno.stat(temp)).size };
 }
 
 /** Prunes after a published backup; a failure says that the backup itself was written. */
 async function pruneAfter(
   file: string,
-  o: { dir: string; policy: RetentionPolicy; now: Date; stem: string; verify: string },
+  o: { dir: string; policy: ValidPolicy; now: Date; stem: string; verify: string },
 ): Promise<PruneResult> {
   try {
-    return await pruneLocked({
+    return await pruneHoldingLock({
       dir: o.dir,
       policy: o.policy,
       now: o.now,

@@ -13,11 +13,11 @@ import { type BackupEntry, exists, listBackups } from "./names.ts";
 import { describeCause, OperationError } from "../errors.ts";
 import { acquireLocks, dirLockPath } from "../files/lock.ts";
 import {
-  assertPolicy,
   isNamedInFuture,
   type KeepReason,
   planPrune,
   type RetentionPolicy,
+  type ValidPolicy,
 } from "./retention.ts";
 import { verifyBackup } from "../engine/verify.ts";
 
@@ -25,7 +25,8 @@ import { verifyBackup } from "../engine/verify.ts";
 export interface PruneOptions {
   /** The backup folder. */
   dir: string;
-  policy: RetentionPolicy;
+  /** Checked where it was read (flags or config), by `validatePolicy`. */
+  policy: ValidPolicy;
   /** The time the policy counts back from. */
   now: Date;
   /** List the decisions; delete nothing. */
@@ -75,31 +76,58 @@ export interface PruneResult {
 }
 
 /**
- * Prunes the backup folder `options.dir` under its lock (no lock for a dry run, which changes
- * nothing).
+ * Prunes the backup folder `options.dir` under its lock. A dry run takes no lock, by design: it
+ * changes nothing, so it works on read-only media and beside a running backup (which a lock
+ * would refuse with exit 75). The race that leaves: a backup that a concurrent prune deletes
+ * meanwhile may be listed, and then fail its check (reported as a warning).
  *
- * @throws {UsageError} for an empty policy, before anything is touched
  * @throws {OperationError} when the folder cannot be read or a file cannot be deleted
  * @throws {BusyError} when another run holds the folder's lock
  */
 export async function pruneBackups(options: PruneOptions): Promise<PruneResult> {
-  assertPolicy(options.policy);
   await checkFolder(options.dir);
-  if (options.dryRun) return await pruneLocked(options);
+  if (options.dryRun) return await planWithoutLock(options, true);
   await using _lock = await acquireLocks([
     { path: dirLockPath(options.dir), what: `backup folder "${options.dir}"` },
   ]);
-  return await pruneLocked(options);
+  return await pruneHoldingLock(options);
 }
 
 /**
- * `pruneBackups()` for a caller that already holds the folder's lock: `backup --prune`, which
- * prunes inside the same lock as the backup it has just published and verified.
+ * Deletes what the plan does not keep, for a caller that holds the folder's lock:
+ * {@linkcode pruneBackups}, and `backup --prune`, which prunes inside the same lock as the
+ * backup it has just published and verified.
  */
-export async function pruneLocked(options: PruneOptions): Promise<PruneResult> {
-  assertPolicy(options.policy);
+export async function pruneHoldingLock(
+  options: Omit<PruneOptions, "dryRun">,
+): Promise<PruneResult> {
   const { dir, now } = options;
-  const dryRun = options.dryRun ?? false;
+  const result = await planWithoutLock(options, false);
+  for (const b of result.backups) {
+    if (b.keep) continue;
+    // Sidecars first: a crash in between leaves a backup without a sidecar, which the next
+    // prune deletes as planned, rather than a sidecar that no command would ever touch again.
+    for (const path of [...b.sidecars, b.path]) {
+      await removeFile(path);
+      result.deleted.push(path);
+    }
+  }
+  // Holding the folder's lock, only a run that died can own these; an hour spares any
+  // writer that does not take the lock.
+  result.cleaned = (await cleanTemps(dir, now, STALE_TEMP_MS)).map((p) => basename(p));
+  if (result.deleted.length > 0 || result.cleaned.length > 0) await syncDir(dir);
+  return result;
+}
+
+/**
+ * Lists the backups, finds each set's newest good one and plans: reads only, so it needs no
+ * lock (a dry run calls it without one; see {@linkcode pruneBackups}).
+ */
+async function planWithoutLock(
+  options: Omit<PruneOptions, "dryRun">,
+  dryRun: boolean,
+): Promise<PruneResult> {
+  const { dir, now } = options;
   const result: PruneResult = {
     dir,
     dryRun,
@@ -135,7 +163,8 @@ export async function pruneLocked(options: PruneOptions): Promise<PruneResult> {
       result.newestVerified.push(good.name);
     }
     if (options.newBackup) pinned.push([basename(options.newBackup.path), "new-backup"]);
-    const plan = planPrune(backups, options.policy, now, pinned);
+    const noGoodBackup = good === undefined;
+    const plan = planPrune(backups, options.policy, now, { pinned, noGoodBackup });
     for (const b of plan.future) {
       result.future.push(b.name);
       result.warnings.push(
@@ -143,43 +172,25 @@ export async function pruneLocked(options: PruneOptions): Promise<PruneResult> {
           "wrong when it was taken; it is kept, and not counted as one of the newest backups",
       );
     }
-    const noneGood = good === undefined;
-    if (noneGood) {
+    if (noGoodBackup) {
       result.problems.push(
         `no backup of "${stem}" passes its checksum and SQLite's quick_check, so none of its ` +
           "backups was deleted",
       );
     }
     for (const d of plan.decisions) {
-      const keep = d.keep || noneGood;
       result.backups.push({
         path: d.backup.path,
         name: d.backup.name,
         stem,
         time: d.backup.time,
         bytes: d.backup.size,
-        keep,
+        keep: d.keep,
         reasons: d.reasons,
         sidecars: await sidecarsOf(d.backup.path),
       });
+      if (!d.keep) result.freedBytes += d.backup.size;
     }
-  }
-  for (const b of result.backups) {
-    if (b.keep) continue;
-    result.freedBytes += b.bytes;
-    if (dryRun) continue;
-    // Sidecars first: a crash in between leaves a backup without a sidecar, which the next
-    // prune deletes as planned, rather than a sidecar that no command would ever touch again.
-    for (const path of [...b.sidecars, b.path]) {
-      await removeFile(path);
-      result.deleted.push(path);
-    }
-  }
-  if (!dryRun) {
-    // Holding the folder's lock, only a run that died can own these; an hour spares any
-    // writer that does not take the lock.
-    result.cleaned = (await cleanTemps(dir, now, STALE_TEMP_MS)).map((p) => basename(p));
-    if (result.deleted.length > 0 || result.cleaned.length > 0) await syncDir(dir);
   }
   return result;
 }

@@ -16,13 +16,10 @@
 import { basename, dirname } from "node:path";
 import {
   cleanTemps,
-  publish,
   removeQuietly,
-  removeTempDb,
   STALE_TEMP_MS,
   syncDir,
-  syncFile,
-  tempPathFor,
+  withTempFile,
 } from "../files/atomic.ts";
 import { exists, formatStamp } from "./names.ts";
 import { copyOut } from "../engine/db_file.ts";
@@ -280,19 +277,16 @@ async function staleSideFiles(db: string, stamp: string): Promise<Array<[string,
  * without ever replacing a database that appeared meanwhile (see publishNew).
  */
 async function createFrom(source: string, db: string): Promise<void> {
-  const temp = tempPathFor(dirname(db), basename(db));
   try {
-    await copyOut(source, temp);
-    await syncFile(temp);
-    await publishNew(temp, db, "Cannot restore into");
+    await withTempFile(dirname(db), basename(db), (temp) => copyOut(source, temp), {
+      publish: (temp, to) => publishNew(temp, to, "Cannot restore into"),
+    });
   } catch (cause) {
     if (cause instanceof LitekeepError) throw cause;
     throw new OperationError(`Cannot create "${db}": ${describeCause(cause)}`, {
       cause,
       hint: "check the folder's permissions and free space",
     });
-  } finally {
-    await removeTempDb(temp);
   }
 }
 
@@ -300,15 +294,12 @@ async function createFrom(source: string, db: string): Promise<void> {
 async function keepPreRestore(db: string, name: string, busyTimeoutMs: number): Promise<string> {
   let path = name;
   for (let n = 2; await exists(path); n++) path = `${name}_${n}`;
-  const temp = tempPathFor(dirname(db), basename(path));
-  try {
-    await snapshotDatabase(db, temp, { busyTimeoutMs, sourceChecked: true });
-    await syncFile(temp);
-    await publish(temp, path);
-    return path;
-  } finally {
-    await removeTempDb(temp);
-  }
+  await withTempFile(
+    dirname(db),
+    basename(path),
+    (temp) => snapshotDatabase(db, temp, { busyTimeoutMs, sourceChecked: true }),
+  );
+  return path;
 }
 
 /**

@@ -37,14 +37,25 @@ export const POLICY_RULES = ["last", "count", "days", "daily", "weekly", "monthl
 
 /**
  * Why a backup is kept: a policy rule, or a protection no policy can override
- * (`newest-verified`: the newest good backup; `new-backup`: the backup that the same run has
- * just made; `future`: named after now, see `isNamedInFuture`).
+ * (`newest-verified`: the newest good backup; `no-good-backup`: none of its set's backups is
+ * good, so none is deleted; `new-backup`: the backup that the same run has just made; `future`:
+ * named after now, see `isNamedInFuture`).
  */
 export type KeepReason =
   | typeof POLICY_RULES[number]
   | "newest-verified"
+  | "no-good-backup"
   | "new-backup"
   | "future";
+
+declare const validated: unique symbol;
+
+/**
+ * A policy that keeps something, as only {@linkcode validatePolicy} makes one: the type that
+ * prune and backup take, so the check is made once, where the policy is read (flags or config),
+ * and no core function can be handed an unchecked one.
+ */
+export type ValidPolicy = Readonly<RetentionPolicy> & { readonly [validated]: true };
 
 /**
  * How far after `now` a backup's name may be and still count as taken now: 2 hours. Names are
@@ -90,18 +101,28 @@ export function isEmptyPolicy(policy: RetentionPolicy): boolean {
 }
 
 /**
- * Refuses an empty policy: it would keep nothing, and is far more likely a forgotten flag than
- * a wish to delete every backup.
+ * Checks a policy read from flags or the config, once: an empty one would keep nothing, and is
+ * far more likely a forgotten flag than a wish to delete every backup.
  *
+ * @returns a frozen copy, the only way to a {@linkcode ValidPolicy}
  * @throws {UsageError} when no rule of `policy` keeps anything
  */
-export function assertPolicy(policy: RetentionPolicy): void {
+export function validatePolicy(policy: RetentionPolicy): ValidPolicy {
   if (isEmptyPolicy(policy)) {
     throw new UsageError("no retention rule given, so nothing would be kept", {
       hint: "give at least one of --keep-days, --keep-count, --keep-last, --keep-daily, " +
         '--keep-weekly, --keep-monthly (or "keep" in litekeep.json)',
     });
   }
+  return Object.freeze({ ...policy }) as ValidPolicy;
+}
+
+/** What protects backups whatever the policy; see {@linkcode planPrune}. */
+export interface Protections {
+  /** Backups (by name) kept whatever the policy, with the reason. */
+  pinned?: ReadonlyArray<readonly [name: string, reason: KeepReason]>;
+  /** No backup of the set is good: every one is kept (reason `no-good-backup`). */
+  noGoodBackup?: boolean;
 }
 
 /** The policy as flags, e.g. `--keep-days 7 --keep-count 10`. */
@@ -112,20 +133,20 @@ export function describePolicy(policy: RetentionPolicy): string {
 }
 
 /**
- * Decides which backups to keep and which to delete.
+ * Decides which backups to keep and which to delete. The plan is final: a backup is kept
+ * exactly when it has a reason, and every reason is listed.
  *
  * @param backups one database's backups, in any order
+ * @param policy checked by {@linkcode validatePolicy}: an empty one is never taken to mean
+ *   "delete all"
  * @param now the time the `days` rule counts back from, and after which a name is the future
- * @param pinned backups (by name) kept whatever the policy, with the reason
- * @throws {UsageError} for an empty policy: it is refused rather than taken to mean "delete all"
  */
 export function planPrune<T extends DatedBackup>(
   backups: readonly T[],
-  policy: RetentionPolicy,
+  policy: ValidPolicy,
   now: Date,
-  pinned: ReadonlyArray<readonly [name: string, reason: KeepReason]> = [],
+  { pinned = [], noGoodBackup = false }: Protections = {},
 ): PrunePlan<T> {
-  assertPolicy(policy);
   const newestFirst = [...backups].sort((a, b) =>
     b.time.getTime() - a.time.getTime() || b.seq - a.seq
   );
@@ -165,6 +186,7 @@ export function planPrune<T extends DatedBackup>(
     const i = newestFirst.findIndex((b) => b.name === name);
     if (i >= 0) reasons[i].add(reason);
   }
+  if (noGoodBackup) { for (const r of reasons) r.add("no-good-backup"); }
 
   const decisions = newestFirst.map((backup, i) => ({
     backup,
@@ -182,6 +204,7 @@ export function planPrune<T extends DatedBackup>(
 const REASON_ORDER: readonly KeepReason[] = [
   "new-backup",
   "newest-verified",
+  "no-good-backup",
   "future",
   ...POLICY_RULES,
 ];

@@ -11,10 +11,11 @@ import { UsageError } from "../errors.ts";
 import { formatBytes } from "../cli/format.ts";
 import { pruneBackups, type PruneResult } from "../backup_set/prune.ts";
 import {
-  assertPolicy,
   describePolicy,
   POLICY_RULES,
   type RetentionPolicy,
+  validatePolicy,
+  type ValidPolicy,
 } from "../backup_set/retention.ts";
 import { cliPath, intInRange, parseStrict, positionals, printJson } from "./_args.ts";
 
@@ -89,10 +90,8 @@ export function keepPolicy(
 export function effectivePolicy(
   flags: RetentionPolicy | undefined,
   config: Config | undefined,
-): RetentionPolicy {
-  const policy = flags ?? config?.keep ?? {};
-  assertPolicy(policy);
-  return policy;
+): ValidPolicy {
+  return validatePolicy(flags ?? config?.keep ?? {});
 }
 
 /** The typed flags of `prune`. */

@@ -5,8 +5,6 @@
  * @module
  */
 import { backup, type DatabaseSync } from "node:sqlite";
-import { dirname } from "node:path";
-import { syncDir } from "../files/atomic.ts";
 import { readWith } from "./db_file.ts";
 import { BusyError, describeCause, isBusy, isDiskFull, OperationError } from "../errors.ts";
 import {
@@ -418,6 +416,9 @@ function switchJournalMode(db: string, mode: "DELETE" | "WAL", busyTimeoutMs: nu
  * if `db` exists; where the file system has no hard links, `db` is created exclusively and the
  * content written into it through SQLite.
  *
+ * Used as the `publish` of `withTempFile` (lib/files/atomic.ts), which syncs the temp before
+ * and the folder after.
+ *
  * @param doing the start of messages, e.g. "Cannot restore into"
  * @throws {BusyError} when `db` or one of its side files appeared meanwhile: nothing was
  *   changed, and the next run treats it as the existing database it now is
@@ -438,7 +439,6 @@ export async function publishNew(temp: string, db: string, doing: string): Promi
     if (error instanceof Deno.errors.AlreadyExists) throw appeared("the database");
     await createThroughSqlite(temp, db, () => appeared("the database"));
   }
-  await syncDir(dirname(db));
 }
 
 /** Where `link(2)` is not possible: `db` created exclusively, then written through SQLite. */

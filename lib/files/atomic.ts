@@ -35,15 +35,24 @@ const inFlight = new Map<string, { key: string; marker?: Deno.FsFile }>();
  */
 const MARKER_SUFFIX = ".alive";
 
+/** A marker without a temp is a dead run's leftover only once this old; see `cleanTemps`. */
+const ORPHAN_MARKER_MS = 60_000;
+
 /**
  * A fresh temporary path in `dir` for a file that will become `finalName`, registered as in
  * flight (with its "alive" marker) until {@linkcode removeTempDb} or {@linkcode removeQuietly}
  * removes it. The pid and a random part make it unique between concurrent processes.
  */
 export function tempPathFor(dir: string, finalName: string): string {
-  const random = crypto.getRandomValues(new Uint32Array(1))[0].toString(36);
-  const key = `${Deno.pid}-${random}`;
-  const path = join(dir, `${TEMP_PREFIX}${key}-${finalName}`);
+  let key: string;
+  let path: string;
+  // Two temps for the same name in the same instant differ by their random part; one this
+  // process already has in flight is never handed out twice.
+  do {
+    const random = crypto.getRandomValues(new Uint32Array(1))[0].toString(36);
+    key = `${Deno.pid}-${random}`;
+    path = join(dir, `${TEMP_PREFIX}${key}-${finalName}`);
+  } while ([...inFlight.values()].some((e) => e.key === key));
   const marker = holdMarker(join(dir, `${TEMP_PREFIX}${key}${MARKER_SUFFIX}`));
   inFlight.set(path, { key, marker });
   return path;
@@ -161,10 +170,70 @@ export async function removeTempDb(path: string): Promise<void> {
   for (const suffix of ["", "-journal", "-wal", "-shm"]) await removeQuietly(path + suffix);
 }
 
-/** Renames a synced temporary file into place, then syncs the folder so the rename is durable. */
-export async function publish(tempPath: string, finalPath: string): Promise<void> {
-  await Deno.rename(tempPath, finalPath);
-  await syncDir(dirname(finalPath));
+/** The steps of {@linkcode withTempFile}, in order, for tests that stop a run between two. */
+export type TempFileStep = "named" | "written" | "synced" | "published" | "folder-synced";
+
+/**
+ * How {@linkcode withTempFile} puts the temp in place: `"rename"` (over whatever is there), a
+ * function that must publish it without ever replacing a file that appeared meanwhile (a
+ * database, see `publishNew` in lib/engine/write_into.ts), or `"none"` for a temp that is only a
+ * source `fn` reads (pull writes it INTO an existing database through SQLite).
+ */
+export type Publish = "rename" | "none" | ((temp: string, finalPath: string) => Promise<void>);
+
+/** Options of {@linkcode withTempFile}. */
+export interface TempFileOptions {
+  /**
+   * Where the temp goes: a path, or a function asked once `fn` succeeded (a backup's free name
+   * is chosen only after the copy passed its checks). @default `<dir>/<finalName>`
+   */
+  publishTo?: string | (() => Promise<string>);
+  /** @default "rename" */
+  publish?: Publish;
+  /** `fn` synced the temp on the handle that wrote it: no second open to sync it. */
+  synced?: boolean;
+  /** For tests: called after each step, e.g. to kill the process there. */
+  onStep?: (step: TempFileStep, temp: string) => void | Promise<void>;
+}
+
+/**
+ * The one durable-write path: names a temp for `finalName` in `dir` (registered as in flight,
+ * with its "alive" marker, so signals and later runs can clean it), runs `fn(temp)` to write
+ * it, fsyncs it, publishes it, fsyncs the folder, and removes the temp (with SQLite's side files
+ * and the marker) in `finally`, whatever happened. The content is complete and synced before
+ * its final name appears, and the folder is synced after: a crash at any moment leaves no file
+ * or the whole one, never half of one, plus a temp that the next run removes.
+ *
+ * @param finalName the base name the temp is named after (it must not look like a backup)
+ * @returns what `fn` returned and the path the temp was published to
+ * @throws whatever `fn` or the publish throws; nothing is published then
+ */
+export async function withTempFile<T>(
+  dir: string,
+  finalName: string,
+  fn: (temp: string) => Promise<T>,
+  options: TempFileOptions = {},
+): Promise<{ value: T; path: string }> {
+  const publish = options.publish ?? "rename";
+  const temp = tempPathFor(dir, finalName);
+  try {
+    await options.onStep?.("named", temp);
+    const value = await fn(temp);
+    await options.onStep?.("written", temp);
+    if (publish === "none") return { value, path: temp };
+    if (!options.synced) await syncFile(temp);
+    await options.onStep?.("synced", temp);
+    const to = options.publishTo ?? join(dir, finalName);
+    const path = typeof to === "string" ? to : await to();
+    if (publish === "rename") await Deno.rename(temp, path);
+    else await publish(temp, path);
+    await options.onStep?.("published", temp);
+    await syncDir(dirname(path));
+    await options.onStep?.("folder-synced", temp);
+    return { value, path };
+  } finally {
+    await removeTempDb(temp);
+  }
 }
 
 /** Options of {@linkcode writeFileAtomic}. */
@@ -174,32 +243,27 @@ export interface WriteFileOptions {
 }
 
 /**
- * Writes `data` to `path` atomically: temp in the same folder, write, fsync, rename, fsync the
- * folder. The temp file is removed on any failure.
+ * Writes `data` to `path` atomically through {@linkcode withTempFile}: temp in the same folder,
+ * write, fsync, rename, fsync the folder. The temp file is removed on any failure.
  */
 export async function writeFileAtomic(
   path: string,
   data: string | Uint8Array,
   options: WriteFileOptions = {},
 ): Promise<void> {
-  const temp = tempPathFor(dirname(path), basename(path));
-  try {
-    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-    {
-      // The mode applies from creation on: a sidecar is never readable by more than its backup.
-      using file = await Deno.open(temp, {
-        write: true,
-        createNew: true,
-        mode: (options.mode ?? 0o666) & 0o666,
-      });
-      let offset = 0;
-      while (offset < bytes.length) offset += await file.write(bytes.subarray(offset));
-      await file.sync();
-    }
-    await publish(temp, path);
-  } finally {
-    await removeQuietly(temp);
-  }
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  await withTempFile(dirname(path), basename(path), async (temp) => {
+    // The mode applies from creation on: a sidecar is never readable by more than its backup.
+    using file = await Deno.open(temp, {
+      write: true,
+      createNew: true,
+      mode: (options.mode ?? 0o666) & 0o666,
+    });
+    let offset = 0;
+    while (offset < bytes.length) offset += await file.write(bytes.subarray(offset));
+    // Synced here, on the handle that wrote it: a sidecar of mode 0o200 could not be reopened.
+    await file.sync();
+  }, { publishTo: path, synced: true });
 }
 
 /**
@@ -215,6 +279,8 @@ export async function writeFileAtomic(
  *   pull into the same folder)
  * @param isOwn temps of the caller's own kind without a marker, removed whatever their age:
  *   call with it only while holding the lock that every writer of that kind holds
+ * Markers of dead runs go too, with their temps or (a minute after) without any.
+ *
  * @returns the paths removed (markers not listed)
  */
 export async function cleanTemps(
@@ -244,6 +310,22 @@ export async function cleanTemps(
         }
         await Deno.remove(path);
         removed.push(path);
+      } catch {
+        // Vanished meanwhile: nothing to clean.
+      }
+    }
+    // A run killed before it created its temp, or after it published it, leaves its marker
+    // alone. Taken only once it is a minute old: a marker is created, then locked, so a
+    // younger one may be a live run's in between (which would then fall back to the age rule).
+    for (const name of names) {
+      const key = tempKey(name);
+      if (!name.endsWith(MARKER_SUFFIX) || key === undefined || mine.has(key) || dead.has(key)) {
+        continue;
+      }
+      try {
+        const info = await Deno.lstat(join(dir, name));
+        if (now.getTime() - (info.mtime?.getTime() ?? 0) < ORPHAN_MARKER_MS) continue;
+        await markerState(dir, key, dead);
       } catch {
         // Vanished meanwhile: nothing to clean.
       }

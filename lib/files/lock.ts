@@ -34,9 +34,6 @@ export function dbLockPath(db: string): string {
  */
 const LOCK_MODE = 0o644;
 
-/** Lock files this process holds. */
-const held = new Set<string>();
-
 /** A lock file that does not exist and cannot be created: the folder is read-only to this user. */
 class LockFileUnavailable extends OperationError {
   constructor(readonly path: string, readonly reason: string, cause: unknown) {
@@ -48,9 +45,10 @@ class LockFileUnavailable extends OperationError {
 }
 
 /**
- * Takes the lock at `path` without waiting. A lock this process already holds is taken again
- * (nested: `pull` backs up the database it holds locked); only the outer holder frees it, and
- * nested scopes end before the outer one.
+ * Takes the lock at `path` without waiting. Not re-entrant: a lock this process holds already is
+ * busy like any other (each flock is on its own open file), so a caller that holds a lock passes
+ * it down rather than taking it again (`pull` backs up the database it holds locked through
+ * `backupHoldingLocks`).
  *
  * @param what names the locked thing in the message, e.g. `backup folder "data/backups"`
  * @throws {BusyError} when another process holds it (exit 75)
@@ -58,10 +56,6 @@ class LockFileUnavailable extends OperationError {
  *   symlink, FIFO, device or folder is refused, never written through)
  */
 export async function acquireLock(path: string, what: string): Promise<Lock> {
-  if (held.has(path)) {
-    const nested = () => Promise.resolve();
-    return { path, release: nested, [Symbol.asyncDispose]: nested };
-  }
   const { file, writable } = await openLockFile(path);
   let locked = false;
   try {
@@ -85,12 +79,10 @@ export async function acquireLock(path: string, what: string): Promise<Lock> {
     await file.truncate(0);
     await file.write(new TextEncoder().encode(`${Deno.pid}\n`));
   }
-  held.add(path);
   let released = false;
   async function release(): Promise<void> {
     if (released) return;
     released = true;
-    held.delete(path);
     try {
       await file.unlock();
     } finally {

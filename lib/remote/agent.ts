@@ -8,8 +8,7 @@
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { createGzip } from "node:zlib";
-import { join } from "node:path";
-import { removeTempDb, TEMP_PREFIX } from "../files/atomic.ts";
+import { withTempFile } from "../files/atomic.ts";
 import { readChunks } from "../engine/db_file.ts";
 import { describeCause, OperationError } from "../errors.ts";
 import { localInfo } from "./info.ts";
@@ -57,8 +56,6 @@ export async function serveSnapshot(
   request?: Uint8Array,
 ): Promise<void> {
   const dir = options.tmpDir || options.envTmpDir || "/tmp";
-  const random = crypto.getRandomValues(new Uint32Array(1))[0].toString(36);
-  const temp = join(dir, `${TEMP_PREFIX}remote-${Deno.pid}-${random}.db`);
   const folder = await Deno.stat(dir).catch((cause) => cause as Error);
   if (folder instanceof Error || !folder.isDirectory) {
     throw new OperationError(
@@ -67,88 +64,99 @@ export async function serveSnapshot(
       }`,
     );
   }
+  // A temp like every other (registered, with its "alive" marker), only read, never published:
+  // removed on every way out, including a broken pipe when the connection drops.
+  await withTempFile(dir, "remote.db", (temp) => streamSnapshot(db, temp, options, sink, request), {
+    publish: "none",
+  });
+}
+
+/** Snapshots `db` into `temp` and streams it (whole, or the pages `request` lacks) to `sink`. */
+async function streamSnapshot(
+  db: string,
+  temp: string,
+  options: AgentOptions,
+  sink: Sink,
+  request?: Uint8Array,
+): Promise<void> {
+  const snap = await snapshotDatabase(db, temp, { busyTimeoutMs: options.busyTimeoutMs });
+  const conn = openBackupFile(temp);
+  let header: SnapshotHeader;
   try {
-    const snap = await snapshotDatabase(db, temp, { busyTimeoutMs: options.busyTimeoutMs });
-    const conn = openBackupFile(temp);
-    let header: SnapshotHeader;
-    try {
-      header = {
-        tool: "litekeep",
-        sqlite: String((conn.prepare("SELECT sqlite_version() AS v").get() as { v: string }).v),
-        journalMode: snap.journalMode,
-        pageSize: snap.pageSize,
-        pages: Number(pragmaValue(conn, "page_count")),
-        size: (await Deno.stat(temp)).size,
-        encoding: options.compress === "gzip" ? "gzip" : "raw",
-        framing: "chunked",
-        tables: tableSummaries(conn, options.orderBy),
-        delta: request !== undefined,
-      };
-    } finally {
-      conn.close();
-    }
-    await sink(headerLine(header));
-    const sendChunk = async (data: Uint8Array) => {
-      if (data.length === 0) return;
-      await sink(encoder.encode(`${data.length.toString(16)}\n`));
-      await sink(data);
+    header = {
+      tool: "litekeep",
+      sqlite: String((conn.prepare("SELECT sqlite_version() AS v").get() as { v: string }).v),
+      journalMode: snap.journalMode,
+      pageSize: snap.pageSize,
+      pages: Number(pragmaValue(conn, "page_count")),
+      size: (await Deno.stat(temp)).size,
+      encoding: options.compress === "gzip" ? "gzip" : "raw",
+      framing: "chunked",
+      tables: tableSummaries(conn, options.orderBy),
+      delta: request !== undefined,
     };
-    const hash = createHash("sha256");
-    // Through db_file.ts, as every raw read of a database file (see there).
-    const chunks = readChunks(temp);
-    const skip = request === undefined ? undefined : knownPages(request, header.pageSize);
-    let pageNo = 0;
-    // The body: the file, or only the pages the local copy lacks as (number, page) records.
-    const body = (block: Uint8Array): Uint8Array => {
-      if (skip === undefined) return block;
-      const records: Uint8Array[] = [];
-      for (let at = 0; at < block.length; at += header.pageSize) {
-        const page = block.subarray(at, at + header.pageSize);
-        pageNo++;
-        if (skip(pageNo, page)) continue;
-        const record = new Uint8Array(4 + page.length);
-        new DataView(record.buffer).setUint32(0, pageNo);
-        record.set(page, 4);
-        records.push(record);
-      }
-      const out = new Uint8Array(records.reduce((n, r) => n + r.length, 0));
-      let offset = 0;
-      for (const r of records) {
-        out.set(r, offset);
-        offset += r.length;
-      }
-      return out;
-    };
-    if (options.compress === "gzip") {
-      // Level 1: on a Pi's CPU the faster level wins over a slow link (see docs/BENCHMARKS.md).
-      const gzip = createGzip({ level: 1 });
-      let failed: unknown;
-      const pump = (async () => {
-        for await (const out of gzip) await sendChunk(out as Uint8Array);
-      })();
-      // A dead connection stops the pump; destroying the stream wakes a writer waiting for
-      // "drain", which would otherwise wait forever.
-      pump.catch((error) => {
-        failed = error;
-        gzip.destroy(error);
-      });
-      for await (const block of chunks) {
-        if (failed !== undefined) throw failed;
-        hash.update(block);
-        if (!gzip.write(body(block))) await once(gzip, "drain");
-      }
-      gzip.end();
-      await pump;
-    } else {
-      for await (const block of chunks) {
-        hash.update(block);
-        await sendChunk(body(block));
-      }
-    }
-    await sink(encoder.encode(`0\n${JSON.stringify({ sha256: hash.digest("hex") })}\n`));
   } finally {
-    await removeTempDb(temp);
+    conn.close();
   }
+  await sink(headerLine(header));
+  const sendChunk = async (data: Uint8Array) => {
+    if (data.length === 0) return;
+    await sink(encoder.encode(`${data.length.toString(16)}\n`));
+    await sink(data);
+  };
+  const hash = createHash("sha256");
+  // Through db_file.ts, as every raw read of a database file (see there).
+  const chunks = readChunks(temp);
+  const skip = request === undefined ? undefined : knownPages(request, header.pageSize);
+  let pageNo = 0;
+  // The body: the file, or only the pages the local copy lacks as (number, page) records.
+  const body = (block: Uint8Array): Uint8Array => {
+    if (skip === undefined) return block;
+    const records: Uint8Array[] = [];
+    for (let at = 0; at < block.length; at += header.pageSize) {
+      const page = block.subarray(at, at + header.pageSize);
+      pageNo++;
+      if (skip(pageNo, page)) continue;
+      const record = new Uint8Array(4 + page.length);
+      new DataView(record.buffer).setUint32(0, pageNo);
+      record.set(page, 4);
+      records.push(record);
+    }
+    const out = new Uint8Array(records.reduce((n, r) => n + r.length, 0));
+    let offset = 0;
+    for (const r of records) {
+      out.set(r, offset);
+      offset += r.length;
+    }
+    return out;
+  };
+  if (options.compress === "gzip") {
+    // Level 1: on a Pi's CPU the faster level wins over a slow link (see docs/BENCHMARKS.md).
+    const gzip = createGzip({ level: 1 });
+    let failed: unknown;
+    const pump = (async () => {
+      for await (const out of gzip) await sendChunk(out as Uint8Array);
+    })();
+    // A dead connection stops the pump; destroying the stream wakes a writer waiting for
+    // "drain", which would otherwise wait forever.
+    pump.catch((error) => {
+      failed = error;
+      gzip.destroy(error);
+    });
+    for await (const block of chunks) {
+      if (failed !== undefined) throw failed;
+      hash.update(block);
+      if (!gzip.write(body(block))) await once(gzip, "drain");
+    }
+    gzip.end();
+    await pump;
+  } else {
+    for await (const block of chunks) {
+      hash.update(block);
+      await sendChunk(body(block));
+    }
+  }
+  await sink(encoder.encode(`0\n${JSON.stringify({ sha256: hash.digest("hex") })}\n`));
 }
 
 /**

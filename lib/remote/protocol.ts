@@ -15,6 +15,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { hashFile } from "../backup_set/checksum.ts";
 import { describeCause, OperationError } from "../errors.ts";
 import { PROTOCOL } from "./scripts.ts";
 
@@ -290,16 +291,16 @@ async function readFull(file: Deno.FsFile, buffer: Uint8Array): Promise<number> 
 }
 
 /**
- * Receives a delta into `file`, which holds the local copy the request was made from: each
- * record is a 4-byte big-endian page number and that page; then the file is cut to the
- * snapshot's size and its sha256 must equal the remote's.
+ * Receives a delta into the file at `path`, which holds the local copy the request was made
+ * from: each record is a 4-byte big-endian page number and that page; then the file is cut to
+ * the snapshot's size and its sha256 (by `hashFile`, as every checksum) must equal the remote's.
  *
  * @returns the sha256 of the result and how many pages travelled
  */
 export async function receiveDelta(
   reader: StreamReader,
   header: SnapshotHeader,
-  file: Deno.FsFile,
+  path: string,
   host: string,
   onProgress?: TransferProgress,
 ): Promise<{ sha256: string; pages: number }> {
@@ -308,42 +309,39 @@ export async function receiveDelta(
   const record = 4 + pageSize;
   let pending = new Uint8Array(0);
   let pages = 0;
-  const { sha256 } = await decodeBody(reader, header, host, async (data) => {
-    const joined = new Uint8Array(pending.length + data.length);
-    joined.set(pending);
-    joined.set(data, pending.length);
-    let at = 0;
-    for (; at + record <= joined.length; at += record) {
-      const view = new DataView(joined.buffer, joined.byteOffset + at, 4);
-      const pageNo = view.getUint32(0);
-      // Only pages of the announced file, each at most once: the loop is bounded by the header.
-      if (pageNo < 1 || pageNo > pageCount) {
-        throw malformed(host, "delta", `page ${pageNo} of a ${pageCount}-page snapshot`);
+  let sha256: string | null;
+  {
+    // Pull's private temp, no connection open on it; closed before the hash reads it back.
+    using file = await Deno.open(path, { read: true, write: true });
+    ({ sha256 } = await decodeBody(reader, header, host, async (data) => {
+      const joined = new Uint8Array(pending.length + data.length);
+      joined.set(pending);
+      joined.set(data, pending.length);
+      let at = 0;
+      for (; at + record <= joined.length; at += record) {
+        const view = new DataView(joined.buffer, joined.byteOffset + at, 4);
+        const pageNo = view.getUint32(0);
+        // Only pages of the announced file, each at most once: the loop is bounded by the header.
+        if (pageNo < 1 || pageNo > pageCount) {
+          throw malformed(host, "delta", `page ${pageNo} of a ${pageCount}-page snapshot`);
+        }
+        if (++pages > pageCount) {
+          throw malformed(host, "delta", `more pages than the snapshot's ${pageCount}`);
+        }
+        await file.seek((pageNo - 1) * pageSize, Deno.SeekMode.Start);
+        const page = joined.subarray(at + 4, at + record);
+        let offset = 0;
+        while (offset < page.length) offset += await file.write(page.subarray(offset));
+        onProgress?.(pages * pageSize, header.size);
       }
-      if (++pages > pageCount) {
-        throw malformed(host, "delta", `more pages than the snapshot's ${pageCount}`);
-      }
-      await file.seek((pageNo - 1) * pageSize, Deno.SeekMode.Start);
-      const page = joined.subarray(at + 4, at + record);
-      let offset = 0;
-      while (offset < page.length) offset += await file.write(page.subarray(offset));
-      onProgress?.(pages * pageSize, header.size);
+      pending = joined.slice(at);
+    }));
+    if (pending.length !== 0) {
+      throw malformed(host, "delta", `it ends inside a record (${pending.length} bytes left)`);
     }
-    pending = joined.slice(at);
-  });
-  if (pending.length !== 0) {
-    throw malformed(host, "delta", `it ends inside a record (${pending.length} bytes left)`);
+    await file.truncate(header.size);
   }
-  await file.truncate(header.size);
-  await file.seek(0, Deno.SeekMode.Start);
-  const hash = createHash("sha256");
-  const buffer = new Uint8Array(1 << 20);
-  for (;;) {
-    const n = await file.read(buffer);
-    if (n === null) break;
-    hash.update(buffer.subarray(0, n));
-  }
-  const actual = hash.digest("hex");
+  const actual = await hashFile(path, "sha256");
   if (sha256 === null || sha256 !== actual) throw mismatch(host);
   return { sha256: actual, pages };
 }
