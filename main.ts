@@ -22,6 +22,7 @@ function exitOnSignals(): void {
     try {
       Deno.addSignalListener(signal, async () => {
         const { deferSignal } = await import("./lib/files/interrupt.ts");
+        // A write into a live database has begun: it is finished and reported, then the run ends.
         if (deferSignal(signal, code)) {
           say(`litekeep: ${signal}: the write into the database has begun; finishing it first`);
           return;
@@ -29,7 +30,7 @@ function exitOnSignals(): void {
         // Loaded only now (from the module cache when any temp exists): start-up stays lean.
         const { removeTempsInFlightSync } = await import("./lib/files/atomic.ts");
         removeTempsInFlightSync();
-        say(`litekeep: interrupted by ${signal}: temporary files removed, nothing was published`);
+        say(`litekeep: interrupted by ${signal}: work not yet in place was discarded`);
         Deno.exit(code);
       });
     } catch {

@@ -6,6 +6,7 @@
  */
 import { backup, type DatabaseSync } from "node:sqlite";
 import { readWith } from "./db_file.ts";
+import { deferSignalsToTheEnd } from "../files/interrupt.ts";
 import { BusyError, describeCause, isBusy, isDiskFull, OperationError } from "../errors.ts";
 import {
   checkDatabaseFile,
@@ -231,6 +232,8 @@ async function writeAttempt<T>(
     options.onGap?.();
     const src = openBackupFile(source);
     const watch = stepWatch(busyTimeoutMs);
+    // Once pages may reach the database, a signal must not cut the run short of its report.
+    deferSignalsToTheEnd();
     try {
       await backup(src, db, {
         // At least two steps, so that the check runs before the commit.
@@ -434,6 +437,7 @@ export async function publishNew(temp: string, db: string, doing: string): Promi
     }
   }
   try {
+    deferSignalsToTheEnd();
     await Deno.link(temp, db);
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) throw appeared("the database");
@@ -450,6 +454,7 @@ async function createThroughSqlite(temp: string, db: string, appeared: () => Err
     throw error;
   }
   const src = openBackupFile(temp);
+  deferSignalsToTheEnd();
   try {
     await backup(src, db, { rate: -1 });
   } finally {

@@ -1,38 +1,37 @@
 /**
  * Signals during work that must finish once begun. `main.ts` ends a run on SIGINT, SIGTERM or
  * SIGHUP after removing its temps: right for a copy in progress (nothing is published yet), wrong
- * once a database is being changed. A restore or pull whose write into the live database has
- * begun is finished, checked and reported instead: cutting it after SQLite's commit would leave
- * the database restored while the run says "interrupted" and never names the pre-restore copy.
+ * once a live database is being written. A restore or pull whose write into the database has
+ * begun is finished, checked and reported instead: cut after SQLite's commit, the run said
+ * "interrupted" (exit 130) while the database was already restored and the pre-restore copy was
+ * never named (found by the new-user trial).
  *
  * @module
  */
 
-/** A signal that arrived during such work, kept until the run ends. */
+/** A signal that arrived while signals were deferred, kept until the run ends. */
 export interface PendingSignal {
   signal: string;
   code: number;
 }
 
-let depth = 0;
+let deferring = false;
 let pending: PendingSignal | undefined;
 
-/** Runs `work` so that a signal arriving meanwhile is deferred until the run ends. */
-export async function uninterruptible<T>(work: () => Promise<T>): Promise<T> {
-  depth++;
-  try {
-    return await work();
-  } finally {
-    depth--;
-  }
+/**
+ * From now until the run ends, a signal no longer ends it: called just before a write into a
+ * live database begins. The work after it (checks, the report) is short and bounded.
+ */
+export function deferSignalsToTheEnd(): void {
+  deferring = true;
 }
 
 /**
- * Called by the signal listener: true (and the signal kept) when uninterruptible work is
- * running, false when the run may end now.
+ * Called by the signal listener: true (and the signal kept) when signals are deferred, false
+ * when the run may end now.
  */
 export function deferSignal(signal: string, code: number): boolean {
-  if (depth === 0) return false;
+  if (!deferring) return false;
   pending ??= { signal, code };
   return true;
 }
