@@ -112,7 +112,13 @@ export async function restoreDatabase(options: RestoreOptions): Promise<RestoreR
   // Side files of a database that is gone would be replayed into the new one: they are kept,
   // under names that say what they are, out of its way.
   const stale = created ? await staleSideFiles(db, formatStamp(options.now)) : [];
-  const header = created ? undefined : await checkDatabaseFile(db);
+  const header = created ? undefined : await checkDatabaseFile(db, "database", {
+    allowEmpty: true,
+  });
+  // A 0-byte file is a database the application has created and not yet written: it is
+  // written into through SQLite like any other (its open connections stay safe), and there is
+  // nothing in it to keep.
+  const empty = header?.size === 0;
   const modeBefore = header === undefined ? null : header.wal ? "wal" : "delete";
   const result: RestoreResult = {
     backup,
@@ -133,7 +139,7 @@ export async function restoreDatabase(options: RestoreOptions): Promise<RestoreR
   const preName = `${db}.pre-restore-${formatStamp(options.now)}`;
   if (dryRun) {
     for (const [from, to] of stale) result.steps.push(`move ${from} aside as ${to}`);
-    if (!created) result.steps.push(`keep the current database as ${preName}`);
+    if (!created && !empty) result.steps.push(`keep the current database as ${preName}`);
     result.steps.push(
       created
         ? `create ${db} from the backup (rollback-journal mode)`
@@ -168,7 +174,7 @@ export async function restoreDatabase(options: RestoreOptions): Promise<RestoreR
     const written = await writeInto(source, db, {
       busyTimeoutMs,
       doing: "Cannot restore into",
-      keep: () => keepPreRestore(db, preName, busyTimeoutMs),
+      keep: empty ? undefined : () => keepPreRestore(db, preName, busyTimeoutMs),
       discard: removeQuietly,
       failureHint: (kept, asItWas) =>
         asItWas
@@ -181,7 +187,11 @@ export async function restoreDatabase(options: RestoreOptions): Promise<RestoreR
     });
     result.journalModeBefore = written.journalModeBefore;
     result.preRestore = written.kept ?? null;
-    result.steps.push(`kept the current database as ${result.preRestore}`);
+    result.steps.push(
+      empty
+        ? `${db} was empty (0 bytes): nothing to keep`
+        : `kept the current database as ${result.preRestore}`,
+    );
     if (written.attempts > 1) {
       result.steps.push(`started over ${written.attempts - 1} time(s): a commit came in between`);
     }

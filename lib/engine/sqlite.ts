@@ -29,9 +29,15 @@ export interface FileHeader {
  * way it can be wrong gets its own plain message.
  *
  * @param role names the file in messages, e.g. "database" or "backup"
+ * @param options `allowEmpty`: a 0-byte file (a database SQLite has created but not yet written)
+ *   is accepted, with size 0 and page size 0
  * @throws {OperationError} naming the path and the cause (exit 1)
  */
-export async function checkDatabaseFile(path: string, role = "database"): Promise<FileHeader> {
+export async function checkDatabaseFile(
+  path: string,
+  role = "database",
+  options: { allowEmpty?: boolean } = {},
+): Promise<FileHeader> {
   const fail = (why: string, hint: string, cause?: unknown) =>
     new OperationError(`Cannot open ${role} "${path}": ${why}`, { hint, cause });
   let info: Deno.FileInfo;
@@ -47,6 +53,9 @@ export async function checkDatabaseFile(path: string, role = "database"): Promis
   if (!info.isFile) {
     throw fail("it is not a regular file (a FIFO or a device?)", "give the path of the .db file");
   }
+  // A file the application has just created (SQLite's own start of an empty database) is a
+  // target that can be written into, never a source.
+  if (info.size === 0 && options.allowEmpty) return { size: 0, pageSize: 0, wal: false };
   if (info.size === 0) {
     throw fail(
       "the database is empty (0 bytes), so there is no data to copy",

@@ -150,7 +150,8 @@ export async function writeInto<T = undefined>(
   const { busyTimeoutMs } = options;
   const doing = options.doing ?? "Cannot write into";
   // Raw reads of `db` come first, while no connection of ours has it open.
-  const [from, to] = [await checkDatabaseFile(source), await checkDatabaseFile(db)];
+  const from = await checkDatabaseFile(source);
+  const to = await checkDatabaseFile(db, "database", { allowEmpty: true });
   const journalModeBefore = claimWriteLock(db, busyTimeoutMs, doing);
   const leftWal = journalModeBefore === "wal" && from.pageSize !== to.pageSize;
   // Before any copy is taken: a restore that cannot happen leaves nothing behind.

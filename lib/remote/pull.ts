@@ -92,7 +92,8 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
   const started = performance.now();
   const { source, localDb } = options;
   const dir = dirname(localDb);
-  const exists = await checkLocalTarget(localDb);
+  const target = await checkLocalTarget(localDb);
+  const exists = target !== "missing";
   await using _lock = await acquireLock(dbLockPath(localDb), `database "${localDb}"`);
   // Other runs may own fresh temps here (a backup folder can be the same); old ones are leftovers.
   await cleanTemps(dir, options.now, STALE_TEMP_MS);
@@ -103,14 +104,17 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
       dir,
       basename(localDb),
       async (temp) => {
-        const fetched = await fetchInto(temp, options, exists, warnings);
+        // An empty local file is no delta base: the whole database travels.
+        const fetched = await fetchInto(temp, options, target === "database", warnings);
         options.onProgress?.({ phase: "check" });
         await syncFile(temp);
         const checked = await checkCopy(temp, fetched, source, warnings);
         options.onProgress?.({ phase: exists ? "backup" : "replace" });
         // An existing database is written INTO here, with the temp as the source; a missing
         // one gets the temp itself, published below without replacing one that appeared.
-        const backupFile = exists ? await writeIntoLocal(temp, options, warnings) : null;
+        const backupFile = exists
+          ? await writeIntoLocal(temp, options, warnings, target === "database")
+          : null;
         return { fetched, ...checked, backupFile };
       },
       {
@@ -192,10 +196,12 @@ async function writeIntoLocal(
   temp: string,
   options: PullOptions,
   warnings: string[],
+  hasData: boolean,
 ): Promise<string | null> {
   const { localDb } = options;
   const backupDir = options.backupDir ?? defaultBackupDir(localDb);
-  const localBackup = options.localBackup ?? true;
+  // An empty (0-byte) local database has nothing to back up.
+  const localBackup = (options.localBackup ?? true) && hasData;
   await using _folderLock = localBackup ? await lockBackupFolder(backupDir) : undefined;
   // The backup of the old local database is taken while its write lock is held, and the
   // write is checked to start before any other commit (see writeInto): every commit of a
@@ -230,9 +236,9 @@ async function writeIntoLocal(
  * Checks where the copy will go: the folder must exist; a file already there must be a SQLite
  * database (it is backed up, then written into).
  *
- * @returns true when a local database exists
+ * @returns whether a local database is there, and whether it holds anything
  */
-async function checkLocalTarget(localDb: string): Promise<boolean> {
+async function checkLocalTarget(localDb: string): Promise<"missing" | "empty" | "database"> {
   const dir = dirname(localDb);
   try {
     const info = await Deno.stat(dir);
@@ -250,15 +256,18 @@ async function checkLocalTarget(localDb: string): Promise<boolean> {
     await Deno.lstat(localDb);
   } catch {
     await refuseStaleSideFiles(localDb, "Cannot pull into");
-    return false;
+    return "missing";
   }
-  await checkDatabaseFile(localDb, "local database").catch((error) => {
-    throw new OperationError(`${error.message}; it would be replaced by the pull`, {
-      cause: error,
-      hint: "move it away (it is not a SQLite database) and pull again",
+  const header = await checkDatabaseFile(localDb, "local database", { allowEmpty: true })
+    .catch((error) => {
+      throw new OperationError(`${error.message}; it would be replaced by the pull`, {
+        cause: error,
+        hint: "move it away (it is not a SQLite database) and pull again",
+      });
     });
-  });
-  return true;
+  // A 0-byte file is a database the application has just created: written into through SQLite
+  // like any other, with nothing in it to back up.
+  return header.size === 0 ? "empty" : "database";
 }
 
 /** Names of tables whose row counts differ between the remote and the copy. */
