@@ -20,7 +20,10 @@ import {
 } from "../files/atomic.ts";
 import { backupHoldingLocks, defaultBackupDir, lockBackupFolder } from "../backup_set/backup.ts";
 import { type ChecksumAlgorithm } from "../backup_set/checksum.ts";
-import { describeCause, inFolder, OperationError } from "../errors.ts";
+import { describeCause, inFolder, LitekeepError, OperationError } from "../errors.ts";
+import { dbStem } from "../backup_set/names.ts";
+import { pruneBackups, type PruneResult } from "../backup_set/prune.ts";
+import type { ValidPolicy } from "../backup_set/retention.ts";
 import { acquireLock, dbLockPath } from "../files/lock.ts";
 import { type RemoteSpec } from "./ssh.ts";
 import { type RemoteOptions } from "./ops.ts";
@@ -50,6 +53,12 @@ export interface PullOptions {
   checksum?: ChecksumAlgorithm | "none";
   busyTimeoutMs?: number;
   now: Date;
+  /**
+   * Prune the local database's backups (those pulls make of it, and any others of its set) by
+   * this policy once the pull has succeeded: without it an hourly pull keeps 24 full copies a
+   * day, forever. The newest good backup is always kept.
+   */
+  prune?: ValidPolicy;
   onProgress?: (progress: PullProgress) => void;
 }
 
@@ -79,6 +88,8 @@ export interface PullResult {
   rowCounts: "match" | "differ" | "unknown";
   /** The tables whose row counts differ, e.g. "members 344 vs 345". */
   rowCountDifferences: string[];
+  /** What pruning the local backups did (`prune`); null without it. */
+  prune: PruneResult | null;
   warnings: string[];
 }
 
@@ -124,6 +135,9 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
       },
     );
     const { fetched, inspection, differences } = got;
+    const prune = options.prune
+      ? await pruneAfterPull(options, options.prune, got.backupFile)
+      : null;
     return {
       source: describeSource(source),
       localDb,
@@ -141,6 +155,7 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
       integrity: "ok",
       rowCounts: !fetched.counted ? "unknown" : differences.length > 0 ? "differ" : "match",
       rowCountDifferences: differences,
+      prune,
       warnings,
     };
   } catch (error) {
@@ -149,6 +164,34 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
       "Cannot write the copy into",
       dir,
       "free some space there or fix its permissions; the local database was not changed",
+    );
+  }
+}
+
+/**
+ * Prunes the local database's backup set after a successful pull, never the backup it has just
+ * made. A failure says that the pull itself succeeded.
+ */
+async function pruneAfterPull(
+  options: PullOptions,
+  policy: ValidPolicy,
+  backupFile: string | null,
+): Promise<PruneResult> {
+  const dir = options.backupDir ?? defaultBackupDir(options.localDb);
+  try {
+    return await pruneBackups({
+      dir,
+      policy,
+      now: options.now,
+      stem: dbStem(options.localDb),
+      newBackup: backupFile === null ? undefined : { path: backupFile, verified: true },
+    });
+  } catch (error) {
+    if (!(error instanceof LitekeepError)) throw error;
+    throw new OperationError(
+      `Pulled into "${options.localDb}", but pruning its backups in "${dir}" failed: ` +
+        error.message,
+      { cause: error, hint: error.hint },
     );
   }
 }
