@@ -209,7 +209,14 @@ async function checkCopy(temp: string, fetched: Fetched, source: RemoteSpec, war
       `The copy of "${describeSource(source)}" failed its integrity check: ${
         inspection.problems.slice(0, 3).join("; ")
       }`,
-      { hint: 'the local database was not changed; check the remote with "litekeep info"' },
+      {
+        // A raw copy is torn by any write on the remote while it travels; a snapshot is not.
+        hint: fetched.sameSnapshot
+          ? 'the local database was not changed; check the remote with "litekeep info"'
+          : "the local database was not changed; the raw copy was most likely torn by the " +
+            "application writing meanwhile: run the pull again, or use --method snapshot, " +
+            "which is consistent while it writes",
+      },
     );
   }
   const differences = fetched.counted ? compareCounts(fetched.tables, inspection.tables) : [];
