@@ -307,7 +307,14 @@ async function keepPreRestore(db: string, name: string, busyTimeoutMs: number): 
   await withTempFile(
     dirname(db),
     basename(path),
-    (temp) => snapshotDatabase(db, temp, { busyTimeoutMs, sourceChecked: true }),
+    (temp) =>
+      snapshotDatabase(db, temp, {
+        busyTimeoutMs,
+        sourceChecked: true,
+        spaceHint: "free some space beside the database: a restore first keeps a copy of the " +
+          "current database there (the pre-restore copy), then writes the backup into it; " +
+          "nothing was changed",
+      }),
   );
   return path;
 }

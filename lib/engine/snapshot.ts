@@ -29,6 +29,11 @@ export interface SnapshotOptions {
    * holds a lock: a raw open and close of the file now would drop every lock of this process.
    */
   sourceChecked?: boolean;
+  /**
+   * What to tell the user when the destination's disk is full.
+   * @default "free some space there, or choose another backup folder"
+   */
+  spaceHint?: string;
 }
 
 /** What a snapshot copied. */
@@ -57,7 +62,8 @@ export async function snapshotDatabase(
   options: SnapshotOptions,
 ): Promise<SnapshotResult> {
   if (!options.sourceChecked) await checkDatabaseFile(source);
-  const mode = await createLikeSource(source, dest);
+  const spaceHint = options.spaceHint ?? "free some space there, or choose another backup folder";
+  const mode = await createLikeSource(source, dest, spaceHint);
   let db;
   try {
     db = openReadOnly(source, options.busyTimeoutMs);
@@ -108,9 +114,7 @@ export async function snapshotDatabase(
         `Cannot write the snapshot of "${source}" into "${folder}": ${describeCause(error)}`,
         {
           cause: error,
-          hint: isDiskFull(error)
-            ? "free some space there, or choose another backup folder"
-            : "check the folder's permissions and free space",
+          hint: isDiskFull(error) ? spaceHint : "check the folder's permissions and free space",
         },
       );
     } finally {
@@ -137,7 +141,11 @@ export async function snapshotDatabase(
  *
  * @returns the source's permission bits
  */
-async function createLikeSource(source: string, dest: string): Promise<number> {
+async function createLikeSource(
+  source: string,
+  dest: string,
+  spaceHint: string,
+): Promise<number> {
   const mode = ((await Deno.stat(source)).mode ?? 0o644) & 0o777;
   try {
     (await Deno.open(dest, { write: true, createNew: true, mode: (mode & 0o666) | 0o600 }))
@@ -147,9 +155,7 @@ async function createLikeSource(source: string, dest: string): Promise<number> {
       `Cannot create the snapshot of "${source}" in "${dirname(dest)}": ${describeCause(error)}`,
       {
         cause: error,
-        hint: isDiskFull(error)
-          ? "free some space there, or choose another backup folder"
-          : "check the folder's permissions and free space",
+        hint: isDiskFull(error) ? spaceHint : "check the folder's permissions and free space",
       },
     );
   }
