@@ -94,6 +94,10 @@ const ALLOWED: Record<string, { count: number; why: string }> = {
     why: "creates the empty snapshot temp with the source's mode and flushes it while the " +
       "backup API writes it, closing it only after",
   },
+  "lib/engine/view.ts": {
+    count: 1,
+    why: "probes a folder for read-only media with a new temp name, never a database",
+  },
   "lib/engine/write_into.ts": {
     count: 1,
     why: "publishNew() creates a missing database exclusively, before any connection opens it",

@@ -7,6 +7,7 @@
  */
 import { basename, extname, join } from "node:path";
 import { isTempName, writeFileAtomic } from "../files/atomic.ts";
+import { exists } from "../engine/view.ts";
 import { describeCause, OperationError, UsageError } from "../errors.ts";
 
 const NAME = /^(.+)_backup_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})(?:_(\d+))?\.db$/;
@@ -80,17 +81,6 @@ export async function listBackups(dir: string, stem?: string): Promise<BackupEnt
     found.push({ path, name: entry.name, ...parsed, size });
   }
   return found.sort((a, b) => a.time.getTime() - b.time.getTime() || a.seq - b.seq);
-}
-
-/** True when `path` exists (as anything). */
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }
 
 /**

@@ -9,7 +9,8 @@
  */
 import { basename } from "node:path";
 import { cleanTemps, STALE_TEMP_MS, syncDir } from "../files/atomic.ts";
-import { type BackupEntry, exists, listBackups } from "./names.ts";
+import { type BackupEntry, listBackups } from "./names.ts";
+import { exists } from "../engine/view.ts";
 import { describeCause, OperationError } from "../errors.ts";
 import { acquireLocks, dirLockPath } from "../files/lock.ts";
 import {

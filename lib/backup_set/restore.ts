@@ -21,7 +21,8 @@ import {
   syncDir,
   withTempFile,
 } from "../files/atomic.ts";
-import { exists, formatStamp } from "./names.ts";
+import { exists } from "../engine/view.ts";
+import { formatStamp } from "./names.ts";
 import { copyOut } from "../engine/db_file.ts";
 import { describeCause, LitekeepError, OperationError, UsageError } from "../errors.ts";
 import { acquireLocks, dbLockPath } from "../files/lock.ts";

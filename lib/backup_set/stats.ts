@@ -10,9 +10,9 @@
  *
  * @module
  */
-import { join } from "node:path";
-import { type BackupEntry, exists, listBackups } from "./names.ts";
-import { copyOut, readAt, readWith } from "../engine/db_file.ts";
+import { type BackupEntry, listBackups } from "./names.ts";
+import { exists } from "../engine/view.ts";
+import { readAt, readWith } from "../engine/db_file.ts";
 import { describeCause, OperationError } from "../errors.ts";
 import { isNamedInFuture } from "./retention.ts";
 import {
@@ -23,7 +23,7 @@ import {
   type TableCount,
   tableCounts,
 } from "../engine/sqlite.ts";
-import { makeTempFolder } from "../files/temp.ts";
+import { tempView } from "../engine/view.ts";
 
 /** Statistics of one database's backups in a folder. */
 export interface BackupSetStats {
@@ -183,7 +183,7 @@ export async function databaseStats(path: string, busyTimeoutMs: number): Promis
   const writtenBy = readWrittenBy(path);
   // With both side files present SQLite creates nothing; otherwise read through a temp link.
   const direct = !header.wal || (has("-wal") && has("-shm"));
-  const view = direct ? undefined : await tempView(path, has("-wal"));
+  const view = direct ? undefined : await tempView(path, has("-wal"), "litekeep-stats-");
   let db;
   try {
     db = openReadOnly(view?.path ?? path, busyTimeoutMs);
@@ -218,33 +218,6 @@ function readWrittenBy(path: string): string {
   const bytes = readAt(path, 96, 4);
   const n = bytes.length === 4 ? new DataView(bytes.buffer).getUint32(0) : 0;
   return `${Math.floor(n / 1_000_000)}.${Math.floor(n / 1000) % 1000}.${n % 1000}`;
-}
-
-/**
- * A read-only stand-in for `path` in a fresh temp folder: hard links where possible (instant,
- * and reading through a link cannot change the file), copies across file systems.
- */
-async function tempView(
-  path: string,
-  withWal: boolean,
-): Promise<{ path: string } & AsyncDisposable> {
-  const dir = await makeTempFolder("litekeep-stats-");
-  const view = join(dir, "view.db");
-  try {
-    for (const suffix of withWal ? ["", "-wal"] : [""]) {
-      // A copy through db_file.ts: a close of its own descriptor would drop our locks.
-      await Deno.link(path + suffix, view + suffix).catch(() =>
-        copyOut(path + suffix, view + suffix)
-      );
-    }
-  } catch (cause) {
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-    throw new OperationError(`Cannot read database "${path}": ${describeCause(cause)}`, { cause });
-  }
-  return {
-    path: view,
-    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }).catch(() => {}),
-  };
 }
 
 const WAL_MAGIC_LE = 0x377f0682;

@@ -15,6 +15,7 @@ import { copyOut, readAt, writeAt } from "./db_file.ts";
 import { describeCause, isDiskFull, OperationError } from "../errors.ts";
 import { checkDatabaseFile, openReadOnly, pragmaValue, sqliteFailure } from "./sqlite.ts";
 import { makeTempFolder } from "../files/temp.ts";
+import { exists, onReadOnlyMedia, tempView } from "./view.ts";
 
 /** How to take a snapshot. */
 export interface SnapshotOptions {
@@ -61,12 +62,19 @@ export async function snapshotDatabase(
   dest: string,
   options: SnapshotOptions,
 ): Promise<SnapshotResult> {
-  if (!options.sourceChecked) await checkDatabaseFile(source);
+  const header = options.sourceChecked ? undefined : await checkDatabaseFile(source);
   const spaceHint = options.spaceHint ?? "free some space there, or choose another backup folder";
   const mode = await createLikeSource(source, dest, spaceHint);
+  // A WAL database on read-only media (a mounted card, a snapshot) cannot be opened where it
+  // is: SQLite needs a -shm beside it that it can write. Nothing can change it there, so a view
+  // of it (its file and -wal, linked or copied to a temp folder) is the same snapshot.
+  await using view = header?.wal && onReadOnlyMedia(dirname(source))
+    ? await tempView(source, await exists(`${source}-wal`))
+    : undefined;
+  const readFrom = view?.path ?? source;
   let db;
   try {
-    db = openReadOnly(source, options.busyTimeoutMs);
+    db = openReadOnly(readFrom, options.busyTimeoutMs);
   } catch (error) {
     throw sqliteFailure(error, "Cannot open database", source);
   }
