@@ -98,6 +98,12 @@ export function parseRemoteSpec(text: string): RemoteSpec | undefined {
   const plain = /^([^/:]+):(.*)$/s.exec(text);
   const m = bracket ?? plain;
   if (!m) return undefined;
+  if (!bracket && /^([^/:]*@)?\[/.test(text)) {
+    // "[::1:/path": an opening bracket never closed; the host is not "[".
+    throw new UsageError(`Refusing host in "${text}": its "[" is never closed by "]"`, {
+      hint: "write an IPv6 address in brackets, e.g. [::1]:/srv/app.db or pi@[fe80::1]:/srv/app.db",
+    });
+  }
   const [, host, path] = m;
   checkHost(host);
   if (path === "") {
