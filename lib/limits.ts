@@ -44,3 +44,10 @@ export const CONNECT_TIMEOUT_RANGE: Range = { min: 1, max: 3600 };
 
 /** `--max-age`, in seconds: up to a hundred years, as `--keep-days`. */
 export const MAX_AGE_SECONDS = MAX_KEEP_DAYS * 86_400;
+
+/**
+ * How long SQLite waits for another connection's lock, in milliseconds, when neither
+ * `--busy-timeout` nor config `busyTimeout` says: long enough to ride out an application's
+ * ordinary write, short enough that cron reports a database that stays locked.
+ */
+export const DEFAULT_BUSY_TIMEOUT_MS = 10_000;

@@ -53,6 +53,7 @@ import {
 import { type SnapshotHeader } from "./headers.ts";
 import { type StreamReader } from "./stream.ts";
 import { inspectInWorker } from "../engine/verify.ts";
+import { DEFAULT_BUSY_TIMEOUT_MS } from "../limits.ts";
 
 /** How the data travels. */
 export const PULL_METHODS = ["snapshot", "query", "scp", "delta"] as const;
@@ -178,7 +179,7 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
           })
         : undefined;
       const written = await writeInto(temp, localDb, {
-        busyTimeoutMs: options.busyTimeoutMs ?? 10_000,
+        busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
         doing: "Cannot pull into",
         keep,
         discard: async (kept) => {
@@ -368,7 +369,7 @@ async function fetchDelta(
   warnings: string[],
 ): Promise<Fetched> {
   const base = await snapshotDatabase(options.localDb, temp, {
-    busyTimeoutMs: options.busyTimeoutMs ?? 10_000,
+    busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
   });
   try {
     const { header, received } = await fromRemote(
@@ -421,7 +422,9 @@ async function fetchRaw(options: PullOptions, temp: string, warnings: string[]):
     options.onProgress?.({ phase: "transfer", received: 1, expected: 1 });
     const hadWal = await copy("-wal", false);
     await checkDatabaseFile(raw, `copy of "${describe(source)}"`);
-    await snapshotDatabase(raw, temp, { busyTimeoutMs: options.busyTimeoutMs ?? 10_000 });
+    await snapshotDatabase(raw, temp, {
+      busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+    });
     warnings.push(
       "scp copies the raw files: if the application wrote meanwhile, the copy may be stale or " +
         "torn; --method snapshot is consistent while it writes",
