@@ -54,3 +54,10 @@ export const MAX_AGE_SECONDS = MAX_KEEP_DAYS * 86_400;
 export const REMOTE_TIMEOUT_RANGE: Range = { min: 1, max: 86_400 };
 /** The default of `--remote-timeout`, in seconds. */
 export const DEFAULT_REMOTE_TIMEOUT_S = 600;
+
+/**
+ * How long SQLite waits for another connection's lock, in milliseconds, when neither
+ * `--busy-timeout` nor config `busyTimeout` says: long enough to ride out an application's
+ * ordinary write, short enough that cron reports a database that stays locked.
+ */
+export const DEFAULT_BUSY_TIMEOUT_MS = 10_000;

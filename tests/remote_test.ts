@@ -169,7 +169,7 @@ Deno.test("checkHost() accepts brackets only around a whole IPv6 address", async
   }
 });
 
-Deno.test("parseRemoteSpec() names an unclosed IPv6 bracket, not a host \"[\"", () => {
+Deno.test('parseRemoteSpec() names an unclosed IPv6 bracket, not a host "["', () => {
   // Found by the attack round: "[::1:/x.db" was refused as host "[".
   for (const text of ["[::1:/srv/app.db", "pi@[::1:/srv/app.db"]) {
     assert.throws(() => parseRemoteSpec(text), /its "\[" is never closed by "\]"/);

@@ -27,6 +27,7 @@ import {
 import { snapshotDatabase } from "../engine/snapshot.ts";
 import { checkDatabaseFile, type CheckMode, type TableCount } from "../engine/sqlite.ts";
 import { inspectInWorker, tableNamesOnly } from "../engine/verify.ts";
+import { DEFAULT_BUSY_TIMEOUT_MS } from "../limits.ts";
 
 /** How to back up. */
 export interface BackupOptions {
@@ -40,7 +41,7 @@ export interface BackupOptions {
   verify?: CheckMode | "none";
   /** A checkpoint to run after the snapshot (never needed for completeness). */
   checkpoint?: CheckpointMode;
-  /** @default 10000 */
+  /** @default DEFAULT_BUSY_TIMEOUT_MS */
   busyTimeoutMs?: number;
   /** The time the backup is named after. */
   now: Date;
@@ -181,7 +182,7 @@ export async function backupHoldingLocks(
       await writeFileAtomic(sidecar, sidecarLine(hex, file), { mode: snap.mode });
     }
     const checkpoint = options.checkpoint
-      ? checkpointDatabase(db, options.checkpoint, options.busyTimeoutMs ?? 10_000)
+      ? checkpointDatabase(db, options.checkpoint, options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS)
       : null;
     const prune = options.prune
       ? await pruneAfter(file, { dir, policy: options.prune, now: options.now, stem, verify })
@@ -226,7 +227,7 @@ async function copyAndCheck(
 ) {
   const db = options.db;
   const snap = await snapshotDatabase(db, temp, {
-    busyTimeoutMs: options.busyTimeoutMs ?? 10_000,
+    busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
     sourceChecked: options.sourceChecked,
     onProgress: (copiedPages, totalPages) =>
       options.onProgress?.({ phase: "copy", copiedPages, totalPages }),

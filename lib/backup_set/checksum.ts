@@ -4,19 +4,31 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { basename } from "node:path";
 import { readSmallFile } from "./names.ts";
 import { readChunks } from "../engine/db_file.ts";
 
-/** Checksum algorithms litekeep writes. */
-export type ChecksumAlgorithm = "sha256" | "md5";
+/**
+ * Checksum algorithms litekeep writes, in the order a backup's sidecar is looked for. Each is
+ * also its sidecar's extension: `<backup>.sha256`, `<backup>.md5`.
+ */
+export const CHECKSUM_ALGORITHMS = ["sha256", "md5"] as const;
+/** A checksum algorithm litekeep writes. */
+export type ChecksumAlgorithm = typeof CHECKSUM_ALGORITHMS[number];
 
-/** The allowed values of `--checksum`. */
-export const CHECKSUM_CHOICES = ["sha256", "md5", "none"] as const;
+/** The allowed values of `--checksum` and config `checksum`: an algorithm, or none. */
+export const CHECKSUM_CHOICES = [...CHECKSUM_ALGORITHMS, "none"] as const;
+/** A `--checksum` choice. */
+export type ChecksumChoice = typeof CHECKSUM_CHOICES[number];
+
+/** The sidecar extensions, with their dot: `.sha256`, `.md5`. */
+export const SIDECAR_EXTENSIONS: readonly string[] = CHECKSUM_ALGORITHMS.map((a) => `.${a}`);
 
 /** Hashes a file with streaming reads (1 MiB at a time), so memory stays flat for any size. */
 export async function hashFile(path: string, algorithm: ChecksumAlgorithm): Promise<string> {
+  // Loaded here: the config file checks `checksum` against CHECKSUM_CHOICES on every run, and
+  // node:crypto would cost each command that never hashes (checkpoint, info) ~15 ms of start-up.
+  const { createHash } = await import("node:crypto");
   const hash = createHash(algorithm);
   // Through db_file.ts: the file may be a database this process has a connection on.
   for await (const chunk of readChunks(path)) hash.update(chunk);
@@ -26,6 +38,11 @@ export async function hashFile(path: string, algorithm: ChecksumAlgorithm): Prom
 /** The sidecar path of a backup for an algorithm. */
 export function sidecarPath(backupPath: string, algorithm: ChecksumAlgorithm): string {
   return `${backupPath}.${algorithm}`;
+}
+
+/** Every sidecar path `backupPath` may have, in the order they are looked for. */
+export function sidecarPaths(backupPath: string): string[] {
+  return CHECKSUM_ALGORITHMS.map((algorithm) => sidecarPath(backupPath, algorithm));
 }
 
 /** The sidecar's one line. */
@@ -54,7 +71,7 @@ export const SIDECAR_MAX_BYTES = 4096;
 
 /** Finds and parses the sidecar of `backupPath`; undefined when there is none. */
 export async function readSidecar(backupPath: string): Promise<Sidecar | undefined> {
-  for (const algorithm of ["sha256", "md5"] as const) {
+  for (const algorithm of CHECKSUM_ALGORITHMS) {
     const path = sidecarPath(backupPath, algorithm);
     let text: string | undefined;
     try {

@@ -9,6 +9,9 @@ import { basename, extname, join } from "node:path";
 import { isTempName, writeFileAtomic } from "../files/atomic.ts";
 import { exists } from "../engine/view.ts";
 import { describeCause, OperationError, UsageError } from "../errors.ts";
+// A cycle (checksum.ts reads sidecars with readSmallFile from here), harmless: neither module
+// uses the other's exports before its functions run.
+import { sidecarPaths } from "./checksum.ts";
 
 const NAME = /^(.+)_backup_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})(?:_(\d+))?\.db$/;
 
@@ -83,6 +86,14 @@ export async function listBackups(dir: string, stem?: string): Promise<BackupEnt
   return found.sort((a, b) => a.time.getTime() - b.time.getTime() || a.seq - b.seq);
 }
 
+/** True when any of `paths` exists; looks in order and stops at the first. */
+export async function anyExists(paths: string[]): Promise<boolean> {
+  for (const path of paths) {
+    if (await exists(path)) return true;
+  }
+  return false;
+}
+
 /**
  * The first free backup path for `stem` at `date` in `dir`: `_2`, `_3`, ... when a backup (or a
  * sidecar of one) of that second already exists. Call while holding the folder's lock.
@@ -90,8 +101,7 @@ export async function listBackups(dir: string, stem?: string): Promise<BackupEnt
 export async function freeBackupPath(dir: string, stem: string, date: Date): Promise<string> {
   for (let seq = 1;; seq++) {
     const path = join(dir, backupName(stem, date, seq));
-    const taken = await exists(path) || await exists(`${path}.sha256`) ||
-      await exists(`${path}.md5`);
+    const taken = await exists(path) || await anyExists(sidecarPaths(path));
     if (!taken) return path;
   }
 }

@@ -11,6 +11,7 @@ import { basename } from "node:path";
 import { cleanTemps, STALE_TEMP_MS, syncDir } from "../files/atomic.ts";
 import { type BackupEntry, listBackups } from "./names.ts";
 import { exists } from "../engine/view.ts";
+import { CHECKSUM_ALGORITHMS } from "./checksum.ts";
 import { describeCause, OperationError } from "../errors.ts";
 import { acquireLocks, dirLockPath } from "../files/lock.ts";
 import {
@@ -221,7 +222,7 @@ async function newestVerified(
 
 async function sidecarsOf(path: string): Promise<string[]> {
   const found: string[] = [];
-  for (const ext of ["sha256", "md5"]) {
+  for (const ext of CHECKSUM_ALGORITHMS) {
     if (await exists(`${path}.${ext}`)) found.push(`${path}.${ext}`);
   }
   return found;

@@ -10,8 +10,8 @@
  *
  * @module
  */
-import { type BackupEntry, listBackups } from "./names.ts";
-import { exists } from "../engine/view.ts";
+import { anyExists, type BackupEntry, listBackups } from "./names.ts";
+import { sidecarPaths } from "./checksum.ts";
 import { readAt, readWith } from "../engine/db_file.ts";
 import { describeCause, OperationError } from "../errors.ts";
 import { isNamedInFuture } from "./retention.ts";
@@ -47,7 +47,7 @@ export interface BackupSetStats {
   future: string[];
   /** Size of the oldest and newest backup, and the change per day between them. */
   trend: { firstBytes: number; lastBytes: number; changeBytes: number; bytesPerDay: number | null };
-  /** Backups with neither a `.sha256` nor a `.md5` sidecar. */
+  /** Backups without a checksum sidecar (`SIDECAR_EXTENSIONS`). */
   withoutSidecar: string[];
 }
 
@@ -85,9 +85,7 @@ export async function backupFolderStats(dir: string, now: Date): Promise<BackupF
     const days = (last.time.getTime() - first.time.getTime()) / 86_400_000;
     const withoutSidecar: string[] = [];
     for (const b of set) {
-      if (!await exists(`${b.path}.sha256`) && !await exists(`${b.path}.md5`)) {
-        withoutSidecar.push(b.name);
-      }
+      if (!await anyExists(sidecarPaths(b.path))) withoutSidecar.push(b.name);
     }
     sets.push({
       stem,

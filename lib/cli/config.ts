@@ -10,6 +10,8 @@ import { describeCause, UsageError } from "../errors.ts";
 import { BUSY_TIMEOUT_RANGE, KEEP_RANGES, type Range } from "../limits.ts";
 import { checkHost } from "../remote/ssh.ts";
 import type { RetentionPolicy } from "../backup_set/retention.ts";
+import { CHECKSUM_CHOICES, type ChecksumChoice } from "../backup_set/checksum.ts";
+import { VERIFY_MODES, type VerifyMode } from "../engine/sqlite.ts";
 
 /** Retention rules, as in the `keep` object: the policy of `lib/backup_set/retention.ts`. */
 export type KeepConfig = RetentionPolicy;
@@ -29,8 +31,8 @@ export interface Config {
   db?: string;
   backupDir?: string;
   keep?: KeepConfig;
-  checksum?: "sha256" | "md5" | "none";
-  verify?: "full" | "quick" | "none";
+  checksum?: ChecksumChoice;
+  verify?: VerifyMode;
   busyTimeout?: number;
   remote?: RemoteConfig;
 }
@@ -57,8 +59,8 @@ const SCHEMA: Schema = {
     weekly: { range: KEEP_RANGES.weekly },
     monthly: { range: KEEP_RANGES.monthly },
   },
-  checksum: { oneOf: ["sha256", "md5", "none"] },
-  verify: { oneOf: ["full", "quick", "none"] },
+  checksum: { oneOf: CHECKSUM_CHOICES },
+  verify: { oneOf: VERIFY_MODES },
   busyTimeout: { range: BUSY_TIMEOUT_RANGE },
   // Checked here, not only when ssh runs: a hostile host is a config error (exit 2) before
   // anything starts, and it names the key to fix.

@@ -78,3 +78,39 @@ export function createLogger(io: Io, options: LoggerOptions = {}): Logger {
     endProgress: clear,
   };
 }
+
+/** A progress line that also redraws on its own timer. */
+export interface TickingProgress {
+  /** Shows `status` from now on, at once. */
+  set(status: string): void;
+  /** Stops the timer (the caller still ends the progress line). */
+  stop(): void;
+}
+
+/**
+ * Draws `status` and the seconds since the start every 250 ms until `stop()`: during a step
+ * that reports nothing for a while (backup's check runs in a worker) the run still shows that
+ * it is alive.
+ */
+export function tickingProgress(log: Logger, status: string): TickingProgress {
+  const started = performance.now();
+  const draw = () =>
+    log.progress(`${status} ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  const timer = setInterval(draw, 250);
+  return {
+    set(next) {
+      status = next;
+      draw();
+    },
+    stop: () => clearInterval(timer),
+  };
+}
+
+/** Logs what a run cleaned up after an earlier, interrupted one, then its warnings. */
+export function logCleanedAndWarnings(
+  log: Logger,
+  result: { cleaned: readonly string[]; warnings: readonly string[] },
+): void {
+  for (const name of result.cleaned) log.info(`removed leftover of an interrupted run: ${name}`);
+  for (const warning of result.warnings) log.warn(warning);
+}

@@ -8,7 +8,7 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { resolve } from "node:path";
 import { UsageError } from "../errors.ts";
 import type { Context } from "../cli/context.ts";
-import { MAX_AGE_SECONDS, type Range } from "../limits.ts";
+import { BUSY_TIMEOUT_RANGE, MAX_AGE_SECONDS, type Range } from "../limits.ts";
 
 /**
  * Parses `argv` strictly: unknown flags and missing values are usage errors (exit 2), each one
@@ -153,6 +153,23 @@ export function choiceValue<C extends string>(
   return value as C;
 }
 
+/** `choiceValue()` for a flag that may be absent: absent stays undefined. */
+export function optionalChoice<C extends string>(
+  command: string,
+  flag: string,
+  value: string | undefined,
+  choices: readonly C[],
+): C | undefined {
+  return value === undefined ? undefined : choiceValue(command, flag, value, choices);
+}
+
+/** `--busy-timeout MS`, when given, within `BUSY_TIMEOUT_RANGE`. @throws {UsageError} */
+export function busyTimeoutFlag(command: string, value: string | undefined): number | undefined {
+  return value === undefined
+    ? undefined
+    : intInRange(command, "busy-timeout", value, BUSY_TIMEOUT_RANGE);
+}
+
 /** At most `max` positionals. */
 export function positionals(command: string, values: string[], max: number): string[] {
   if (values.length > max) {
@@ -187,6 +204,11 @@ export function databasePath(
     });
   }
   return db;
+}
+
+/** The backup folder: the one on the command line, else the config's `backupDir`, if any. */
+export function backupDirPath(ctx: Context, given: string | undefined): string | undefined {
+  return given !== undefined ? cliPath(ctx, given) : ctx.config?.backupDir;
 }
 
 /** Writes the one JSON object of a `--json` run. */

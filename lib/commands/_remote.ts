@@ -7,6 +7,7 @@
 import type { Context } from "../cli/context.ts";
 import { UsageError } from "../errors.ts";
 import { REMOTE_TOOLS, type RemoteOptions } from "../remote/ops.ts";
+import type { RemoteSpec } from "../remote/ssh.ts";
 import { CONNECT_TIMEOUT_RANGE } from "../limits.ts";
 import { choiceValue, intInRange } from "./_args.ts";
 
@@ -59,6 +60,24 @@ export function remoteOptions(
     bin: values["remote-bin"] ?? config?.bin ?? "litekeep",
     tmpDir: values["remote-tmp"],
   };
+}
+
+/**
+ * The remote database: the command line's HOST:PATH, else the config's `remote.host` and
+ * `remote.db` (both, or it is not configured).
+ *
+ * @throws {UsageError} when there is neither
+ */
+export function remoteSource(
+  ctx: Context,
+  command: string,
+  given: RemoteSpec | undefined,
+): RemoteSpec {
+  const config = ctx.config?.remote;
+  const source = given ??
+    (config?.host && config.db ? { host: config.host, path: config.db } : undefined);
+  if (source === undefined) throw noRemote(command);
+  return source;
 }
 
 /** A usage error for a missing remote. */

@@ -9,6 +9,8 @@ import { serveInfo, serveSnapshot } from "../remote/agent.ts";
 import type { Context } from "../cli/context.ts";
 import { BusyError, LitekeepError, UsageError } from "../errors.ts";
 import { PROTOCOL } from "../remote/scripts.ts";
+import type { Compression } from "../remote/ops.ts";
+import { DEFAULT_BUSY_TIMEOUT_MS } from "../limits.ts";
 import { parseStrict } from "./_args.ts";
 
 /** One line for the command list (hidden). */
@@ -30,7 +32,7 @@ export interface AgentFlags {
   op: string;
   db: string;
   tmpDir: string;
-  compress: "none" | "gzip";
+  compress: Compression;
   orderBy: Record<string, string>;
 }
 
@@ -87,7 +89,7 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
     tmpDir: flags.tmpDir,
     compress: flags.compress,
     orderBy: flags.orderBy,
-    busyTimeoutMs: ctx.config?.busyTimeout ?? 10_000,
+    busyTimeoutMs: ctx.config?.busyTimeout ?? DEFAULT_BUSY_TIMEOUT_MS,
     envTmpDir: ctx.io.env("TMPDIR"),
   };
   try {

@@ -4,7 +4,7 @@
  * @module
  */
 import type { Context } from "../cli/context.ts";
-import { BUSY_TIMEOUT_RANGE } from "../limits.ts";
+import { DEFAULT_BUSY_TIMEOUT_MS } from "../limits.ts";
 import { BusyError } from "../errors.ts";
 import { formatBytes } from "../cli/format.ts";
 import { acquireLocks, dbLockPath } from "../files/lock.ts";
@@ -14,12 +14,13 @@ import {
   checkpointFellShort,
   type CheckpointMode,
   type CheckpointResult,
+  walEmptied,
 } from "../engine/checkpoint.ts";
 import { checkDatabaseFile } from "../engine/sqlite.ts";
 import {
+  busyTimeoutFlag,
   choiceValue,
   databasePath,
-  intInRange,
   parseStrict,
   positionals,
   printJson,
@@ -42,7 +43,7 @@ Options:
   --mode MODE          passive (default: never waits, copies what it can), full (waits for
                        writers, then copies all), restart (full, then waits for readers so the
                        next writer starts the log afresh), truncate (restart, then empties the -wal)
-  --busy-timeout MS    how long full/restart/truncate wait for readers and writers (default 10000)
+  --busy-timeout MS    how long full/restart/truncate wait for readers and writers (default ${DEFAULT_BUSY_TIMEOUT_MS})
   -h, --help           show this help
 
 Examples:
@@ -72,9 +73,7 @@ export function parseFlags(argv: string[]): CheckpointFlags {
       (values.mode ?? "passive").toLowerCase(),
       CHECKPOINT_MODES,
     ),
-    busyTimeoutMs: values["busy-timeout"] === undefined
-      ? undefined
-      : intInRange("checkpoint", "busy-timeout", values["busy-timeout"], BUSY_TIMEOUT_RANGE),
+    busyTimeoutMs: busyTimeoutFlag("checkpoint", values["busy-timeout"]),
   };
 }
 
@@ -85,7 +84,7 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   // Before SQLite opens it for writing, which would create a missing database.
   await checkDatabaseFile(db);
   await using _lock = await acquireLocks([{ path: dbLockPath(db), what: `database "${db}"` }]);
-  const busyTimeoutMs = flags.busyTimeoutMs ?? ctx.config?.busyTimeout ?? 10_000;
+  const busyTimeoutMs = flags.busyTimeoutMs ?? ctx.config?.busyTimeout ?? DEFAULT_BUSY_TIMEOUT_MS;
   const result = checkpointDatabase(db, flags.mode, busyTimeoutMs);
   if (checkpointFellShort(result)) {
     throw new BusyError(
@@ -107,11 +106,6 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   return 0;
 }
 
-/** True when a TRUNCATE checkpoint emptied the -wal (it then reports 0 of 0 frames). */
-export function emptied(r: CheckpointResult): boolean {
-  return r.mode === "truncate" && r.complete && r.walBytesAfter === 0;
-}
-
 /** The human report; a passive checkpoint that a reader held back says so plainly. */
 function describeCheckpoint(db: string, r: CheckpointResult): string {
   if (r.logFrames === -1) return `Checkpoint of ${db}: not in WAL mode, nothing to checkpoint\n`;
@@ -120,7 +114,9 @@ function describeCheckpoint(db: string, r: CheckpointResult): string {
   let text = `Checkpoint (${r.mode}) of ${db}: ${r.complete ? "complete" : "partial"}\n` +
     `  busy                 ${r.busy ? "yes" : "no"}\n` +
     // TRUNCATE counts 0 of 0 once it has emptied the -wal: the sizes say what it did.
-    `  checkpointed frames  ${emptied(r) ? "all" : `${r.checkpointedFrames} of ${r.logFrames}`}\n` +
+    `  checkpointed frames  ${
+      walEmptied(r) ? "all" : `${r.checkpointedFrames} of ${r.logFrames}`
+    }\n` +
     `  -wal                 ${size(r.walBytesBefore)} -> ${size(r.walBytesAfter)}\n`;
   if (!r.complete) {
     text += keptBack > 0

@@ -7,8 +7,8 @@ import { compareTables, type Comparison } from "../remote/compare.ts";
 import type { Context } from "../cli/context.ts";
 import { UsageError } from "../errors.ts";
 import { parseStrict, printJson } from "./_args.ts";
-import { orderByFlag, readInfo } from "./info.ts";
-import { REMOTE_FLAGS, REMOTE_USAGE, type RemoteFlagValues } from "./_remote.ts";
+import { REMOTE_FLAGS, REMOTE_USAGE } from "./_remote.ts";
+import { type LocationFlags, orderByFlag, readLocation } from "./_info.ts";
 
 /** One line for the command list. */
 export const summary = "two databases (paths or HOST:PATH) side by side: tables, rows, newest";
@@ -30,11 +30,9 @@ Examples:
 `;
 
 /** The typed flags of `compare`. */
-export interface CompareFlags {
+export interface CompareFlags extends LocationFlags {
   a: string;
   b: string;
-  orderBy: Record<string, string>;
-  values: RemoteFlagValues;
 }
 
 /** Parses `compare`'s arguments. @throws {UsageError} */
@@ -55,8 +53,8 @@ export function parseFlags(argv: string[]): CompareFlags {
 export async function run(argv: string[], ctx: Context): Promise<number> {
   const flags = parseFlags(argv);
   const [a, b] = await Promise.all([
-    readInfo("compare", flags.a, flags.orderBy, flags.values, ctx),
-    readInfo("compare", flags.b, flags.orderBy, flags.values, ctx),
+    readLocation(ctx, "compare", flags.a, flags),
+    readLocation(ctx, "compare", flags.b, flags),
   ]);
   const comparison = compareTables(a.tables, b.tables);
   if (ctx.json) {

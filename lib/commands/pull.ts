@@ -3,23 +3,32 @@
  *
  * @module
  */
-import { CHECKSUM_CHOICES } from "../backup_set/checksum.ts";
+import { CHECKSUM_CHOICES, type ChecksumChoice } from "../backup_set/checksum.ts";
 import type { Context } from "../cli/context.ts";
-import { BUSY_TIMEOUT_RANGE } from "../limits.ts";
+import { DEFAULT_BUSY_TIMEOUT_MS } from "../limits.ts";
 import { UsageError } from "../errors.ts";
-import { formatBytes, formatDuration, formatTables } from "../cli/format.ts";
-import { PULL_METHODS, pullDatabase, type PullMethod, type PullResult } from "../remote/pull.ts";
+import { PULL_METHODS, pullDatabase, type PullMethod } from "../remote/pull.ts";
 import { parseRemoteSpec, type RemoteSpec } from "../remote/ssh.ts";
-import { remoteInfo } from "../remote/ops.ts";
-import { choiceValue, cliPath, intInRange, parseStrict, positionals, printJson } from "./_args.ts";
+import { COMPRESS_CHOICES, type Compression } from "../remote/ops.ts";
+import { readInfo } from "../remote/info.ts";
 import {
-  noRemote,
+  backupDirPath,
+  busyTimeoutFlag,
+  cliPath,
+  optionalChoice,
+  parseStrict,
+  positionals,
+  printJson,
+} from "./_args.ts";
+import {
   REMOTE_FLAGS,
   REMOTE_USAGE,
   type RemoteFlagValues,
   remoteOptions,
+  remoteSource,
 } from "./_remote.ts";
-import { describeInfo } from "./info.ts";
+import { describeInfo } from "./_info.ts";
+import { describePull, pullStatus } from "./_pull_report.ts";
 
 /** One line for the command list. */
 export const summary = "bring a live database from another host over ssh, verified";
@@ -42,7 +51,7 @@ Options:
                            LOCAL_DB's folder/backups)
   --checksum ALG           checksum of that backup: sha256 (default), md5, none
   --info-only              only describe the remote database (like "litekeep info HOST:PATH")
-  --busy-timeout MS        wait this long for local locks (default 10000)
+  --busy-timeout MS        wait this long for local locks (default ${DEFAULT_BUSY_TIMEOUT_MS})
 ${REMOTE_USAGE}
   -h, --help               show this help
 
@@ -67,10 +76,10 @@ export interface PullFlags {
   source?: RemoteSpec;
   local?: string;
   method: PullMethod;
-  compress: "none" | "gzip";
+  compress: Compression;
   localBackup: boolean;
   backupDir?: string;
-  checksum?: "sha256" | "md5" | "none";
+  checksum?: ChecksumChoice;
   infoOnly: boolean;
   busyTimeoutMs?: number;
   values: RemoteFlagValues;
@@ -94,21 +103,13 @@ export function parseFlags(argv: string[]): PullFlags {
   return {
     source,
     local,
-    method: values.method === undefined
-      ? "snapshot"
-      : choiceValue("pull", "method", values.method, PULL_METHODS),
-    compress: values.compress === undefined
-      ? "none"
-      : choiceValue("pull", "compress", values.compress, ["none", "gzip"] as const),
+    method: optionalChoice("pull", "method", values.method, PULL_METHODS) ?? "snapshot",
+    compress: optionalChoice("pull", "compress", values.compress, COMPRESS_CHOICES) ?? "none",
     localBackup: !values["no-local-backup"],
     backupDir: values["backup-dir"],
-    checksum: values.checksum === undefined
-      ? undefined
-      : choiceValue("pull", "checksum", values.checksum, CHECKSUM_CHOICES),
+    checksum: optionalChoice("pull", "checksum", values.checksum, CHECKSUM_CHOICES),
     infoOnly: values["info-only"] ?? false,
-    busyTimeoutMs: values["busy-timeout"] === undefined
-      ? undefined
-      : intInRange("pull", "busy-timeout", values["busy-timeout"], BUSY_TIMEOUT_RANGE),
+    busyTimeoutMs: busyTimeoutFlag("pull", values["busy-timeout"]),
     values,
   };
 }
@@ -118,21 +119,12 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   const flags = parseFlags(argv);
   const config = ctx.config;
   const remote = { ...remoteOptions("pull", flags.values, ctx), compress: flags.compress };
-  const source = flags.source ??
-    (config?.remote?.host && config.remote.db
-      ? { host: config.remote.host, path: config.remote.db }
-      : undefined);
-  if (source === undefined) throw noRemote("pull");
+  const source = remoteSource(ctx, "pull", flags.source);
   if (flags.infoOnly) {
-    const info = await remoteInfo(source, remote);
-    if (ctx.json) {
-      printJson(ctx, {
-        ok: true,
-        command: "info",
-        ...info,
-        location: `${source.host}:${source.path}`,
-      });
-    } else if (!ctx.quiet) ctx.io.stdout(describeInfo(`${source.host}:${source.path}`, info));
+    const info = await readInfo(source, { remote });
+    const location = `${source.host}:${source.path}`;
+    if (ctx.json) printJson(ctx, { ok: true, command: "info", ...info, location });
+    else if (!ctx.quiet) ctx.io.stdout(describeInfo(location, info));
     return 0;
   }
   const localDb = flags.local !== undefined ? cliPath(ctx, flags.local) : config?.db;
@@ -147,59 +139,16 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
     localDb,
     method: flags.method,
     remote,
-    backupDir: flags.backupDir !== undefined ? cliPath(ctx, flags.backupDir) : config?.backupDir,
+    backupDir: backupDirPath(ctx, flags.backupDir),
     localBackup: flags.localBackup,
     checksum: flags.checksum ?? config?.checksum,
     busyTimeoutMs: flags.busyTimeoutMs ?? config?.busyTimeout,
     now: ctx.io.now(),
-    onProgress: (p) => {
-      if (p.phase !== "transfer") {
-        ctx.log.progress(
-          `pull: ${
-            p.phase === "check"
-              ? "checking the copy"
-              : p.phase === "backup"
-              ? "backing up the local database"
-              : "putting the copy in place"
-          }`,
-        );
-        return;
-      }
-      const seconds = (performance.now() - started) / 1000;
-      const rate = p.received / Math.max(seconds, 0.001);
-      const eta = rate > 0 ? (p.expected - p.received) / rate : 0;
-      ctx.log.progress(
-        `pull: ${formatBytes(p.received)} of ${formatBytes(p.expected)}, ${formatBytes(rate)}/s, ${
-          Math.ceil(eta)
-        } s left`,
-      );
-    },
+    onProgress: (p) => ctx.log.progress(pullStatus(p, (performance.now() - started) / 1000)),
   });
   ctx.log.endProgress();
   for (const warning of result.warnings) ctx.log.warn(warning);
   if (ctx.json) printJson(ctx, { ok: true, command: "pull", ...result });
-  else if (!ctx.quiet) ctx.io.stdout(describe(result));
+  else if (!ctx.quiet) ctx.io.stdout(describePull(result));
   return 0;
-}
-
-function describe(r: PullResult): string {
-  return `Pulled ${r.source} into ${r.localDb}${r.created ? " (new file)" : ""}\n` +
-    `  method    ${r.method} (remote tool: ${r.tool})\n` +
-    `  size      ${formatBytes(r.bytes)}\n` +
-    `  duration  ${formatDuration(r.durationMs)}\n` +
-    `  sha256    ${r.sha256}\n` +
-    `  verified  ${verified(r)}\n` +
-    `  backup    ${r.localBackup ?? "none (no local database, or --no-local-backup)"}\n` +
-    `  tables\n${formatTables(r.tables)}`;
-}
-
-/** What was checked, and only that: scp's counts come from the live remote, or from nowhere. */
-function verified(r: PullResult): string {
-  const against = r.method === "scp" ? "the remote's live database" : "the remote's snapshot";
-  const counts = r.rowCounts === "match"
-    ? `row counts match ${against}`
-    : r.rowCounts === "differ"
-    ? `row counts DIFFER from the remote's: ${r.rowCountDifferences.join(", ")}`
-    : "row counts could not be compared with the remote's";
-  return `integrity_check ok; ${counts}`;
 }

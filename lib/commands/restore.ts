@@ -5,11 +5,19 @@
  * @module
  */
 import type { Context } from "../cli/context.ts";
-import { BUSY_TIMEOUT_RANGE } from "../limits.ts";
+import { DEFAULT_BUSY_TIMEOUT_MS } from "../limits.ts";
+import { logCleanedAndWarnings } from "../cli/log.ts";
 import { UsageError } from "../errors.ts";
 import { formatDuration, formatTables } from "../cli/format.ts";
 import { restoreDatabase, type RestoreResult } from "../backup_set/restore.ts";
-import { cliPath, databasePath, intInRange, parseStrict, positionals, printJson } from "./_args.ts";
+import {
+  busyTimeoutFlag,
+  cliPath,
+  databasePath,
+  parseStrict,
+  positionals,
+  printJson,
+} from "./_args.ts";
 
 /** One line for the command list. */
 export const summary = "verify a backup and restore it into DB, keeping a pre-restore copy";
@@ -26,7 +34,7 @@ a -wal/-shm/-journal left by a deleted DB is moved aside (kept as FILE.stale-YYY
 
 Options:
   --dry-run            verify BACKUP and say what would be done; change nothing
-  --busy-timeout MS    wait this long for the application's writes (default 10000)
+  --busy-timeout MS    wait this long for the application's writes (default ${DEFAULT_BUSY_TIMEOUT_MS})
   -h, --help           show this help
 
 Examples:
@@ -58,9 +66,7 @@ export function parseFlags(argv: string[]): RestoreFlags {
     backup,
     db,
     dryRun: values["dry-run"] ?? false,
-    busyTimeoutMs: values["busy-timeout"] === undefined
-      ? undefined
-      : intInRange("restore", "busy-timeout", values["busy-timeout"], BUSY_TIMEOUT_RANGE),
+    busyTimeoutMs: busyTimeoutFlag("restore", values["busy-timeout"]),
   };
 }
 
@@ -72,13 +78,10 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
     backup: cliPath(ctx, flags.backup),
     db,
     now: ctx.io.now(),
-    busyTimeoutMs: flags.busyTimeoutMs ?? ctx.config?.busyTimeout ?? 10_000,
+    busyTimeoutMs: flags.busyTimeoutMs ?? ctx.config?.busyTimeout ?? DEFAULT_BUSY_TIMEOUT_MS,
     dryRun: flags.dryRun,
   });
-  for (const name of result.cleaned) {
-    ctx.log.info(`removed leftover of an interrupted run: ${name}`);
-  }
-  for (const warning of result.warnings) ctx.log.warn(warning);
+  logCleanedAndWarnings(ctx.log, result);
   if (ctx.json) printJson(ctx, { ok: true, command: "restore", ...result });
   else if (!ctx.quiet) ctx.io.stdout(describe(result));
   return 0;

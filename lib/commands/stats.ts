@@ -8,22 +8,20 @@ import { defaultBackupDir } from "../backup_set/backup.ts";
 import type { Context } from "../cli/context.ts";
 import { BUSY_TIMEOUT_RANGE } from "../limits.ts";
 import { describeCause, OperationError, UsageError } from "../errors.ts";
-import { formatBytes, formatDuration, formatLocalTime, formatTables } from "../cli/format.ts";
+import { formatBytes, formatLocalTime, formatTables } from "../cli/format.ts";
+import { type DatabaseStats, databaseStats } from "../backup_set/stats.ts";
 import {
-  type BackupFolderStats,
-  backupFolderStats,
-  type DatabaseStats,
-  databaseStats,
-  staleSets,
-} from "../backup_set/stats.ts";
-import {
+  busyTimeoutFlag,
   cliPath,
   durationValue,
-  intInRange,
   parseStrict,
   positionals,
   printJson,
 } from "./_args.ts";
+import { type MaxAge, showFolderStats } from "./_folder_stats.ts";
+
+/** `stats DB` waits less than the other commands by default: it only reads. */
+const STATS_BUSY_TIMEOUT_MS = 5000;
 
 /** One line for the command list. */
 export const summary = "backup folder or database statistics; --max-age makes a cron monitor";
@@ -40,8 +38,8 @@ not changed and no file is created beside them.
 
 Options:
   --max-age DURATION   exit 1 when the newest backup is older (90m, 26h, 2d, 1w, 1d12h)
-  --busy-timeout MS    for a database: wait this long for a writer's lock (default 5000, at most
-                       86400000)
+  --busy-timeout MS    for a database: wait this long for a writer's lock (default ${STATS_BUSY_TIMEOUT_MS}, at most
+                       ${BUSY_TIMEOUT_RANGE.max})
   -h, --help           show this help
 
 Examples:
@@ -70,9 +68,7 @@ export function parseFlags(argv: string[]): StatsFlags {
       seconds: durationValue("stats", "max-age", values["max-age"]),
       text: values["max-age"],
     },
-    busyTimeoutMs: values["busy-timeout"] === undefined
-      ? undefined
-      : intInRange("stats", "busy-timeout", values["busy-timeout"], BUSY_TIMEOUT_RANGE),
+    busyTimeoutMs: busyTimeoutFlag("stats", values["busy-timeout"]),
   };
 }
 
@@ -103,94 +99,13 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
       hint: "give the backup folder: litekeep stats data/backups --max-age 26h",
     });
   }
-  const stats = await databaseStats(path, flags.busyTimeoutMs ?? config?.busyTimeout ?? 5000);
+  const stats = await databaseStats(
+    path,
+    flags.busyTimeoutMs ?? config?.busyTimeout ?? STATS_BUSY_TIMEOUT_MS,
+  );
   if (ctx.json) printJson(ctx, { ok: true, command: "stats", kind: "database", ...stats });
   else if (!ctx.quiet) ctx.io.stdout(describeDatabase(stats));
   return 0;
-}
-
-/** `--max-age`: seconds, and the text given, for messages. */
-export interface MaxAge {
-  seconds: number;
-  text: string;
-}
-
-/**
- * Prints a backup folder's statistics (also `backup --stats-only`); with `maxAge`, fails
- * when a database's newest backup is older.
- *
- * @returns the exit code: 1 when a backup set is stale
- */
-export async function showFolderStats(
-  ctx: Context,
-  dir: string,
-  maxAge?: MaxAge,
-): Promise<number> {
-  const stats = await backupFolderStats(dir, ctx.io.now());
-  for (const set of stats.sets) {
-    if (set.withoutSidecar.length === 0) continue;
-    ctx.log.warn(
-      `${set.withoutSidecar.length} backup(s) of "${set.stem}" have no checksum sidecar, so ` +
-        `their checksum cannot be verified: ${set.withoutSidecar.join(", ")}`,
-    );
-  }
-  for (const set of stats.sets) {
-    if (set.future.length === 0) continue;
-    ctx.log.warn(
-      `${set.future.length} backup(s) of "${set.stem}" are named in the future, so a clock was ` +
-        `wrong when they were taken; they are kept but never count as fresh: ${
-          set.future.join(", ")
-        }`,
-    );
-  }
-  const stale = maxAge === undefined ? [] : staleSets(stats, maxAge.seconds);
-  if (stale.length > 0) {
-    const what = stats.sets.length === 0 ? "there are no backups" : stale.map((stem) => {
-      const age = stats.sets.find((s) => s.stem === stem)!.newestAgeSeconds;
-      return age === null
-        ? `"${stem}" has no backup that is not named in the future`
-        : `the newest backup of "${stem}" is ${formatDuration(age * 1000)} old`;
-    }).join("; ");
-    ctx.log.error(
-      `Backups in "${dir}" are stale: ${what} (--max-age ${maxAge!.text})`,
-      "check that the backup cron job runs, and read its log",
-    );
-  }
-  if (ctx.json) {
-    printJson(ctx, {
-      ok: stale.length === 0,
-      command: "stats",
-      kind: "backups",
-      ...stats,
-      maxAgeSeconds: maxAge?.seconds ?? null,
-      stale,
-    });
-  } else if (!ctx.quiet) ctx.io.stdout(describeFolder(stats));
-  return stale.length === 0 ? 0 : 1;
-}
-
-function describeFolder(s: BackupFolderStats): string {
-  let text = `Backups in ${s.dir}: ${s.count}, ${formatBytes(s.bytes)}\n`;
-  if (s.sets.length === 0) return `${text}  (no backups)\n`;
-  for (const set of s.sets) {
-    const t = set.trend;
-    const sign = (n: number) => (n < 0 ? "-" : "+") + formatBytes(Math.abs(n));
-    const age = set.newestAgeSeconds === null
-      ? "named in the future"
-      : `${formatDuration(Math.max(0, set.newestAgeSeconds) * 1000)} ago`;
-    text +=
-      `  ${set.stem}: ${set.count} backup${set.count === 1 ? "" : "s"}, ${
-        formatBytes(set.bytes)
-      }\n` +
-      `    oldest  ${set.oldest.name}  ${formatLocalTime(set.oldest.time)}\n` +
-      `    newest  ${set.newest.name}  ${formatLocalTime(set.newest.time)}, ${age}\n` +
-      `    size    ${formatBytes(t.firstBytes)} -> ${formatBytes(t.lastBytes)} (${
-        sign(t.changeBytes)
-      }${t.bytesPerDay === null ? "" : `, ${sign(t.bytesPerDay)}/day`})\n` +
-      (set.withoutSidecar.length ? `    no sidecar: ${set.withoutSidecar.length}\n` : "") +
-      (set.future.length ? `    named in the future: ${set.future.join(", ")}\n` : "");
-  }
-  return text;
 }
 
 function describeDatabase(s: DatabaseStats): string {

@@ -7,6 +7,7 @@ import type { Context } from "../cli/context.ts";
 import { UsageError } from "../errors.ts";
 import { formatBytes, formatTables, totalRows } from "../cli/format.ts";
 import { expandBackupPaths, verifyBackup, type VerifyReport } from "../engine/verify.ts";
+import { SIDECAR_EXTENSIONS } from "../backup_set/checksum.ts";
 import { cliPath, parseStrict, printJson } from "./_args.ts";
 
 /** One line for the command list. */
@@ -15,7 +16,9 @@ export const summary = "check backups: checksum against sidecar, integrity_check
 /** Help text. */
 export const usage = `Usage: litekeep verify PATH... [options]
 
-Checks each backup file, or every backup in a folder: the checksum against its .sha256/.md5
+Checks each backup file, or every backup in a folder: the checksum against its ${
+  SIDECAR_EXTENSIONS.join("/")
+}
 sidecar (a missing sidecar is reported, not fatal), SQLite's integrity check, and the tables
 with their row counts. Backups are opened immutable: verifying never changes them and creates
 no side files. Exits 1 if any backup fails.

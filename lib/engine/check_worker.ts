@@ -7,8 +7,9 @@
  */
 /// <reference lib="deno.worker" />
 import { inspectFile } from "./verify.ts";
+import type { VerifyMode } from "./sqlite.ts";
 
-self.onmessage = (event: MessageEvent<{ path: string; mode: "full" | "quick" | "none" }>) => {
+self.onmessage = (event: MessageEvent<{ path: string; mode: VerifyMode }>) => {
   try {
     self.postMessage({ ok: true, inspection: inspectFile(event.data.path, event.data.mode) });
   } catch (error) {

@@ -51,6 +51,14 @@ export function checkpointFellShort(result: CheckpointResult): boolean {
   return !result.complete && result.mode !== "passive";
 }
 
+/**
+ * True when a TRUNCATE checkpoint emptied the `-wal`. It then reports 0 of 0 frames, so a
+ * report that counted frames would say nothing was copied; the sizes tell the truth.
+ */
+export function walEmptied(r: CheckpointResult): boolean {
+  return r.mode === "truncate" && r.complete && r.walBytesAfter === 0;
+}
+
 function walSize(path: string): number | null {
   try {
     return Deno.statSync(`${path}-wal`).size;

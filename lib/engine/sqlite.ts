@@ -305,8 +305,18 @@ function checkColumn(db: DatabaseSync, tables: TableCount[], table: string, colu
   }
 }
 
-/** Integrity check modes. */
-export type CheckMode = "full" | "quick";
+/** Integrity check modes: `integrity_check` and `quick_check`. */
+export const CHECK_MODES = ["full", "quick"] as const;
+/** An integrity check mode. */
+export type CheckMode = typeof CHECK_MODES[number];
+
+/**
+ * The allowed values of `--verify` and config `verify`: a check mode, or none. Here with the
+ * check modes rather than in `verify.ts`, so the config file can check the key cheaply.
+ */
+export const VERIFY_MODES = [...CHECK_MODES, "none"] as const;
+/** A `--verify` choice. */
+export type VerifyMode = typeof VERIFY_MODES[number];
 
 /**
  * Runs `PRAGMA integrity_check` (full) or `quick_check`.

@@ -9,7 +9,7 @@ import { connectionOpened } from "./db_file.ts";
 import { describeCause, OperationError } from "../errors.ts";
 import { selfContainedCopy } from "./snapshot.ts";
 import { listBackups } from "../backup_set/names.ts";
-import { hashFile, readSidecar } from "../backup_set/checksum.ts";
+import { hashFile, readSidecar, SIDECAR_EXTENSIONS } from "../backup_set/checksum.ts";
 import {
   checkDatabaseFile,
   type CheckMode,
@@ -20,6 +20,7 @@ import {
   type TableCount,
   tableCounts,
   userTables,
+  type VerifyMode,
 } from "./sqlite.ts";
 
 /** What SQLite says of one database file. */
@@ -38,7 +39,7 @@ export interface Inspection {
  *
  * @throws {OperationError} when the file cannot be read as a database at all
  */
-export function inspectFile(path: string, mode: CheckMode | "none"): Inspection {
+export function inspectFile(path: string, mode: VerifyMode): Inspection {
   let db;
   try {
     db = openBackupFile(path);
@@ -100,7 +101,7 @@ export function tableNamesOnly(path: string): Promise<Inspection> {
  *
  * @throws {OperationError} when the file cannot be read as a database at all
  */
-export function inspectInWorker(path: string, mode: CheckMode | "none"): Promise<Inspection> {
+export function inspectInWorker(path: string, mode: VerifyMode): Promise<Inspection> {
   // The worker's connection is in this process but not in this isolate's db_file table: count
   // it here, so hashing the same file meanwhile closes none of its descriptors (see db_file.ts).
   const release = connectionOpened(path);
@@ -128,7 +129,7 @@ export function inspectInWorker(path: string, mode: CheckMode | "none"): Promise
  * SQLite would create `-wal`/`-shm` beside it, so a copy in the system temp folder, switched to
  * rollback-journal mode, is checked instead. A `-wal` beside the file is not part of it.
  */
-export async function inspectWalFile(path: string, mode: CheckMode | "none"): Promise<Inspection> {
+export async function inspectWalFile(path: string, mode: VerifyMode): Promise<Inspection> {
   await using copy = await selfContainedCopy(path);
   return await inspectInWorker(copy.path, mode);
 }
@@ -192,7 +193,9 @@ export async function verifyBackup(path: string, mode: CheckMode): Promise<Verif
   const hashing = sidecar?.hex ? hashFile(path, sidecar.algorithm) : Promise.resolve("");
   const [inspection, actual] = await Promise.all([inspecting, hashing]);
   if (!sidecar) {
-    report.warnings.push("no .sha256 or .md5 sidecar: the checksum was not checked");
+    report.warnings.push(
+      `no ${SIDECAR_EXTENSIONS.join(" or ")} sidecar: the checksum was not checked`,
+    );
   } else if (!sidecar.hex) {
     report.checksum = { status: "unreadable", sidecar: sidecar.path };
     report.problems.push(

@@ -17,6 +17,7 @@ import { snapshotDatabase } from "../engine/snapshot.ts";
 import { openBackupFile, pragmaValue, tableSummaries } from "../engine/sqlite.ts";
 import { PAGE_HASH_BYTES } from "./protocol.ts";
 import { type SnapshotHeader } from "./headers.ts";
+import type { Compression } from "./ops.ts";
 
 /** Where the agent writes its answer. */
 export type Sink = (chunk: Uint8Array) => Promise<void>;
@@ -25,7 +26,7 @@ export type Sink = (chunk: Uint8Array) => Promise<void>;
 export interface AgentOptions {
   /** Folder for the snapshot's temporary file; empty for $TMPDIR or /tmp. */
   tmpDir: string;
-  compress: "none" | "gzip";
+  compress: Compression;
   orderBy: Record<string, string>;
   busyTimeoutMs: number;
   /** Read from $TMPDIR when `tmpDir` is empty. */

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { DEFAULT_BUSY_TIMEOUT_MS } from "../limits.ts";
 import { describeCause, OperationError } from "../errors.ts";
 import { removeTempDb } from "../files/atomic.ts";
 import { hashFile } from "../backup_set/checksum.ts";
@@ -155,7 +156,7 @@ async function fetchDelta(
   warnings: string[],
 ): Promise<Fetched> {
   const base = await snapshotDatabase(options.localDb, temp, {
-    busyTimeoutMs: options.busyTimeoutMs ?? 10_000,
+    busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
   });
   try {
     const { header, received } = await fromRemote(
@@ -207,7 +208,9 @@ async function fetchRaw(options: FetchOptions, temp: string, warnings: string[])
     options.onProgress?.({ phase: "transfer", received: 1, expected: 1 });
     const hadWal = await copy("-wal", false);
     await checkDatabaseFile(raw, `copy of "${describeSource(source)}"`);
-    await snapshotDatabase(raw, temp, { busyTimeoutMs: options.busyTimeoutMs ?? 10_000 });
+    await snapshotDatabase(raw, temp, {
+      busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+    });
     warnings.push(
       "scp copies the raw files: if the application wrote meanwhile, the copy may be stale or " +
         "torn; --method snapshot is consistent while it writes",

@@ -1,5 +1,6 @@
 /**
- * `info` for a local database: what it is and what it holds, read-only.
+ * `info`: what a database is and what it holds, read-only, for a local file or (through the
+ * remote side, `ops.ts`) a database on another host.
  *
  * @module
  */
@@ -14,6 +15,9 @@ import {
   tableSummaries,
 } from "../engine/sqlite.ts";
 import type { DbInfo } from "./headers.ts";
+import { remoteInfo, type RemoteOptions } from "./ops.ts";
+import type { RemoteSpec } from "./ssh.ts";
+import { DEFAULT_BUSY_TIMEOUT_MS } from "../limits.ts";
 
 /** Free bytes on the filesystem holding `path`; null where the OS will not say. */
 export function freeBytes(path: string): number | null {
@@ -42,7 +46,7 @@ async function sizeOrNull(path: string): Promise<number | null> {
 export async function localInfo(
   path: string,
   orderBy: Record<string, string> = {},
-  busyTimeoutMs = 10_000,
+  busyTimeoutMs = DEFAULT_BUSY_TIMEOUT_MS,
 ): Promise<DbInfo> {
   await checkDatabaseFile(path);
   // Sizes before opening: a read-only connection may create an empty -wal.
@@ -77,4 +81,30 @@ export async function localInfo(
   } finally {
     db.close();
   }
+}
+
+/** How `readInfo()` reads. */
+export interface ReadInfoOptions {
+  /** Newest row per table by this column instead of max(rowid). @default {} */
+  orderBy?: Record<string, string>;
+  /** A local database: how long to wait for a writer's lock. @default DEFAULT_BUSY_TIMEOUT_MS */
+  busyTimeoutMs?: number;
+  /** A remote database: how to run the remote side. @default ssh's own defaults */
+  remote?: RemoteOptions;
+}
+
+/**
+ * Describes a database wherever it is: a local path is opened read-only here, a `RemoteSpec`
+ * is asked over ssh. Either way the answer has the same shape, so `info` and `compare` can put
+ * a local and a remote database side by side.
+ *
+ * @throws {OperationError} or {BusyError} naming the path or host and the cause
+ */
+export function readInfo(
+  location: string | RemoteSpec,
+  options: ReadInfoOptions = {},
+): Promise<DbInfo> {
+  const orderBy = options.orderBy ?? {};
+  if (typeof location === "string") return localInfo(location, orderBy, options.busyTimeoutMs);
+  return remoteInfo(location, { ...(options.remote ?? { ssh: {} }), orderBy });
 }

@@ -23,6 +23,11 @@ export const REMOTE_TOOLS = ["auto", "litekeep", "python3", "sqlite3"] as const;
 /** A remote tool choice. */
 export type RemoteTool = typeof REMOTE_TOOLS[number];
 
+/** How the remote side may compress the stream (`--compress`). */
+export const COMPRESS_CHOICES = ["none", "gzip"] as const;
+/** A compression choice. */
+export type Compression = typeof COMPRESS_CHOICES[number];
+
 /** How to run the remote side. */
 export interface RemoteOptions {
   ssh: SshOptions;
@@ -33,7 +38,7 @@ export interface RemoteOptions {
   /** Folder for the remote snapshot's temporary file. @default the remote's $TMPDIR or /tmp */
   tmpDir?: string;
   /** @default "none" */
-  compress?: "none" | "gzip";
+  compress?: Compression;
   /** Newest row per table by this column instead of max(rowid). */
   orderBy?: Record<string, string>;
   /** Kill the remote side after this long (info only). */

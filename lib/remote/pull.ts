@@ -20,6 +20,7 @@ import {
 } from "../files/atomic.ts";
 import { backupHoldingLocks, defaultBackupDir, lockBackupFolder } from "../backup_set/backup.ts";
 import { type ChecksumAlgorithm } from "../backup_set/checksum.ts";
+import { DEFAULT_BUSY_TIMEOUT_MS } from "../limits.ts";
 import { describeCause, inFolder, LitekeepError, OperationError } from "../errors.ts";
 import { dbStem } from "../backup_set/names.ts";
 import { pruneBackups, type PruneResult } from "../backup_set/prune.ts";
@@ -268,7 +269,7 @@ async function writeIntoLocal(
       })
     : undefined;
   const written = await writeInto(temp, localDb, {
-    busyTimeoutMs: options.busyTimeoutMs ?? 10_000,
+    busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
     doing: "Cannot pull into",
     keep,
     discard: async (kept) => {

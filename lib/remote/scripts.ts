@@ -14,6 +14,7 @@
  * @module
  */
 import { shellQuote } from "./ssh.ts";
+import { DEFAULT_BUSY_TIMEOUT_MS } from "../limits.ts";
 
 /** The protocol version these scripts and `litekeep agent` speak. */
 export const PROTOCOL = 1;
@@ -77,7 +78,9 @@ def check_db():
 
 def connect(path):
     uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
-    return sqlite3.connect(uri, uri=True, timeout=10, isolation_level=None)
+    return sqlite3.connect(uri, uri=True, timeout=${
+  DEFAULT_BUSY_TIMEOUT_MS / 1000
+}, isolation_level=None)
 
 def ident(name):
     return '"' + name.replace('"', '""') + '"'
@@ -341,7 +344,7 @@ fail() { printf 'LITEKEEP-ERROR %s %s\\n' "$1" "$2" >&2; exit 3; }
 [ -s "$db" ] || fail empty "the database is empty (0 bytes)"
 [ "$(head -c 15 "$db")" = "SQLite format 3" ] || fail notdb "file is not a SQLite database"
 # -init /dev/null: the user's ~/.sqliterc (.headers on, .mode json) must not change the output.
-sql() { sqlite3 -init /dev/null -readonly -batch -cmd ".timeout 10000" "$@"; }
+sql() { sqlite3 -init /dev/null -readonly -batch -cmd ".timeout ${DEFAULT_BUSY_TIMEOUT_MS}" "$@"; }
 # JSON string content: control characters dropped, \\ " TAB and newlines escaped.
 json() { printf '%s' "$1" | tr -d '\\001-\\010\\013-\\037' | sed -e 's/\\\\/\\\\\\\\/g' -e 's/"/\\\\"/g' -e "s/$tab/\\\\\\\\t/g" | awk 'NR > 1 { printf "%s", "\\\\n" } { printf "%s", $0 }'; }
 ident() { printf '"%s"' "$(printf '%s' "$1" | sed 's/"/""/g')"; }

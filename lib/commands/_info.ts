@@ -1,0 +1,71 @@
+/**
+ * What `info`, `compare` and `pull --info-only` share: the `--order-by` flag, reading a
+ * location named on the command line, and the human summary of a database.
+ *
+ * @module
+ */
+import type { Context } from "../cli/context.ts";
+import { UsageError } from "../errors.ts";
+import { formatBytes } from "../cli/format.ts";
+import { readInfo } from "../remote/info.ts";
+import { parseOrderBy } from "../remote/compare.ts";
+import { parseRemoteSpec } from "../remote/ssh.ts";
+import type { DbInfo } from "../remote/headers.ts";
+import { DEFAULT_BUSY_TIMEOUT_MS } from "../limits.ts";
+import { cliPath } from "./_args.ts";
+import { type RemoteFlagValues, remoteOptions } from "./_remote.ts";
+
+/** `--order-by TABLE.COLUMN` values as a map. @throws {UsageError} */
+export function orderByFlag(
+  command: string,
+  values: { "order-by"?: string[] },
+): Record<string, string> {
+  const orderBy = parseOrderBy(values["order-by"] ?? []);
+  if (typeof orderBy === "string") {
+    throw new UsageError(`${command}: --order-by must be TABLE.COLUMN, not "${orderBy}"`);
+  }
+  return orderBy;
+}
+
+/** The flags that say how `readLocation()` reads. */
+export interface LocationFlags {
+  orderBy: Record<string, string>;
+  values: RemoteFlagValues;
+  busyTimeoutMs?: number;
+}
+
+/**
+ * Reads one location as the command line names it: HOST:PATH over ssh, anything else as a
+ * local path. The remote flags are checked only for HOST:PATH, as they are only used there.
+ *
+ * @throws {UsageError} for a bad remote flag; what `readInfo()` throws
+ */
+export function readLocation(
+  ctx: Context,
+  command: string,
+  location: string,
+  flags: LocationFlags,
+): Promise<DbInfo> {
+  const spec = parseRemoteSpec(location);
+  return readInfo(spec ?? cliPath(ctx, location), {
+    orderBy: flags.orderBy,
+    busyTimeoutMs: flags.busyTimeoutMs ?? ctx.config?.busyTimeout ?? DEFAULT_BUSY_TIMEOUT_MS,
+    remote: spec ? remoteOptions(command, flags.values, ctx) : undefined,
+  });
+}
+
+/** The human summary of a `DbInfo`. */
+export function describeInfo(location: string, i: DbInfo): string {
+  const width = Math.max(5, ...i.tables.map((t) => t.name.length));
+  return `${location}\n` +
+    `  size          ${formatBytes(i.size)} (${i.pageCount} pages of ${i.pageSize} bytes)\n` +
+    `  modified      ${new Date(i.mtime * 1000).toISOString()}\n` +
+    `  sqlite        ${i.sqlite} (read by ${i.tool})\n` +
+    `  journal mode  ${i.journalMode}\n` +
+    `  wal           ${i.walSize === null ? "none" : formatBytes(i.walSize)}\n` +
+    `  free disk     ${i.freeBytes === null ? "unknown" : formatBytes(i.freeBytes)}\n` +
+    `  ${"table".padEnd(width)}  ${"rows".padStart(10)}  newest\n` +
+    i.tables.map((t) =>
+      `  ${t.name.padEnd(width)}  ${String(t.rows ?? "-").padStart(10)}  ${t.newest ?? "-"}\n`
+    ).join("");
+}

@@ -1,0 +1,47 @@
+/**
+ * What `pull` tells the user: the progress line while it works and the summary after. Kept
+ * apart from the command so `pull.ts` reads as flags in, options out.
+ *
+ * @module
+ */
+import type { PullProgress, PullResult } from "../remote/pull.ts";
+import { formatBytes, formatDuration, formatTables } from "../cli/format.ts";
+
+const STEPS = {
+  check: "checking the copy",
+  backup: "backing up the local database",
+  replace: "putting the copy in place",
+};
+
+/** The progress line for a step of the pull, `seconds` after the transfer started. */
+export function pullStatus(p: PullProgress, seconds: number): string {
+  if (p.phase !== "transfer") return `pull: ${STEPS[p.phase]}`;
+  const rate = p.received / Math.max(seconds, 0.001);
+  const eta = rate > 0 ? (p.expected - p.received) / rate : 0;
+  return `pull: ${formatBytes(p.received)} of ${formatBytes(p.expected)}, ${formatBytes(rate)}/s, ${
+    Math.ceil(eta)
+  } s left`;
+}
+
+/** The human summary of a pull. */
+export function describePull(r: PullResult): string {
+  return `Pulled ${r.source} into ${r.localDb}${r.created ? " (new file)" : ""}\n` +
+    `  method    ${r.method} (remote tool: ${r.tool})\n` +
+    `  size      ${formatBytes(r.bytes)}\n` +
+    `  duration  ${formatDuration(r.durationMs)}\n` +
+    `  sha256    ${r.sha256}\n` +
+    `  verified  ${verified(r)}\n` +
+    `  backup    ${r.localBackup ?? "none (no local database, or --no-local-backup)"}\n` +
+    `  tables\n${formatTables(r.tables)}`;
+}
+
+/** What was checked, and only that: scp's counts come from the live remote, or from nowhere. */
+function verified(r: PullResult): string {
+  const against = r.method === "scp" ? "the remote's live database" : "the remote's snapshot";
+  const counts = r.rowCounts === "match"
+    ? `row counts match ${against}`
+    : r.rowCounts === "differ"
+    ? `row counts DIFFER from the remote's: ${r.rowCountDifferences.join(", ")}`
+    : "row counts could not be compared with the remote's";
+  return `integrity_check ok; ${counts}`;
+}
