@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { StalledError, StreamReader } from "../lib/remote/stream.ts";
 import { pullDatabase } from "../lib/remote/pull.ts";
-import { fakeSsh, ls, tempDir } from "./_helpers.ts";
+import { fakeSsh, ls, spawnCli, tempDir } from "./_helpers.ts";
 
 Deno.test("StreamReader fails with StalledError when nothing arrives within the idle timeout", async () => {
   const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
@@ -58,5 +58,21 @@ Deno.test("pullDatabase() gives up on a remote that stops sending, and leaves no
     if (saved === undefined) Deno.env.delete("PATH");
     else Deno.env.set("PATH", saved);
   }
+  assert.deepEqual((await ls(local)).filter((n) => n.startsWith(".litekeep-tmp-")), []);
+});
+
+Deno.test("pull --remote-timeout ends a pull whose remote stops sending, exit 1 with the remedy", async () => {
+  await using dir = await tempDir();
+  const path = await fakeSsh(join(dir.path, "bin"), STALLS);
+  const local = join(dir.path, "local");
+  await Deno.mkdir(local);
+  const res = await spawnCli(
+    ["pull", "pi:/srv/gym.db", join(local, "gym.db"), "--remote-timeout", "2"],
+    { env: { PATH: path } },
+  );
+  assert.equal(res.code, 1, res.stderr);
+  assert.equal(res.stdout, "");
+  assert.match(res.stderr, /error: "pi" sent nothing for 2 s: the remote side is stuck/);
+  assert.match(res.stderr, /hint: the local database was not changed; .*--remote-timeout/);
   assert.deepEqual((await ls(local)).filter((n) => n.startsWith(".litekeep-tmp-")), []);
 });

@@ -8,7 +8,11 @@ import type { Context } from "../cli/context.ts";
 import { UsageError } from "../errors.ts";
 import { REMOTE_TOOLS, type RemoteOptions } from "../remote/ops.ts";
 import type { RemoteSpec } from "../remote/ssh.ts";
-import { CONNECT_TIMEOUT_RANGE } from "../limits.ts";
+import {
+  CONNECT_TIMEOUT_RANGE,
+  DEFAULT_REMOTE_TIMEOUT_S,
+  REMOTE_TIMEOUT_RANGE,
+} from "../limits.ts";
 import { choiceValue, intInRange } from "./_args.ts";
 
 /** parseArgs options for the remote flags. */
@@ -18,6 +22,7 @@ export const REMOTE_FLAGS = {
   "remote-tool": { type: "string" },
   "remote-bin": { type: "string" },
   "remote-tmp": { type: "string" },
+  "remote-timeout": { type: "string" },
 } as const;
 
 /** Help lines for the remote flags. */
@@ -26,7 +31,8 @@ export const REMOTE_USAGE =
   --connect-timeout S      seconds to wait for the ssh connection (default 10)
   --remote-tool TOOL       auto (default), litekeep, python3 or sqlite3
   --remote-bin PATH        litekeep on the remote (default: remote.bin, else "litekeep")
-  --remote-tmp DIR         remote folder for the snapshot's temporary file (default $TMPDIR or /tmp)`;
+  --remote-tmp DIR         remote folder for the snapshot's temporary file (default $TMPDIR or /tmp)
+  --remote-timeout S       give up when the remote sends nothing for S seconds (default ${DEFAULT_REMOTE_TIMEOUT_S})`;
 
 /** The parsed remote flags. */
 export interface RemoteFlagValues {
@@ -35,6 +41,7 @@ export interface RemoteFlagValues {
   "remote-tool"?: string;
   "remote-bin"?: string;
   "remote-tmp"?: string;
+  "remote-timeout"?: string;
 }
 
 /** Builds the remote options from flags, then the config file. @throws {UsageError} */
@@ -48,6 +55,10 @@ export function remoteOptions(
   const connectTimeoutS = timeout === undefined
     ? undefined
     : intInRange(command, "connect-timeout", timeout, CONNECT_TIMEOUT_RANGE);
+  const idle = values["remote-timeout"];
+  const idleTimeoutS = idle === undefined
+    ? DEFAULT_REMOTE_TIMEOUT_S
+    : intInRange(command, "remote-timeout", idle, REMOTE_TIMEOUT_RANGE);
   const tool = values["remote-tool"] === undefined
     ? "auto"
     : choiceValue(command, "remote-tool", values["remote-tool"], REMOTE_TOOLS);
@@ -59,6 +70,7 @@ export function remoteOptions(
     tool,
     bin: values["remote-bin"] ?? config?.bin ?? "litekeep",
     tmpDir: values["remote-tmp"],
+    idleTimeoutMs: idleTimeoutS * 1000,
   };
 }
 

@@ -29,6 +29,15 @@ import {
 } from "./_remote.ts";
 import { describeInfo } from "./_info.ts";
 import { describePull, pullStatus } from "./_pull_report.ts";
+import {
+  describePrune,
+  effectivePolicy,
+  KEEP_HELP,
+  KEEP_OPTIONS,
+  keepPolicy,
+  reportPrune,
+} from "./_keep.ts";
+import type { RetentionPolicy } from "../backup_set/retention.ts";
 
 /** One line for the command list. */
 export const summary = "bring a live database from another host over ssh, verified";
@@ -53,6 +62,9 @@ Options:
   --info-only              only describe the remote database (like "litekeep info HOST:PATH")
   --busy-timeout MS        wait this long for local locks (default ${DEFAULT_BUSY_TIMEOUT_MS})
 ${REMOTE_USAGE}
+  The backups pull makes of the old local database are pruned after a successful pull by the
+  keep rules below (default: config "keep"; with neither, none is deleted):
+${KEEP_HELP}
   -h, --help               show this help
 
 Examples:
@@ -69,6 +81,7 @@ const OPTIONS = {
   "info-only": { type: "boolean" },
   "busy-timeout": { type: "string" },
   ...REMOTE_FLAGS,
+  ...KEEP_OPTIONS,
 } as const;
 
 /** The typed flags of `pull`. */
@@ -82,6 +95,8 @@ export interface PullFlags {
   checksum?: ChecksumChoice;
   infoOnly: boolean;
   busyTimeoutMs?: number;
+  /** The keep flags given, if any: they prune the local backups after the pull. */
+  policy?: RetentionPolicy;
   values: RemoteFlagValues;
 }
 
@@ -110,6 +125,7 @@ export function parseFlags(argv: string[]): PullFlags {
     checksum: optionalChoice("pull", "checksum", values.checksum, CHECKSUM_CHOICES),
     infoOnly: values["info-only"] ?? false,
     busyTimeoutMs: busyTimeoutFlag("pull", values["busy-timeout"]),
+    policy: keepPolicy("pull", values),
     values,
   };
 }
@@ -133,6 +149,8 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
       hint: 'name it after HOST:PATH, or set "db" in litekeep.json',
     });
   }
+  // Checked before anything is touched; without rules (flags or config) nothing is pruned.
+  const prune = flags.policy || config?.keep ? effectivePolicy(flags.policy, config) : undefined;
   const started = performance.now();
   const result = await pullDatabase({
     source,
@@ -144,11 +162,16 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
     checksum: flags.checksum ?? config?.checksum,
     busyTimeoutMs: flags.busyTimeoutMs ?? config?.busyTimeout,
     now: ctx.io.now(),
+    prune,
     onProgress: (p) => ctx.log.progress(pullStatus(p, (performance.now() - started) / 1000)),
   });
   ctx.log.endProgress();
   for (const warning of result.warnings) ctx.log.warn(warning);
-  if (ctx.json) printJson(ctx, { ok: true, command: "pull", ...result });
-  else if (!ctx.quiet) ctx.io.stdout(describePull(result));
-  return 0;
+  if (result.prune) reportPrune(ctx, result.prune);
+  const ok = (result.prune?.problems.length ?? 0) === 0;
+  if (ctx.json) printJson(ctx, { ok, command: "pull", ...result });
+  else if (!ctx.quiet) {
+    ctx.io.stdout(describePull(result) + (result.prune ? describePrune(result.prune) : ""));
+  }
+  return ok ? 0 : 1;
 }

@@ -23,6 +23,7 @@ import { type ChecksumAlgorithm } from "../backup_set/checksum.ts";
 import { DEFAULT_BUSY_TIMEOUT_MS } from "../limits.ts";
 import { describeCause, inFolder, LitekeepError, OperationError } from "../errors.ts";
 import { dbStem } from "../backup_set/names.ts";
+import { exists } from "../engine/view.ts";
 import { pruneBackups, type PruneResult } from "../backup_set/prune.ts";
 import type { ValidPolicy } from "../backup_set/retention.ts";
 import { acquireLock, dbLockPath } from "../files/lock.ts";
@@ -177,8 +178,10 @@ async function pruneAfterPull(
   options: PullOptions,
   policy: ValidPolicy,
   backupFile: string | null,
-): Promise<PruneResult> {
+): Promise<PruneResult | null> {
   const dir = options.backupDir ?? defaultBackupDir(options.localDb);
+  // A first pull makes no backup, and may find no backup folder: nothing to prune.
+  if (backupFile === null && !await exists(dir)) return null;
   try {
     return await pruneBackups({
       dir,
