@@ -1,3 +1,4 @@
+import { walEmptied } from "../lib/engine/checkpoint.ts";
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
@@ -192,4 +193,20 @@ Deno.test("checkpoint --mode truncate says how much of the -wal it emptied", asy
   assert.doesNotMatch(res.stdout, /0 of 0/);
   assert.match(res.stdout, /: complete/);
   assert.match(res.stdout, new RegExp(`-wal +${formatBytes(walBefore)} -> 0 B`));
+});
+
+Deno.test("walEmptied() is true for a complete TRUNCATE even when a writer has begun a new -wal", () => {
+  // Found by the new-user trial: "-wal 3.9 MiB -> 32 B, 0 of 0 frames copied back".
+  const truncated = {
+    mode: "truncate" as const,
+    busy: false,
+    logFrames: 0,
+    checkpointedFrames: 0,
+    complete: true,
+    walBytesBefore: 4_089_000,
+    walBytesAfter: 32,
+  };
+  assert.equal(walEmptied(truncated), true);
+  assert.equal(walEmptied({ ...truncated, mode: "passive" }), false);
+  assert.equal(walEmptied({ ...truncated, complete: false, logFrames: 12 }), false);
 });
