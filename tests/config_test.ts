@@ -94,3 +94,14 @@ Deno.test("backup takes the database and folder from the config file", async (t)
     assert.match(res.stdout, /1 ok, 0 failed/);
   });
 });
+
+Deno.test("a config number too large for JSON is shown as Infinity, not null", async () => {
+  // Found by the attack round: "busyTimeout": 1e400 gave the hint "it is null".
+  await using dir = await tempDir();
+  const db = join(dir.path, "gym.db");
+  makeDb(db, { payments: 10 });
+  await Deno.writeTextFile(join(dir.path, "litekeep.json"), '{ "busyTimeout": 1e400 }');
+  const res = await runCli(["backup", db], { cwd: dir.path });
+  assert.equal(res.code, 2);
+  assert.match(res.stderr, /hint: it is Infinity/);
+});

@@ -138,7 +138,8 @@ function checkObject(value: unknown, schema: Schema, prefix: string, file: strin
     }
     const bad = (want: string) =>
       new UsageError(`Config file "${file}": "${name}" must be ${want}`, {
-        hint: `it is ${JSON.stringify(item)}`,
+        // A number too large for JSON (1e400) parses as Infinity, which JSON.stringify calls null.
+        hint: `it is ${typeof item === "number" ? String(item) : JSON.stringify(item)}`,
       });
     if (kind === "string") {
       if (typeof item !== "string" || item === "") throw bad("a non-empty string");
