@@ -18,7 +18,7 @@ import {
 } from "../backup_set/retention.ts";
 import { UsageError } from "../errors.ts";
 import { logCleanedAndWarnings } from "../cli/log.ts";
-import { intInRange } from "./_args.ts";
+import { intInRange, printJson } from "./_args.ts";
 
 /** Help text for the keep flags. */
 export const KEEP_HELP =
@@ -126,4 +126,22 @@ export function describePrune(r: PruneResult): string {
     (lines.length ? `${lines.join("\n")}\n` : "  (no backups)\n") +
     `${kept} kept, ${gone} ${deleteWord} (${formatBytes(r.freedBytes)})` +
     `${r.dryRun ? "; nothing was deleted" : ""}\n`;
+}
+
+/**
+ * Ends a job that may have pruned (backup, pull): the prune's warnings and problems, then the
+ * result (one JSON object, or `text` and the prune's table), and the exit code: 1 when a set
+ * had no good backup to keep, so cron hears of it.
+ */
+export function finishWithPrune(
+  ctx: Context,
+  command: string,
+  result: { prune: PruneResult | null },
+  text: () => string,
+): number {
+  if (result.prune) reportPrune(ctx, result.prune);
+  const ok = (result.prune?.problems.length ?? 0) === 0;
+  if (ctx.json) printJson(ctx, { ok, command, ...result });
+  else if (!ctx.quiet) ctx.io.stdout(text() + (result.prune ? describePrune(result.prune) : ""));
+  return ok ? 0 : 1;
 }

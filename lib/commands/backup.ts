@@ -19,15 +19,13 @@ import {
   optionalChoice,
   parseStrict,
   positionals,
-  printJson,
 } from "./_args.ts";
 import {
-  describePrune,
   effectivePolicy,
+  finishWithPrune,
   KEEP_HELP,
   KEEP_OPTIONS,
   pruneRequest,
-  reportPrune,
 } from "./_keep.ts";
 import { showFolderStats } from "./_folder_stats.ts";
 import { backupStatus, describeBackup } from "./_backup_report.ts";
@@ -146,11 +144,5 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   }).finally(progress.stop);
   ctx.log.endProgress();
   logCleanedAndWarnings(ctx.log, result);
-  if (result.prune) reportPrune(ctx, result.prune);
-  const ok = (result.prune?.problems.length ?? 0) === 0;
-  if (ctx.json) printJson(ctx, { ok, command: "backup", ...result });
-  else if (!ctx.quiet) {
-    ctx.io.stdout(describeBackup(result) + (result.prune ? describePrune(result.prune) : ""));
-  }
-  return ok ? 0 : 1;
+  return finishWithPrune(ctx, "backup", result, () => describeBackup(result));
 }

@@ -29,14 +29,7 @@ import {
 } from "./_remote.ts";
 import { describeInfo } from "./_info.ts";
 import { describePull, pullStatus } from "./_pull_report.ts";
-import {
-  describePrune,
-  effectivePolicy,
-  KEEP_HELP,
-  KEEP_OPTIONS,
-  keepPolicy,
-  reportPrune,
-} from "./_keep.ts";
+import { effectivePolicy, finishWithPrune, KEEP_HELP, KEEP_OPTIONS, keepPolicy } from "./_keep.ts";
 import type { RetentionPolicy } from "../backup_set/retention.ts";
 
 /** One line for the command list. */
@@ -167,11 +160,5 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   });
   ctx.log.endProgress();
   for (const warning of result.warnings) ctx.log.warn(warning);
-  if (result.prune) reportPrune(ctx, result.prune);
-  const ok = (result.prune?.problems.length ?? 0) === 0;
-  if (ctx.json) printJson(ctx, { ok, command: "pull", ...result });
-  else if (!ctx.quiet) {
-    ctx.io.stdout(describePull(result) + (result.prune ? describePrune(result.prune) : ""));
-  }
-  return ok ? 0 : 1;
+  return finishWithPrune(ctx, "pull", result, () => describePull(result));
 }
