@@ -98,7 +98,7 @@ const ALLOWED: Record<string, { count: number; why: string }> = {
     count: 1,
     why: "probes a folder for read-only media with a new temp name, never a database",
   },
-  "lib/engine/write_into.ts": {
+  "lib/engine/publish.ts": {
     count: 1,
     why: "publishNew() creates a missing database exclusively, before any connection opens it",
   },

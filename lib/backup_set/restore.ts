@@ -26,7 +26,8 @@ import { formatStamp } from "./names.ts";
 import { copyOut } from "../engine/db_file.ts";
 import { describeCause, LitekeepError, OperationError, UsageError } from "../errors.ts";
 import { acquireLocks, dbLockPath } from "../files/lock.ts";
-import { publishNew, writeInto } from "../engine/write_into.ts";
+import { publishNew } from "../engine/publish.ts";
+import { writeInto } from "../engine/write_into.ts";
 import { selfContainedCopy, snapshotDatabase } from "../engine/snapshot.ts";
 import {
   checkDatabaseFile,

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { parseFlags } from "../scripts/bench/main.ts";
-import { shellWord } from "../scripts/bench/measure.ts";
-import { spread } from "../scripts/bench/report.ts";
-import { have, ROOT, tempDir } from "./_helpers.ts";
+import { parseFlags } from "./main.ts";
+import { shellWord } from "./measure.ts";
+import { spread } from "./report.ts";
+import { have, ROOT, tempDir } from "../../tests/_helpers.ts";
 
 Deno.test("parseFlags() of the bench gives defaults, orders lists and refuses unknown values", () => {
   const flags = parseFlags(["--sizes", "100mb,10mb", "--groups", "startup,local"]);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { runRemoteGroup } from "../scripts/bench/remote.ts";
-import { have, tempDir } from "./_helpers.ts";
+import { runRemoteGroup } from "./remote.ts";
+import { have, tempDir } from "../../tests/_helpers.ts";
 
 Deno.test("runRemoteGroup() times and checks copies over loopback ssh and writes the report", async () => {
   for (const tool of ["rsync", "taskset", "/usr/bin/time"]) if (!await have(tool)) return;
