@@ -27,7 +27,11 @@ Deno.test("StreamReader fails with StalledError when nothing arrives within the 
 const STALLS = `printf 'LITEKEEP 1 {"tool":"litekeep","sqlite":"3.50.0","journalMode":"delete",` +
   `"pageSize":4096,"pages":256,"size":1048576,"encoding":"raw","framing":"sized","tables":[]}\\n'
 head -c 65536 /dev/zero
-exec sleep 3600`;
+# As the real dispatcher and ssh do: say which tool runs; exit 255 when killed.
+echo 'LITEKEEP-TOOL litekeep' >&2
+trap 'exit 255' TERM
+sleep 3600 &
+wait`;
 
 Deno.test("pullDatabase() gives up on a remote that stops sending, and leaves no temp", async () => {
   await using dir = await tempDir();
@@ -73,6 +77,7 @@ Deno.test("pull --remote-timeout ends a pull whose remote stops sending, exit 1 
   assert.equal(res.code, 1, res.stderr);
   assert.equal(res.stdout, "");
   assert.match(res.stderr, /error: "pi" sent nothing for 2 s: the remote side is stuck/);
+  assert.doesNotMatch(res.stderr, /Cannot reach|LITEKEEP-TOOL/);
   assert.match(res.stderr, /hint: the local database was not changed; .*--remote-timeout/);
   assert.deepEqual((await ls(local)).filter((n) => n.startsWith(".litekeep-tmp-")), []);
 });

@@ -177,6 +177,7 @@ export async function restoreDatabase(options: RestoreOptions): Promise<RestoreR
       busyTimeoutMs,
       doing: "Cannot restore into",
       keep: empty ? undefined : () => keepPreRestore(db, preName, busyTimeoutMs),
+      mustBeEmpty: empty,
       discard: removeQuietly,
       failureHint: (kept, asItWas) =>
         asItWas

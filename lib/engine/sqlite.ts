@@ -11,7 +11,14 @@
 import { DatabaseSync } from "node:sqlite";
 import { resolve } from "node:path";
 import { connectionOpened, readAt } from "./db_file.ts";
-import { BusyError, describeCause, isBusy, OperationError, UsageError } from "../errors.ts";
+import {
+  BusyError,
+  describeCause,
+  isBusy,
+  LitekeepError,
+  OperationError,
+  UsageError,
+} from "../errors.ts";
 
 const MAGIC = "SQLite format 3\0";
 
@@ -346,6 +353,8 @@ export function sqliteFailure(
   path: string,
   busyHint = "retry later, or raise --busy-timeout",
 ): Error {
+  // Already said in litekeep's words (a side file that is no regular file): not said twice.
+  if (error instanceof LitekeepError) return error;
   if (error instanceof Error && "errcode" in error && error.errcode === READONLY_ROLLBACK) {
     // litekeep opens live databases read-only, so it can never roll a hot journal back itself
     // (and must not: that is a write). Anything that opens the file for writing will.

@@ -88,6 +88,12 @@ export interface WriteIntoOptions<T> {
   failureHint?: (kept: T | undefined, asItWas: boolean) => string;
   /** For tests: runs in the gap between the lock's release and the write's first step. */
   onGap?: () => void;
+  /**
+   * The caller found the database empty (0 bytes) and keeps no copy: the write is refused if
+   * the application has written to it since, checked under the write lock (found by the attack
+   * round: a pull into a 0-byte file overwrote what the app wrote during the transfer).
+   */
+  mustBeEmpty?: boolean;
 }
 
 /** What `writeInto` did. */
@@ -157,15 +163,12 @@ export async function writeInto<T = undefined>(
   // Before any copy is taken: a restore that cannot happen leaves nothing behind.
   if (leftWal) leaveWal(db, from.pageSize, to.pageSize, busyTimeoutMs, doing);
   await using guarded = await padded(source, from);
-  // In rollback mode the version is read from the file (see above), through db_file.ts,
-  // which keeps the descriptor while our connections are open.
-  const raw = leftWal || journalModeBefore !== "wal" ? db : undefined;
-  let written: { attempts: number; kept: T | undefined } | undefined;
+  let written: { attempts: number; kept: T | undefined; mode: string } | undefined;
   let failed: { error: unknown } | undefined;
   try {
     for (let attempt = 1; attempt <= WRITE_ATTEMPTS && !written; attempt++) {
-      const done = await writeAttempt(guarded.path, guarded.pages, from.pageSize, db, raw, options);
-      if (done.wrote) written = { attempts: attempt, kept: done.value };
+      const done = await writeAttempt(guarded.path, guarded.pages, from.pageSize, db, options);
+      if (done.wrote) written = { attempts: attempt, kept: done.value, mode: done.mode };
     }
   } catch (error) {
     failed = { error };
@@ -181,7 +184,10 @@ export async function writeInto<T = undefined>(
       { hint: "retry later, when the application writes less, or stop it for the restore" },
     );
   }
-  return { journalModeBefore, leftWal, backToWal, ...written };
+  // The mode the database had when the write took it: the application may switch it (most
+  // switch to WAL at every open) between the first claim and the write.
+  const { mode, ...rest } = written;
+  return { journalModeBefore: leftWal ? journalModeBefore : mode, leftWal, backToWal, ...rest };
 }
 
 function switchBack(db: string, busyTimeoutMs: number): boolean {
@@ -198,23 +204,39 @@ async function writeAttempt<T>(
   pages: number,
   pageSize: number,
   db: string,
-  raw: string | undefined,
   options: WriteIntoOptions<T>,
-): Promise<{ wrote: boolean; value: T | undefined }> {
+): Promise<{ wrote: boolean; value: T | undefined; mode: string }> {
   const { busyTimeoutMs } = options;
   const doing = options.doing ?? "Cannot write into";
   const lock = openReadWrite(db, busyTimeoutMs);
   try {
     let before: string;
+    let mode: string;
     try {
       // prepare() rather than exec(): only its errors carry SQLite's code, which tells "busy".
       lock.prepare("BEGIN IMMEDIATE").run();
       // A read inside the transaction: the version is the one no other connection can change.
       lock.prepare("SELECT count(*) FROM sqlite_schema").get();
-      before = version(lock, raw);
+      // The mode decides how the version is read, so it is read here, under the lock, at every
+      // attempt: a database switched to WAL after the first claim commits into its -wal, which
+      // a header check would never see (found by the attack round). Leaving WAL needs no other
+      // connection open, so with this one open the mode holds until the write.
+      mode = String(pragmaValue(lock, "journal_mode"));
+      before = version(lock, mode === "wal" ? undefined : db);
     } catch (cause) {
       // BEGIN IMMEDIATE waits for writers only, in either mode.
       throw heldTooLong(cause, doing, db, busyTimeoutMs, "a writer");
+    }
+    // In rollback mode the version is read from the file, through db_file.ts, which keeps the
+    // descriptor while our connections are open.
+    const raw = mode === "wal" ? undefined : db;
+    if (options.mustBeEmpty && readWith(db, (_, size) => size) > 0) {
+      lock.exec("ROLLBACK");
+      throw new BusyError(
+        `${doing} "${db}": it was empty when litekeep began, and another program has written ` +
+          "to it since; nothing was changed",
+        { hint: "run again: the next run keeps a copy of what is in it first" },
+      );
     }
     let value: T | undefined;
     try {
@@ -254,7 +276,7 @@ async function writeAttempt<T>(
       if (cause instanceof SlippedCommit || cause instanceof StuckWrite) {
         if (value !== undefined) await options.discard?.(value);
       }
-      if (cause instanceof SlippedCommit) return { wrote: false, value: undefined };
+      if (cause instanceof SlippedCommit) return { wrote: false, value: undefined, mode };
       if (cause instanceof StuckWrite) throw stuck(cause, doing, db, busyTimeoutMs);
       const asItWas = raw === undefined || rolledBack(lock, raw, before);
       const hint = options.failureHint?.(value, asItWas) ??
@@ -268,7 +290,7 @@ async function writeAttempt<T>(
     } finally {
       src.close();
     }
-    return { wrote: true, value };
+    return { wrote: true, value, mode };
   } finally {
     lock.close();
   }

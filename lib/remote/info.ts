@@ -15,6 +15,7 @@ import {
   tableSummaries,
 } from "../engine/sqlite.ts";
 import type { DbInfo } from "./headers.ts";
+import { exists, onReadOnlyMedia, tempView } from "../engine/view.ts";
 import { remoteInfo, type RemoteOptions } from "./ops.ts";
 import type { RemoteSpec } from "./ssh.ts";
 import { DEFAULT_BUSY_TIMEOUT_MS } from "../limits.ts";
@@ -48,13 +49,20 @@ export async function localInfo(
   orderBy: Record<string, string> = {},
   busyTimeoutMs = DEFAULT_BUSY_TIMEOUT_MS,
 ): Promise<DbInfo> {
-  await checkDatabaseFile(path);
+  const header = await checkDatabaseFile(path);
   // Sizes before opening: a read-only connection may create an empty -wal.
   const stat = await Deno.stat(path);
   const walSize = await sizeOrNull(`${path}-wal`);
+  // A WAL database with no -shm has no connection open: reading it in place would leave an
+  // empty -wal and a -shm beside it (info is read-only), and on read-only media SQLite cannot
+  // open it at all (found by the new-user trial). A view of its file and -wal is read instead.
+  await using view = header.wal &&
+      (!await exists(`${path}-shm`) || onReadOnlyMedia(dirname(path)))
+    ? await tempView(path, walSize !== null, "litekeep-info-")
+    : undefined;
   let db;
   try {
-    db = openReadOnly(path, busyTimeoutMs);
+    db = openReadOnly(view?.path ?? path, busyTimeoutMs);
   } catch (error) {
     throw sqliteFailure(error, "Cannot open database", path);
   }

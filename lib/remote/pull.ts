@@ -276,6 +276,8 @@ async function writeIntoLocal(
     busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
     doing: "Cannot pull into",
     keep,
+    // Nothing is kept of an empty database: it must still be empty when the write takes it.
+    mustBeEmpty: !hasData,
     discard: async (kept) => {
       await removeQuietly(kept.file);
       if (kept.sidecar) await removeQuietly(kept.sidecar);
