@@ -5,6 +5,7 @@
  */
 import { runCli } from "./lib/cli/cli.ts";
 import { processIo } from "./lib/cli/io.ts";
+import { deferSignal, pendingSignal } from "./lib/files/interrupt.ts";
 
 /** Signals that end a run (Ctrl-C, kill, a closed terminal), and the shell's exit code for each. */
 const SIGNALS = [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const;
@@ -21,8 +22,8 @@ function exitOnSignals(): void {
   for (const [signal, code] of SIGNALS) {
     try {
       Deno.addSignalListener(signal, async () => {
-        const { deferSignal } = await import("./lib/files/interrupt.ts");
-        // A write into a live database has begun: it is finished and reported, then the run ends.
+        // Decided at once, with no await before it: a write into a live database that has
+        // begun is finished and reported, then the run ends.
         if (deferSignal(signal, code)) {
           say(`litekeep: ${signal}: the write into the database has begun; finishing it first`);
           return;
@@ -39,10 +40,14 @@ function exitOnSignals(): void {
   }
 }
 
-/** One line on stderr, whatever state the run's own logger is in. */
+/**
+ * One line on stderr, whatever state the run's own logger is in; stamped as every log line is
+ * when stderr is not a terminal (cron's log file).
+ */
 function say(line: string): void {
   try {
-    Deno.stderr.writeSync(new TextEncoder().encode(`${line}\n`));
+    const stamp = Deno.stderr.isTerminal() ? "" : `${new Date().toISOString()} `;
+    Deno.stderr.writeSync(new TextEncoder().encode(`${stamp}${line}\n`));
   } catch {
     // stderr is gone (a closed terminal): exiting is all that is left.
   }
@@ -51,8 +56,12 @@ function say(line: string): void {
 if (import.meta.main) {
   exitOnSignals();
   const code = await runCli(Deno.args, processIo());
-  const { pendingSignal } = await import("./lib/files/interrupt.ts");
+  // One turn of the event loop, so that a signal that came during the last synchronous work
+  // (the checks after a write) is heard before the exit.
+  await new Promise((resolve) => setTimeout(resolve, 0));
   const deferred = pendingSignal();
-  if (deferred) say(`litekeep: ${deferred.signal} arrived during the write, which was completed`);
+  if (deferred) {
+    say(`litekeep: ${deferred.signal} arrived during the write; the run finished it first`);
+  }
   Deno.exit(code);
 }

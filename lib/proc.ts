@@ -107,11 +107,17 @@ export async function run(
 export interface StreamingChild extends AsyncDisposable {
   /** The child's stdout. */
   stdout: ReadableStream<Uint8Array>;
-  /** Waits for the exit; throws like `run()` on a code not in `okCodes`. */
-  finish(): Promise<{ code: number; stderr: string }>;
-  /** Kills the child (SIGTERM) if it still runs. */
+  /**
+   * Waits for the exit; throws like `run()` on a code not in `okCodes`. A child that has not
+   * exited within `exitGraceMs` of the call is killed and reported as timed out.
+   */
+  finish(exitGraceMs?: number): Promise<{ code: number; stderr: string }>;
+  /** Kills the child (SIGTERM, then SIGKILL after a short grace) if it still runs. */
   kill(): void;
 }
+
+/** How long a killed child may take to end before SIGKILL, and stderr to close after an exit. */
+const KILL_GRACE_MS = 2000;
 
 /**
  * Starts `command` with its stdout as a stream (for transfers too large to hold in memory).
@@ -124,27 +130,69 @@ export function spawnStreaming(
 ): StreamingChild {
   const child = spawnPiped(command, args, options);
   const stdinDone = feedStdin(child, options.stdin);
-  // Collect stderr as it comes, so a chatty child never blocks on a full pipe.
-  const stderrText = new Response(child.stderr).text();
+  // Collect stderr as it comes, so a chatty child never blocks on a full pipe; kept as text
+  // read so far, because a process the child left behind may hold the pipe open for ever.
+  let stderr = "";
+  const stderrReader = child.stderr.getReader();
+  const stderrDone = (async () => {
+    const decoder = new TextDecoder();
+    try {
+      for (;;) {
+        const { value, done } = await stderrReader.read();
+        if (done) return;
+        stderr = (stderr + decoder.decode(value, { stream: true })).slice(-(1 << 16));
+      }
+    } catch {
+      // Cancelled: what was read is what there is.
+    }
+  })();
   let exited = false;
   const status = child.status.then((s) => {
     exited = true;
     return s;
   });
-  const kill = () => {
-    if (exited) return;
+  const signal = (name: Deno.Signal) => {
     try {
-      child.kill("SIGTERM");
+      child.kill(name);
     } catch {
       // Exited meanwhile.
     }
   };
+  let killing: ReturnType<typeof setTimeout> | undefined;
+  // A remote side that ignores SIGTERM must not keep a run waiting (found by an attack round).
+  const kill = () => {
+    if (exited || killing !== undefined) return;
+    signal("SIGTERM");
+    killing = setTimeout(() => !exited && signal("SIGKILL"), KILL_GRACE_MS);
+  };
   const timer = options.timeoutMs === undefined ? undefined : setTimeout(kill, options.timeoutMs);
-  async function finish(): Promise<{ code: number; stderr: string }> {
-    const [{ code }, stderr] = await Promise.all([status, stderrText, stdinDone]);
+  const within = <T>(promise: Promise<T>, ms: number) => {
+    let t: ReturnType<typeof setTimeout> | undefined;
+    return Promise.race([
+      promise.then((value) => ({ value })),
+      new Promise<undefined>((resolve) => (t = setTimeout(() => resolve(undefined), ms))),
+    ]).finally(() => clearTimeout(t));
+  };
+  async function finish(exitGraceMs?: number): Promise<{ code: number; stderr: string }> {
+    const argv = [command, ...args];
+    const done = exitGraceMs === undefined
+      ? { value: await status }
+      : await within(status, exitGraceMs);
+    if (done === undefined) {
+      kill();
+      await status;
+    }
+    // stderr closes with the child, unless something it left behind still holds it.
+    if (await within(stderrDone, KILL_GRACE_MS) === undefined) {
+      await stderrReader.cancel().catch(() => {});
+    }
+    await stdinDone;
     clearTimeout(timer);
+    clearTimeout(killing);
+    const { code } = await status;
+    if (done === undefined) throw new ProcessError(argv, code, tail(stderr), true);
     if (!(options.okCodes ?? [0]).includes(code)) {
-      throw new ProcessError([command, ...args], code, tail(stderr));
+      throw new ProcessError(argv, code, tail(stderr));
     }
     return { code, stderr };
   }
@@ -157,7 +205,10 @@ export function spawnStreaming(
       clearTimeout(timer);
       await child.stdout.cancel().catch(() => {});
       await status;
-      await stderrText.catch(() => {});
+      clearTimeout(killing);
+      if (await within(stderrDone, KILL_GRACE_MS) === undefined) {
+        await stderrReader.cancel().catch(() => {});
+      }
     },
   };
 }

@@ -132,7 +132,7 @@ export function openBackupFile(path: string): DatabaseSync {
  *
  * @throws {OperationError} naming the file that is not a regular file
  */
-function refuseOddFiles(path: string): void {
+export function refuseOddFiles(path: string): void {
   for (const suffix of ["", "-wal", "-shm", "-journal"]) {
     let info: Deno.FileInfo;
     try {

@@ -7,6 +7,7 @@
  */
 import { join } from "node:path";
 import { copyOut } from "./db_file.ts";
+import { refuseOddFiles } from "./sqlite.ts";
 import { describeCause, OperationError } from "../errors.ts";
 import { makeTempFolder } from "../files/temp.ts";
 
@@ -22,6 +23,8 @@ export async function tempView(
   withWal: boolean,
   prefix = "litekeep-view-",
 ): Promise<{ path: string } & AsyncDisposable> {
+  // Before anything is linked: a FIFO under the -wal's name would be linked, then waited on.
+  refuseOddFiles(path);
   const dir = await makeTempFolder(prefix);
   const view = join(dir, "view.db");
   try {

@@ -12,6 +12,7 @@ import { hashFile } from "../backup_set/checksum.ts";
 import { run } from "../proc.ts";
 import { type RemoteSpec, scpArgs, sshFailure } from "./ssh.ts";
 import {
+  idleTimeoutMs,
   normalize,
   RemoteError,
   remoteFailure,
@@ -109,7 +110,7 @@ async function fromRemote<T>(
       header,
       (done, expected) => options.onProgress?.({ phase: "transfer", received: done, expected }),
     );
-    await child.finish();
+    await child.finish(idleTimeoutMs(options.remote));
     return { header, received };
   } catch (error) {
     throw await remoteFailure(child, reader, source, error);

@@ -94,8 +94,18 @@ export function startRemote(
   } catch (error) {
     throw sshFailure(error, spec.host, "Cannot start ssh");
   }
-  const idleTimeoutMs = o.idleTimeoutMs ?? DEFAULT_REMOTE_TIMEOUT_S * 1000;
-  return { child, reader: new StreamReader(child.stdout, { idleTimeoutMs, host: spec.host }) };
+  return {
+    child,
+    reader: new StreamReader(child.stdout, { idleTimeoutMs: idleTimeoutMs(o), host: spec.host }),
+  };
+}
+
+/**
+ * How long the remote may stay silent: while it answers, and after its answer until it exits
+ * (a process left in the ssh session can keep it from ending).
+ */
+export function idleTimeoutMs(o: RemoteOptions): number {
+  return o.idleTimeoutMs ?? DEFAULT_REMOTE_TIMEOUT_S * 1000;
 }
 
 /**
@@ -109,8 +119,25 @@ export async function remoteFailure(
   fallback?: unknown,
 ): Promise<Error> {
   // Stop reading first: a child blocked on a full stdout pipe would never exit. A stalled one
-  // would not exit either: it is ended.
-  if (fallback instanceof StalledError) child.kill();
+  // would not exit either: it is ended, and its end (ssh killed: exit 255) is no reason to
+  // blame the connection, which worked (found by the new-user trial).
+  if (fallback instanceof StalledError) {
+    child.kill();
+    await reader.cancel();
+    await child.finish().catch(() => {});
+    return fallback;
+  }
+  if (fallback instanceof ProcessError && fallback.timedOut) {
+    return new OperationError(
+      `The remote side on "${spec.host}" sent its answer but did not end within the remote ` +
+        "timeout, so it was stopped",
+      {
+        cause: fallback,
+        hint: "the local database was not changed; run again, and check the remote for a " +
+          "process that hangs (e.g. one left in the ssh session)",
+      },
+    );
+  }
   await reader.cancel();
   let stderr = "";
   let processError: unknown;
@@ -191,7 +218,7 @@ export async function remoteInfo(spec: RemoteSpec, o: RemoteOptions): Promise<Db
     throw await remoteFailure(child, reader, spec, error);
   }
   try {
-    await child.finish();
+    await child.finish(idleTimeoutMs(o));
   } catch (error) {
     throw await remoteFailure(child, reader, spec, error);
   }
