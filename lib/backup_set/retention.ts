@@ -109,7 +109,10 @@ export function isEmptyPolicy(policy: RetentionPolicy): boolean {
  */
 export function validatePolicy(policy: RetentionPolicy): ValidPolicy {
   if (isEmptyPolicy(policy)) {
-    throw new UsageError("no retention rule given, so nothing would be kept", {
+    // "--keep-days 0" is a rule given that keeps nothing: the message must not deny it was given.
+    const given = POLICY_RULES.some((rule) => policy[rule] !== undefined);
+    const what = given ? "every retention rule given is 0" : "no retention rule given";
+    throw new UsageError(`${what}, so nothing would be kept`, {
       hint: "give at least one of --keep-days, --keep-count, --keep-last, --keep-daily, " +
         '--keep-weekly, --keep-monthly (or "keep" in litekeep.json)',
     });
