@@ -114,3 +114,23 @@ export function ledgerIds(paths: string[]): Set<number> {
   }
   return ids;
 }
+
+/**
+ * Stops the writer and asserts that every id it saw committed is in one of `paths` (the copies
+ * kept before each write, and the database after the last), with enough commits to mean it.
+ */
+export async function assertNoCommitLost(writer: LedgerWriter, paths: string[]): Promise<void> {
+  const ledger = await writer.stop();
+  if (ledger.committed.length <= 200) {
+    throw new Error(`only ${ledger.committed.length} commits: the test proves nothing`);
+  }
+  const kept = ledgerIds(paths);
+  const lost = ledger.committed.filter((id) => !kept.has(id));
+  if (lost.length > 0) {
+    throw new Error(
+      `${lost.length} of ${ledger.committed.length} commits lost (${
+        Math.round(ledger.committed.length / ledger.seconds)
+      } commits/s)`,
+    );
+  }
+}
