@@ -5,7 +5,7 @@
  */
 import { backup } from "node:sqlite";
 import { deferSignalsToTheEnd } from "../files/interrupt.ts";
-import { BusyError } from "../errors.ts";
+import { BusyError, describeCause, OperationError } from "../errors.ts";
 import { openBackupFile } from "./sqlite.ts";
 
 /**
@@ -48,12 +48,24 @@ async function createThroughSqlite(temp: string, db: string, appeared: () => Err
     (await Deno.open(db, { write: true, createNew: true })).close();
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) throw appeared();
-    throw error;
+    throw new OperationError(`Cannot create "${db}": ${describeCause(error)}`, {
+      cause: error,
+      hint: "check the folder's permissions and free space",
+    });
   }
   const src = openBackupFile(temp);
   deferSignalsToTheEnd();
   try {
     await backup(src, db, { rate: -1 });
+  } catch (error) {
+    // Said in plain words (not an "internal error"); the empty file made above goes again
+    // unless something wrote into it meanwhile.
+    await Deno.stat(db).then((info) => info.size === 0 ? Deno.remove(db) : undefined)
+      .catch(() => {});
+    throw new OperationError(`Cannot write "${db}": ${describeCause(error)}`, {
+      cause: error,
+      hint: "free some space there or fix its permissions; run again",
+    });
   } finally {
     src.close();
   }

@@ -114,7 +114,7 @@ export async function writeInto<T = undefined>(
   const leftWal = journalModeBefore === "wal" && from.pageSize !== to.pageSize;
   // Before any copy is taken: a restore that cannot happen leaves nothing behind.
   if (leftWal) leaveWal(db, from.pageSize, to.pageSize, busyTimeoutMs, doing);
-  await using guarded = await padded(source, from);
+  await using guarded = await padded(source);
   let written: { attempts: number; kept: T | undefined; mode: string } | undefined;
   let failed: { error: unknown } | undefined;
   try {
@@ -334,11 +334,11 @@ function rolledBack(lock: DatabaseSync, raw: string, before: string): boolean {
  * one step, with no callback before its commit to check in. Its padded copy has one free page
  * more, and the same content.
  */
-async function padded(
-  source: string,
-  header: { size: number; pageSize: number },
-): Promise<{ path: string; pages: number } & AsyncDisposable> {
-  const pages = Math.floor(header.size / header.pageSize);
+async function padded(source: string): Promise<{ path: string; pages: number } & AsyncDisposable> {
+  // SQLite's own page count, not the file's size: bytes after the last page (a file another
+  // tool wrote) made the step as large as the whole database, so the write ran in one step and
+  // its check never came (found by the final review: a commit lost).
+  const pages = sqlitePageCount(source);
   if (pages >= 2) return { path: source, pages, [Symbol.asyncDispose]: () => Promise.resolve() };
   const copy = await selfContainedCopy(source);
   // A private copy: no one else has it open, so no wait is needed.
@@ -346,6 +346,16 @@ async function padded(
   try {
     conn.exec("CREATE TABLE litekeep_pad (x); DROP TABLE litekeep_pad");
     return { ...copy, pages: Number(pragmaValue(conn, "page_count")) };
+  } finally {
+    conn.close();
+  }
+}
+
+/** The page count SQLite reads in the header of `path` (a self-contained file nothing writes). */
+function sqlitePageCount(path: string): number {
+  const conn = openBackupFile(path);
+  try {
+    return Number(pragmaValue(conn, "page_count"));
   } finally {
     conn.close();
   }

@@ -108,6 +108,9 @@ export function idleTimeoutMs(o: RemoteOptions): number {
   return o.idleTimeoutMs ?? DEFAULT_REMOTE_TIMEOUT_S * 1000;
 }
 
+/** How long a failed remote run may take to end and say why, before it is stopped. */
+const REMOTE_FAILURE_GRACE_MS = 10_000;
+
 /**
  * The best explanation of a failed remote run: the remote's own `LITEKEEP-ERROR` line, else
  * ssh's failure, else `fallback`.
@@ -142,7 +145,9 @@ export async function remoteFailure(
   let stderr = "";
   let processError: unknown;
   try {
-    await child.finish();
+    // Bounded: after a local failure (a malformed header, a full disk) a silent remote would
+    // never learn that its stdout is gone (found by the final review).
+    await child.finish(REMOTE_FAILURE_GRACE_MS);
   } catch (error) {
     processError = error;
     if (error instanceof ProcessError) stderr = error.stderrTail;
