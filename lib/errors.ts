@@ -72,6 +72,7 @@ export function describeCause(error: unknown): string {
   if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
   if (error instanceof Deno.errors.IsADirectory) return "it is a folder, not a file";
   if (isDiskFull(error)) return "no space left on the device";
+  if (isReadOnlyFs(error)) return "read-only file system";
   const code = sqliteErrcode(error);
   switch (code) {
     case SQLITE.BUSY:
@@ -93,6 +94,11 @@ export function describeCause(error: unknown): string {
     return text.replace(/^[A-Za-z]+Error: /, "");
   }
   return String(error);
+}
+
+/** True when `error` is the OS saying the file system is mounted read-only (EROFS). */
+export function isReadOnlyFs(error: unknown): boolean {
+  return error instanceof Error && "code" in error && error.code === "EROFS";
 }
 
 /** True when `error` says the disk (or quota) is full, from SQLite or from the OS. */

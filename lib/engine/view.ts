@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import { copyOut } from "./db_file.ts";
 import { refuseOddFiles } from "./sqlite.ts";
-import { describeCause, OperationError } from "../errors.ts";
+import { describeCause, isReadOnlyFs, OperationError } from "../errors.ts";
 import { makeTempFolder } from "../files/temp.ts";
 
 /**
@@ -56,7 +56,7 @@ export function onReadOnlyMedia(folder: string): boolean {
     Deno.removeSync(probe);
     return false;
   } catch (error) {
-    return error instanceof Error && "code" in error && error.code === "EROFS";
+    return isReadOnlyFs(error);
   }
 }
 

@@ -10,7 +10,7 @@
  * @module
  */
 import { basename, dirname, join } from "node:path";
-import { BusyError, describeCause, OperationError } from "../errors.ts";
+import { BusyError, describeCause, isReadOnlyFs, OperationError } from "../errors.ts";
 
 /** A held lock; release it with `await using` or `release()`. */
 export interface Lock extends AsyncDisposable {
@@ -115,7 +115,7 @@ async function openLockFile(path: string): Promise<{ file: Deno.FsFile; writable
       // Another run created it (or someone planted something) between lstat and open: look again.
       if (cause instanceof Deno.errors.AlreadyExists && attempt < 3) continue;
       if (!before && (cause instanceof Deno.errors.PermissionDenied || isReadOnlyFs(cause))) {
-        throw new LockFileUnavailable(path, describeLockCause(cause), cause);
+        throw new LockFileUnavailable(path, describeCause(cause), cause);
       }
       if (!(before && (cause instanceof Deno.errors.PermissionDenied || isReadOnlyFs(cause)))) {
         throw cannotOpen(path, cause);
@@ -184,21 +184,13 @@ function refuseOdd(path: string, info: Deno.FileInfo): void {
 }
 
 function cannotOpen(path: string, cause: unknown): OperationError {
-  return new OperationError(`Cannot open lock file "${path}": ${describeLockCause(cause)}`, {
+  return new OperationError(`Cannot open lock file "${path}": ${describeCause(cause)}`, {
     cause,
     hint: cause instanceof Deno.errors.PermissionDenied
       ? "it belongs to another user and this one cannot read it: remove it when no litekeep " +
         "run is working (it is only a lock), or run as that user"
       : "make sure the folder is writable by this user",
   });
-}
-
-function isReadOnlyFs(error: unknown): boolean {
-  return error instanceof Error && "code" in error && error.code === "EROFS";
-}
-
-function describeLockCause(error: unknown): string {
-  return isReadOnlyFs(error) ? "read-only file system" : describeCause(error);
 }
 
 /**
