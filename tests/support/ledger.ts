@@ -8,7 +8,7 @@
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
-import { join } from "node:path";
+import { superviseWriter } from "./writer.ts";
 
 const SCRIPT = `
 import { DatabaseSync } from "node:sqlite";
@@ -70,35 +70,7 @@ export async function startLedgerWriter(
   const conn = new DatabaseSync(db);
   conn.exec("CREATE TABLE IF NOT EXISTS ledger_w (id INTEGER PRIMARY KEY)");
   conn.close();
-  const script = join(dir, "ledger_writer.ts");
-  const stopFile = join(dir, `ledger-stop-${crypto.randomUUID()}`);
-  await Deno.writeTextFile(script, SCRIPT);
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-write", script, db, stopFile, String(ratePerSecond)],
-    stdout: "piped",
-    stderr: "inherit",
-    stdin: "null",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!text.includes("ready\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`ledger writer on ${db} exited before its first commit`);
-    text += value;
-  }
-  let stopped: Promise<Ledger> | undefined;
-  const stop = () =>
-    stopped ??= (async () => {
-      await Deno.writeTextFile(stopFile, "");
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        text += value;
-      }
-      await child.status;
-      return JSON.parse(text.trim().split("\n").pop() ?? "{}") as Ledger;
-    })();
-  return { stop, [Symbol.asyncDispose]: async () => void await stop() };
+  return await superviseWriter<Ledger>("ledger_writer", SCRIPT, db, dir, ratePerSecond);
 }
 
 /** The ids in `ledger_w` of each database file (read-only; they are copies nothing writes). */

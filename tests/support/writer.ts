@@ -70,17 +70,38 @@ export interface Writer extends AsyncDisposable {
  * @param ratePerSecond commits per second; 0 for as fast as it can
  */
 export async function startWriter(db: string, dir: string, ratePerSecond = 0): Promise<Writer> {
-  const script = join(dir, "writer.ts");
-  const stopFile = join(dir, `writer-stop-${crypto.randomUUID()}`);
-  await Deno.writeTextFile(script, WRITER_SCRIPT);
   // The ledger table is created before the writer starts, so every copy has it.
   const conn = new DatabaseSync(db);
   conn.exec(
     "CREATE TABLE IF NOT EXISTS ledger (id INTEGER PRIMARY KEY, payment_id INTEGER NOT NULL)",
   );
   conn.close();
+  return await superviseWriter<WriterReport>("writer", WRITER_SCRIPT, db, dir, ratePerSecond);
+}
+
+/** A writer process that prints "ready" after its first commit and a JSON report when stopped. */
+export interface SupervisedWriter<R> extends AsyncDisposable {
+  pid: number;
+  /** Stops it (through its stop file) and returns its report: the last line it printed. */
+  stop(): Promise<R>;
+}
+
+/**
+ * Runs `script` (a Deno program taking DB, STOP_FILE and RATE) as a separate process and waits
+ * for its first commit. Shared by the tests' writers.
+ */
+export async function superviseWriter<R>(
+  name: string,
+  script: string,
+  db: string,
+  dir: string,
+  ratePerSecond: number,
+): Promise<SupervisedWriter<R>> {
+  const path = join(dir, `${name}.ts`);
+  const stopFile = join(dir, `${name}-stop-${crypto.randomUUID()}`);
+  await Deno.writeTextFile(path, script);
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-write", script, db, stopFile, String(ratePerSecond)],
+    args: ["run", "--allow-read", "--allow-write", path, db, stopFile, String(ratePerSecond)],
     stdout: "piped",
     stderr: "inherit",
     stdin: "null",
@@ -89,10 +110,10 @@ export async function startWriter(db: string, dir: string, ratePerSecond = 0): P
   let text = "";
   while (!text.includes("ready\n")) {
     const { value, done } = await reader.read();
-    if (done) throw new Error(`writer on ${db} exited before its first commit`);
+    if (done) throw new Error(`${name} on ${db} exited before its first commit`);
     text += value;
   }
-  let stopped: Promise<WriterReport> | undefined;
+  let stopped: Promise<R> | undefined;
   const stop = () =>
     stopped ??= (async () => {
       await Deno.writeTextFile(stopFile, "");
@@ -102,8 +123,7 @@ export async function startWriter(db: string, dir: string, ratePerSecond = 0): P
         text += value;
       }
       await child.status;
-      const last = text.trim().split("\n").pop() ?? "{}";
-      return JSON.parse(last) as WriterReport;
+      return JSON.parse(text.trim().split("\n").pop() ?? "{}") as R;
     })();
   return { pid: child.pid, stop, [Symbol.asyncDispose]: async () => void await stop() };
 }
