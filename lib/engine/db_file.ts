@@ -86,15 +86,17 @@ export function connectionOpened(path: string): () => void {
 /** A descriptor for `path`: a kept one when its database has connections open. */
 function acquire(path: string, write: boolean): { file: Deno.FsFile; done: () => void } {
   const { db, file: name } = canonical(path);
+  // One stat serves both checks below: reads of WAL frames come here once a page.
+  const info = Deno.statSync(name);
   // A FIFO or device under a database's name would block open(2) forever.
-  if (!Deno.statSync(name).isFile) {
+  if (!info.isFile) {
     throw new OperationError(`"${name}" is not a regular file (a FIFO, a device or a socket)`, {
       hint: `if no program uses "${name}", remove it and run again`,
     });
   }
   if (connections.has(db)) {
     // The file may have been replaced (a -journal, a new -wal): use the one the name shows.
-    const ino = Deno.statSync(name).ino;
+    const ino = info.ino;
     const reuse = kept.get(db)?.get(name)?.find((k) => k.ino === ino && (k.write || !write));
     if (reuse) return { file: reuse.file, done: () => {} };
   }
