@@ -164,6 +164,9 @@ async function writeAttempt<T>(
   try {
     let before: string;
     let mode: string;
+    // In rollback mode (`raw`: the database's path) the version is read from the file, through
+    // db_file.ts, which keeps the descriptor while our connections are open.
+    let raw: string | undefined;
     try {
       // prepare() rather than exec(): only its errors carry SQLite's code, which tells "busy".
       lock.prepare("BEGIN IMMEDIATE").run();
@@ -174,14 +177,12 @@ async function writeAttempt<T>(
       // a header check would never see (found by the attack round). Leaving WAL needs no other
       // connection open, so with this one open the mode holds until the write.
       mode = String(pragmaValue(lock, "journal_mode"));
-      before = version(lock, mode === "wal" ? undefined : db);
+      raw = mode === "wal" ? undefined : db;
+      before = version(lock, raw);
     } catch (cause) {
       // BEGIN IMMEDIATE waits for writers only, in either mode.
       throw heldTooLong(cause, doing, db, busyTimeoutMs, "a writer");
     }
-    // In rollback mode the version is read from the file, through db_file.ts, which keeps the
-    // descriptor while our connections are open.
-    const raw = mode === "wal" ? undefined : db;
     if (options.mustBeEmpty && readWith(db, (_, size) => size) > 0) {
       lock.exec("ROLLBACK");
       throw new BusyError(
