@@ -347,3 +347,37 @@ export async function tempWriter(
   const base = temp.slice(temp.lastIndexOf("/") + 1);
   return { names: [base, `${base}-journal`], kill, [Symbol.asyncDispose]: kill };
 }
+
+/**
+ * Runs a python3 `code` with `args` as another process (another process's SQLite locks are what
+ * these tests need) until it prints `ready` on a line of its own; disposing kills it.
+ *
+ * @throws {Error} when it ends or prints anything else first
+ */
+export async function python3Until(
+  code: string,
+  args: string[],
+  ready: string,
+): Promise<AsyncDisposable> {
+  const child = new Deno.Command("python3", {
+    args: ["-c", code, ...args],
+    stdin: "null",
+    stdout: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const { value } = await reader.read();
+  const stop = async () => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Ended already.
+    }
+    await child.status;
+    await reader.cancel().catch(() => {});
+  };
+  if (value?.trim() !== ready) {
+    await stop();
+    throw new Error(`python3 did not print "${ready}": ${value}`);
+  }
+  return { [Symbol.asyncDispose]: stop };
+}

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { formatBytes } from "../lib/cli/format.ts";
-import { have, ls, makeDb, runCli, sqlite3, tempDir } from "./_helpers.ts";
+import { have, ls, makeDb, python3Until, runCli, sqlite3, tempDir } from "./_helpers.ts";
 
 /** A WAL database with an application connection that has committed into the -wal only. */
 function appWithWal(db: string, commits = 10): DatabaseSync {
@@ -48,30 +48,16 @@ Deno.test("checkpoint copies the whole WAL back and reports the frames", async (
  * moment it starts, until disposed.
  */
 async function holdReader(db: string): Promise<AsyncDisposable> {
-  const child = new Deno.Command("python3", {
-    args: [
-      "-c",
-      `import sqlite3, sys, time
+  return await python3Until(
+    `import sqlite3, sys, time
 c = sqlite3.connect(sys.argv[1], isolation_level=None)
 c.execute("BEGIN")
 c.execute("SELECT count(*) FROM members").fetchone()
 print("reading", flush=True)
 time.sleep(600)`,
-      db,
-    ],
-    stdin: "null",
-    stdout: "piped",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  const { value } = await reader.read();
-  if (value?.trim() !== "reading") throw new Error(`the reader did not start: ${value}`);
-  return {
-    [Symbol.asyncDispose]: async () => {
-      child.kill("SIGKILL");
-      await child.status;
-      await reader.cancel().catch(() => {});
-    },
-  };
+    [db],
+    "reading",
+  );
 }
 
 Deno.test("checkpoint --mode passive copies what a reader allows and succeeds", async (t) => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { have, makeDb, runCli, sqlite3, tempDir } from "./_helpers.ts";
+import { have, makeDb, python3Until, runCli, sqlite3, tempDir } from "./_helpers.ts";
 
 /**
  * Another process (python3's sqlite3) that holds the write lock of a rollback-journal database:
@@ -11,10 +11,8 @@ async function holdWriteLock(
   db: string,
   releaseAfterMs = 600_000,
 ): Promise<AsyncDisposable> {
-  const child = new Deno.Command("python3", {
-    args: [
-      "-c",
-      `import sqlite3, sys, time
+  return await python3Until(
+    `import sqlite3, sys, time
 c = sqlite3.connect(sys.argv[1], isolation_level=None)
 c.execute("BEGIN EXCLUSIVE")
 c.execute("DELETE FROM payments WHERE id < 10")
@@ -22,22 +20,9 @@ print("locked", flush=True)
 time.sleep(float(sys.argv[2]) / 1000)
 c.execute("ROLLBACK")
 time.sleep(600)`,
-      db,
-      String(releaseAfterMs),
-    ],
-    stdin: "null",
-    stdout: "piped",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  const { value } = await reader.read();
-  if (value?.trim() !== "locked") throw new Error(`the lock holder did not start: ${value}`);
-  return {
-    [Symbol.asyncDispose]: async () => {
-      child.kill("SIGKILL");
-      await child.status;
-      await reader.cancel().catch(() => {});
-    },
-  };
+    [db, String(releaseAfterMs)],
+    "locked",
+  );
 }
 
 /** The commands that read a live database, with `--busy-timeout MS`. */
@@ -109,10 +94,9 @@ Deno.test("--busy-timeout 7000 succeeds when the writer lets go after 3 s", asyn
  * with SIGKILL before it commits.
  */
 async function crashMidTransaction(db: string): Promise<void> {
-  const child = new Deno.Command("python3", {
-    args: [
-      "-c",
-      `import sqlite3, sys, time
+  // Killed (SIGKILL, on dispose) once its pages have spilled: the journal stays hot.
+  await using _writer = await python3Until(
+    `import sqlite3, sys, time
 c = sqlite3.connect(sys.argv[1], isolation_level=None)
 c.execute("PRAGMA journal_mode = DELETE")
 c.execute("PRAGMA cache_size = 10")
@@ -120,17 +104,9 @@ c.execute("BEGIN")
 c.execute("UPDATE payments SET note = hex(randomblob(200))")
 print("spilled", flush=True)
 time.sleep(600)`,
-      db,
-    ],
-    stdin: "null",
-    stdout: "piped",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  const { value } = await reader.read();
-  child.kill("SIGKILL");
-  await child.status;
-  await reader.cancel().catch(() => {});
-  if (value?.trim() !== "spilled") throw new Error(`the writer did not start: ${value}`);
+    [db],
+    "spilled",
+  );
 }
 
 Deno.test("a hot journal is named with how to roll it back, exit 1", async (t) => {
