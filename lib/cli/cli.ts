@@ -25,6 +25,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   pull: () => import("../commands/pull.ts"),
   info: () => import("../commands/info.ts"),
   compare: () => import("../commands/compare.ts"),
+  init: () => import("../commands/init.ts"),
   agent: () => import("../commands/agent.ts"),
 };
 
@@ -153,7 +154,9 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
     }
     // Loaded here, not at start-up: node:path and friends cost "litekeep --version" ~20 ms.
     const { findConfig, loadConfig } = await import("./config.ts");
-    const configPath = await findConfig(flags.config, io.cwd, io.env);
+    const configPath = command.writesConfig
+      ? undefined
+      : await findConfig(flags.config, io.cwd, io.env);
     const config = configPath === undefined ? undefined : await loadConfig(configPath);
     const ctx: Context = {
       io,
@@ -162,6 +165,7 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
       quiet: flags.quiet,
       verbose: flags.verbose,
       config,
+      configFlag: flags.config,
     };
     return await command.run(rest, ctx);
   } catch (error) {

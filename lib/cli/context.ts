@@ -20,6 +20,8 @@ export interface Context {
   verbose: boolean;
   /** The config file, when one was found. */
   config?: Config;
+  /** `--config FILE` as given, for a command that reads no config (`init` writes it). */
+  configFlag?: string;
 }
 
 /** One subcommand: its help text and its entry point. */
@@ -28,6 +30,8 @@ export interface Command {
   summary: string;
   /** Left out of the help (the remote agent). */
   hidden?: boolean;
+  /** Reads no config file: `init` writes one, and must work where none is valid yet. */
+  writesConfig?: boolean;
   /** Usage / Options / Examples. */
   usage: string;
   /** Runs the command; returns the exit code. Throws litekeep errors for failures. */

@@ -1,0 +1,172 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  crontabText,
+  jobArgv,
+  launchdAgents,
+  safeName,
+  type Schedule,
+  setupJobs,
+  systemdUnits,
+} from "../lib/cli/schedule.ts";
+import { have, tempDir } from "./_helpers.ts";
+
+/** A program that prints each argument it gets on a line of its own. */
+async function argPrinter(dir: string): Promise<string> {
+  const path = join(dir, "print args");
+  await Deno.writeTextFile(path, `#!/bin/sh\nfor a in "$@"; do printf '%s\\n' "$a"; done\n`);
+  await Deno.chmod(path, 0o755);
+  return path;
+}
+
+/** A schedule whose paths hold what shells, cron and systemd each treat specially. */
+function awkward(dir: string, program: string, kind: "backup" | "pull"): Schedule {
+  const home = join(dir, "it's 100% $HOME");
+  return {
+    program: [program, "run"],
+    config: join(home, "litekeep.json"),
+    workDir: home,
+    logFile: join(home, "logs", "litekeep.log"),
+    name: "gym system",
+    user: "pi",
+    jobs: setupJobs(kind),
+  };
+}
+
+/** A crontab line as cron runs it: five time fields, then `%` unescaped, then `sh -c`. */
+function cronFields(line: string): { fields: string[]; command: string } {
+  const m = /^(\S+) (\S+) (\S+) (\S+) (\S+) (.*)$/.exec(line);
+  assert.ok(m, `not a crontab line: ${line}`);
+  const [, ...rest] = m;
+  return { fields: rest.slice(0, 5), command: rest[5] };
+}
+
+/** Cron's own reading of `%`: unescaped ones end the command; `\%` is a `%`. */
+function cronUnescape(command: string): string {
+  assert.doesNotMatch(command, /(^|[^\\])%/, `an unescaped % in: ${command}`);
+  return command.replaceAll("\\%", "%");
+}
+
+Deno.test("crontabText() lines run, under /bin/sh, exactly each job's argv", async () => {
+  await using dir = await tempDir();
+  const program = await argPrinter(dir.path);
+  for (const kind of ["backup", "pull"] as const) {
+    const s = awkward(dir.path, program, kind);
+    await Deno.mkdir(join(s.workDir, "logs"), { recursive: true });
+    const lines = crontabText(s).split("\n").filter((l) => l !== "" && !l.startsWith("#"));
+    assert.equal(lines.length, s.jobs.length);
+    for (const [i, line] of lines.entries()) {
+      const { fields, command } = cronFields(line);
+      const job = s.jobs[i];
+      assert.deepEqual(fields, [String(job.minute), String(job.hour ?? "*"), "*", "*", "*"]);
+      await Deno.remove(s.logFile).catch(() => {});
+      const out = await new Deno.Command("/bin/sh", {
+        args: ["-c", cronUnescape(command)],
+        env: { PATH: "/usr/bin:/bin" },
+        clearEnv: true,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+      const printed = job.logged
+        ? await Deno.readTextFile(s.logFile)
+        : new TextDecoder().decode(out.stdout);
+      assert.deepEqual(printed.split("\n").slice(0, -1), jobArgv(s, job).slice(1), line);
+    }
+  }
+});
+
+Deno.test("setupJobs() backs up then prunes nightly and monitors hourly; pulls hourly", () => {
+  assert.deepEqual(setupJobs("backup").map((j) => [j.args, j.minute, j.hour, j.logged]), [
+    [["backup", "--prune"], 0, 3, true],
+    [["stats", "--max-age", "26h", "--quiet"], 15, undefined, false],
+  ]);
+  assert.deepEqual(setupJobs("pull").map((j) => [j.args, j.hour]), [[["pull"], undefined]]);
+});
+
+Deno.test("safeName() keeps unit and label names to [A-Za-z0-9_-]", () => {
+  assert.equal(safeName("gym_system"), "gym_system");
+  assert.equal(safeName("my db.v2"), "my-db-v2");
+  assert.equal(safeName("..."), "db");
+});
+
+Deno.test("systemdUnits() pass systemd-analyze verify, with Persistent=true", async () => {
+  if (!await have("systemd-analyze")) return;
+  await using dir = await tempDir();
+  const program = await argPrinter(dir.path);
+  for (const kind of ["backup", "pull"] as const) {
+    const s = awkward(dir.path, program, kind);
+    const units = systemdUnits(s);
+    assert.equal(units.length, 2 * s.jobs.length);
+    const unitDir = join(dir.path, `units-${kind}`);
+    await Deno.mkdir(unitDir);
+    for (const u of units) await Deno.writeTextFile(join(unitDir, u.name), u.text);
+    const out = await new Deno.Command("systemd-analyze", {
+      args: ["verify", ...units.map((u) => join(unitDir, u.name))],
+      stdout: "piped",
+      stderr: "piped",
+      env: { SYSTEMD_LOG_LEVEL: "warning" },
+    }).output();
+    const said = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, said);
+    // Warnings (an unknown key, a specifier that does not parse) still exit 0.
+    assert.equal(said, "");
+    for (const u of units.filter((u) => u.name.endsWith(".timer"))) {
+      assert.match(u.text, /^Persistent=true$/m);
+    }
+    // The ExecStart words, as systemd splits and unescapes them, are the job's argv.
+    for (const [i, job] of s.jobs.entries()) {
+      const exec = /^ExecStart=(.*)$/m.exec(units[2 * i].text)![1];
+      assert.deepEqual(splitExecStart(exec), jobArgv(s, job));
+    }
+  }
+});
+
+/** systemd's reading of `ExecStart=` for the forms `systemdUnits()` writes. */
+function splitExecStart(line: string): string[] {
+  const words: string[] = [];
+  for (const m of line.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)) {
+    const word = m[1] !== undefined ? m[1].replace(/\\(.)/g, "$1") : m[2];
+    words.push(word.replaceAll("%%", "%").replaceAll("$$", "$"));
+  }
+  return words;
+}
+
+Deno.test("launchdAgents() are plists launchd reads: argv, calendar, log, label", async () => {
+  if (!await have("python3")) return;
+  await using dir = await tempDir();
+  const s = awkward(dir.path, "/usr/local/bin/litekeep", "backup");
+  const agents = launchdAgents(s);
+  assert.deepEqual(agents.map((a) => a.label), [
+    "com.litekeep.backup.gym-system",
+    "com.litekeep.monitor.gym-system",
+  ]);
+  for (const [i, agent] of agents.entries()) {
+    assert.equal(agent.path, `~/Library/LaunchAgents/${agent.label}.plist`);
+    const file = join(dir.path, `${agent.label}.plist`);
+    await Deno.writeTextFile(file, agent.plist);
+    // python3's plistlib as the independent reader of Apple's format.
+    const out = await new Deno.Command("python3", {
+      args: [
+        "-c",
+        "import json,plistlib,sys; print(json.dumps(plistlib.load(open(sys.argv[1],'rb'))))",
+        file,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const plist = JSON.parse(new TextDecoder().decode(out.stdout));
+    const job = s.jobs[i];
+    assert.deepEqual(plist, {
+      Label: agent.label,
+      ProgramArguments: jobArgv(s, job),
+      WorkingDirectory: s.workDir,
+      StartCalendarInterval: job.hour === undefined
+        ? { Minute: job.minute }
+        : { Hour: job.hour, Minute: job.minute },
+      StandardOutPath: s.logFile,
+      StandardErrorPath: s.logFile,
+    });
+  }
+});
