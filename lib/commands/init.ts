@@ -219,10 +219,15 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   await writeConfigFile(file, `${JSON.stringify(written, null, 2)}\n`, flags.force);
   const workDir = dirname(file);
   const logs = join(workDir, "logs");
-  // A crontab line whose ">> logs/..." folder is missing never runs its job at all.
-  await Deno.mkdir(logs, { recursive: true }).catch((cause) => {
-    warnings.push(`cannot create "${logs}": ${describeCause(cause)}`);
-  });
+  // A crontab line whose ">> logs/..." folder is missing never runs its job at all; and a
+  // monitor run before the first backup should say "no backups", not "no such folder".
+  for (const folder of [logs, backupDir]) {
+    await Deno.mkdir(folder, { recursive: true }).catch((cause) => {
+      const warning = `init: cannot create "${folder}": ${describeCause(cause)}`;
+      warnings.push(warning);
+      ctx.log.warn(warning);
+    });
+  }
   const schedule: Schedule = {
     program: selfArgv(),
     config: file,

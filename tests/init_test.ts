@@ -1,0 +1,284 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { loadConfig } from "../lib/cli/config.ts";
+import { shellQuote } from "../lib/remote/ssh.ts";
+import {
+  count,
+  have,
+  ls,
+  makeDb,
+  remoteLitekeep,
+  runCli,
+  spawnCli,
+  sqlite3,
+  startSshd,
+  tempDir,
+} from "./_helpers.ts";
+import { litekeepArgv } from "./support/sshd.ts";
+
+/**
+ * Runs a shell command the way cron does: `env -i PATH=/usr/bin:/bin`, no terminal (stdin from
+ * /dev/null, output to pipes), `/bin/sh -c`, in `cwd` (cron's is the home folder).
+ */
+async function asCron(command: string, cwd: string) {
+  const out = await new Deno.Command("/usr/bin/env", {
+    args: ["-i", "PATH=/usr/bin:/bin", "/bin/sh", "-c", command],
+    cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+}
+
+/** The command of a crontab line, as cron hands it to /bin/sh. */
+function cronCommand(line: string): string {
+  const m = /^\S+ \S+ \S+ \S+ \S+ (.*)$/.exec(line);
+  assert.ok(m, `not a crontab line: ${line}`);
+  return m[1].replaceAll("\\%", "%");
+}
+
+Deno.test("init in an empty folder, then a bare `litekeep backup` works from cron", async () => {
+  await using dir = await tempDir();
+  await Deno.mkdir(join(dir.path, "instance"));
+  const counts = makeDb(join(dir.path, "instance", "gym_system.db"));
+  const init = await spawnCli(["init", "--db", "instance/gym_system.db"], { cwd: dir.path });
+  assert.equal(init.code, 0, init.stderr);
+  assert.deepEqual(await ls(dir.path), ["instance", "litekeep.json", "logs"]);
+  // `cd FOLDER && litekeep backup >> logs/backup.log 2>&1`, litekeep named by its full path.
+  const litekeep = litekeepArgv([]).map(shellQuote).join(" ");
+  const line = `cd ${shellQuote(dir.path)} && ${litekeep} backup >> logs/backup.log 2>&1`;
+  for (const run of [1, 2]) {
+    const res = await asCron(line, "/");
+    assert.equal(res.code, 0, `run ${run}: ${res.stderr}`);
+    assert.equal(res.stdout + res.stderr, "");
+  }
+  const backups = (await ls(join(dir.path, "instance", "backups"))).filter((n) =>
+    n.endsWith(".db")
+  );
+  assert.equal(backups.length, 2, backups.join(", "));
+  for (const name of backups) {
+    const path = join(dir.path, "instance", "backups", name);
+    assert.equal(await sqlite3(path, "PRAGMA integrity_check"), "ok");
+    for (const [table, rows] of Object.entries(counts)) assert.equal(count(path, table), rows);
+  }
+  const log = await Deno.readTextFile(join(dir.path, "logs", "backup.log"));
+  for (const name of backups) assert.ok(log.includes(name), log);
+});
+
+Deno.test("init's crontab lines run from cron: backup + prune, then the monitor", async () => {
+  await using dir = await tempDir();
+  await Deno.mkdir(join(dir.path, "instance"));
+  makeDb(join(dir.path, "instance", "gym_system.db"));
+  const init = await spawnCli([
+    "init",
+    "--db",
+    "instance/gym_system.db",
+    "--backup-dir",
+    "data/backups/database",
+    "--keep-count",
+    "1",
+    "--keep-days",
+    "0",
+    "--json",
+  ], { cwd: dir.path });
+  assert.equal(init.code, 0, init.stderr);
+  const report = JSON.parse(init.stdout);
+  const lines = (report.schedule.crontab as string).split("\n").filter((l) =>
+    l !== "" && !l.startsWith("#")
+  );
+  assert.equal(lines.length, 2);
+  const [backup, monitor] = lines;
+  assert.match(backup, /^0 3 \* \* \* \/.* --config \/\S+litekeep\.json backup --prune >> \//);
+  assert.match(monitor, /^15 \* \* \* \* \/.* stats --max-age 26h --quiet$/);
+  const backups = join(dir.path, "data", "backups", "database");
+  // Before any backup the monitor fails, loudly: cron mails that line.
+  const stale = await asCron(cronCommand(monitor), "/");
+  assert.equal(stale.code, 1);
+  assert.match(stale.stderr, /error: .*no backups/i);
+  assert.deepEqual(await ls(backups), []);
+  for (let i = 0; i < 3; i++) {
+    const res = await asCron(cronCommand(backup), "/");
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal(res.stdout + res.stderr, "");
+    if (i < 2) await new Promise((r) => setTimeout(r, 1100));
+  }
+  // --keep-count 1 --keep-days 0: each run pruned what the one before it made.
+  const kept = (await ls(backups)).filter((n) => n.endsWith(".db"));
+  assert.equal(kept.length, 1, kept.join(", "));
+  const fresh = await asCron(cronCommand(monitor), "/");
+  assert.deepEqual(fresh, { code: 0, stdout: "", stderr: "" });
+  const log = await Deno.readTextFile(report.logFile);
+  assert.ok(log.includes(kept[0]), log);
+  assert.match(log, /delet/i);
+});
+
+Deno.test("init refuses to replace a config file without --force (exit 2, file untouched)", async () => {
+  await using dir = await tempDir();
+  makeDb(join(dir.path, "app.db"));
+  const file = join(dir.path, "litekeep.json");
+  // Not even a valid config: init must not need to read it.
+  await Deno.writeTextFile(file, "{ broken");
+  const before = await Deno.stat(file);
+  const res = await runCli(["init", "--db", "app.db"], { cwd: dir.path });
+  assert.equal(res.code, 2);
+  assert.equal(res.stdout, "");
+  assert.match(res.stderr, new RegExp(`error: init: "${file}" already exists; it was not changed`));
+  assert.match(res.stderr, /hint: add --force/);
+  assert.equal(await Deno.readTextFile(file), "{ broken");
+  assert.equal((await Deno.stat(file)).mtime?.getTime(), before.mtime?.getTime());
+  assert.deepEqual(await ls(dir.path), ["app.db", "litekeep.json"]);
+  const forced = await runCli(["init", "--db", "app.db", "--force"], { cwd: dir.path });
+  assert.equal(forced.code, 0, forced.stderr);
+  const config = await loadConfig(file);
+  assert.equal(config.db, join(dir.path, "app.db"));
+});
+
+Deno.test("init --config FILE writes that file, paths relative to its folder", async () => {
+  await using dir = await tempDir();
+  await Deno.mkdir(join(dir.path, "etc"));
+  makeDb(join(dir.path, "app.db"));
+  const res = await runCli([
+    "--config",
+    "etc/pi.json",
+    "init",
+    "--db",
+    "app.db",
+    "-d",
+    "etc/backups",
+    "--keep-days",
+    "3",
+    "--json",
+  ], { cwd: dir.path });
+  assert.equal(res.code, 0, res.stderr);
+  const report = JSON.parse(res.stdout);
+  const file = join(dir.path, "etc", "pi.json");
+  assert.equal(report.ok, true);
+  assert.equal(report.config, file);
+  assert.deepEqual(report.written, {
+    db: join(dir.path, "app.db"),
+    backupDir: "backups",
+    keep: { days: 3, count: 10 },
+  });
+  assert.deepEqual(JSON.parse(await Deno.readTextFile(file)), report.written);
+  const config = await loadConfig(file);
+  assert.equal(config.backupDir, join(dir.path, "etc", "backups"));
+  assert.equal(report.logFile, join(dir.path, "etc", "logs", "litekeep.log"));
+  assert.match(report.schedule.crontab, new RegExp(`--config ${file} backup --prune`));
+  assert.equal(report.schedule.launchd.length, 2);
+  assert.equal(report.schedule.systemd.length, 4);
+  // No temp left behind.
+  assert.deepEqual(await ls(join(dir.path, "etc")), ["backups", "logs", "pi.json"]);
+});
+
+Deno.test("init checks the database and its arguments before writing anything", async (t) => {
+  await using dir = await tempDir();
+  await Deno.writeTextFile(join(dir.path, "notes.db"), "x".repeat(200));
+  makeDb(join(dir.path, "app.db"));
+  const cases: Array<[string[], number, RegExp]> = [
+    [["init"], 2, /error: init: give --db DB .* or --remote HOST:PATH/],
+    [
+      ["init", "--db", "notes.db"],
+      1,
+      /error: Cannot open database ".*notes\.db": file is not a SQLite database/,
+    ],
+    [
+      ["init", "--db", "missing.db"],
+      1,
+      /error: Cannot open database ".*missing\.db": .*(not found|No such)/i,
+    ],
+    [
+      ["init", "--db", "app.db", "--keep-days", "0", "--keep-count", "0"],
+      2,
+      /init: every retention rule given is 0/,
+    ],
+    [["init", "--db", "app.db", "--keep-days", "x"], 2, /init: --keep-days must be a whole number/],
+    [["init", "--db", "app.db", "--frob"], 2, /init: unknown option "--frob"/],
+    [["init", "--remote=-oProxyCommand=x:/a.db"], 2, /Refusing host/],
+    [
+      ["init", "--remote", "pi:/a/b.db", "--db", "nofolder/b.db"],
+      1,
+      /the folder of ".*nofolder\/b\.db" does not exist/,
+    ],
+    [["init", "--db", "app.db", "--remote-bin", "/opt/litekeep"], 2, /--remote-bin needs --remote/],
+  ];
+  for (const [args, code, pattern] of cases) {
+    await t.step(args.join(" "), async () => {
+      const res = await runCli(args, { cwd: dir.path });
+      assert.equal(res.code, code, res.stderr);
+      assert.equal(res.stdout, "");
+      assert.match(res.stderr, pattern);
+      assert.deepEqual(await ls(dir.path), ["app.db", "notes.db"]);
+    });
+  }
+});
+
+Deno.test("init --help documents every flag", async () => {
+  const res = await runCli(["init", "--help"]);
+  assert.equal(res.code, 0);
+  for (
+    const flag of ["--db", "--backup-dir", "--remote", "--keep-days", "--keep-count", "--force"]
+  ) {
+    assert.ok(res.stdout.includes(flag), flag);
+  }
+  const main = await runCli(["--help"]);
+  assert.match(main.stdout, /^ {2}init +write litekeep\.json/m);
+});
+
+Deno.test("init --remote tries ssh, names the remote tool, and warns when unreachable", async () => {
+  if (!await have("sshd")) return;
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const remote = join(dir.path, "pi", "gym_system.db");
+  await Deno.mkdir(join(dir.path, "pi"));
+  await Deno.mkdir(join(dir.path, "mac"));
+  makeDb(remote);
+  const bin = await remoteLitekeep(dir.path);
+  const mac = join(dir.path, "mac");
+
+  const found = await runCli(
+    ["init", "--remote", `${sshd.host}:${remote}`, "--remote-bin", bin, "--json"],
+    { cwd: mac },
+  );
+  assert.equal(found.code, 0, found.stderr);
+  const report = JSON.parse(found.stdout);
+  assert.deepEqual(report.remote, {
+    host: sshd.host,
+    path: remote,
+    reached: true,
+    tool: "litekeep",
+    sqlite: report.remote.sqlite,
+    error: null,
+  });
+  assert.deepEqual(report.written, {
+    db: "gym_system.db",
+    backupDir: "backups",
+    keep: { days: 2, count: 24 },
+    remote: { host: sshd.host, db: remote, bin },
+  });
+  assert.match(report.schedule.crontab, /^0 \* \* \* \* \/.* --config \S+ pull >> \S+ 2>&1$/m);
+  assert.deepEqual(report.warnings, []);
+
+  // Without --remote-bin the remote's PATH has no litekeep: the fallback is named.
+  const fallback = await runCli(
+    ["init", "--remote", `${sshd.host}:${remote}`, "--force"],
+    { cwd: mac },
+  );
+  assert.equal(fallback.code, 0, fallback.stderr);
+  assert.match(fallback.stdout, /answered: tool (python3|sqlite3), SQLite \d/);
+  assert.match(fallback.stderr, /warning: init: testpi has no litekeep on its PATH, so pulls use/);
+
+  // A host that refuses the key: a warning that says what failed and how to check, exit 0.
+  await sshd.addAlias("wrongkey", [`IdentityFile ${join(sshd.dir, "other_key")}`]);
+  const refused = await runCli(
+    ["init", "--remote", `wrongkey:${remote}`, "--force", "--json"],
+    { cwd: mac },
+  );
+  assert.equal(refused.code, 0, refused.stderr);
+  const r = JSON.parse(refused.stdout);
+  assert.equal(r.remote.reached, false);
+  assert.match(r.remote.error.message, /Cannot reach "wrongkey" over ssh: authentication/);
+  assert.match(refused.stderr, /warning: init: Cannot reach "wrongkey".*litekeep info wrongkey:/);
+  assert.equal((await loadConfig(join(mac, "litekeep.json"))).remote?.host, "wrongkey");
+});
