@@ -19,9 +19,11 @@ import { litekeepArgv } from "./support/sshd.ts";
  * Runs a shell command the way cron does: `env -i PATH=/usr/bin:/bin`, no terminal (stdin from
  * /dev/null, output to pipes), `/bin/sh -c`, in `cwd` (cron's is the home folder).
  */
-async function asCron(command: string, cwd: string) {
+async function asCron(command: string, cwd: string, sshBin?: string) {
+  // The test sshd's ssh wrapper, when given, stands in for the user's ~/.ssh/config.
+  const path = sshBin ? `${sshBin}:/usr/bin:/bin` : "/usr/bin:/bin";
   const out = await new Deno.Command("/usr/bin/env", {
-    args: ["-i", "PATH=/usr/bin:/bin", "/bin/sh", "-c", command],
+    args: ["-i", `PATH=${path}`, "/bin/sh", "-c", command],
     cwd,
     stdin: "null",
     stdout: "piped",
@@ -257,6 +259,17 @@ Deno.test("init --remote tries ssh, names the remote tool, and warns when unreac
   });
   assert.match(report.schedule.crontab, /^0 \* \* \* \* \/.* --config \S+ pull >> \S+ 2>&1$/m);
   assert.deepEqual(report.warnings, []);
+  // The printed pull line, run as cron would, fills the empty folder with the remote's data.
+  const [pullLine] = (report.schedule.crontab as string).split("\n").filter((l) =>
+    l !== "" && !l.startsWith("#")
+  );
+  const pulled = await asCron(cronCommand(pullLine), "/", join(sshd.dir, "bin"));
+  assert.deepEqual(pulled, { code: 0, stdout: "", stderr: "" });
+  assert.equal(
+    await sqlite3(join(mac, "gym_system.db"), "SELECT count(*) FROM members"),
+    await sqlite3(remote, "SELECT count(*) FROM members"),
+  );
+  assert.match(await Deno.readTextFile(report.logFile), /gym_system/);
 
   // Without --remote-bin the remote's PATH has no litekeep: the fallback is named.
   const fallback = await runCli(

@@ -5,7 +5,17 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { have, ls, makeDb, remoteLitekeep, ROOT, spawnCli, sqlite3, tempDir } from "./_helpers.ts";
+import {
+  have,
+  ls,
+  makeDb,
+  remoteLitekeep,
+  ROOT,
+  spawnCli,
+  sqlite3,
+  startSshd,
+  tempDir,
+} from "./_helpers.ts";
 
 /** The fenced blocks of the README with this language tag. */
 async function blocks(lang: string): Promise<string[]> {
@@ -35,9 +45,14 @@ function commandLines(block: string): string[] {
   return block.split("\n").filter((l) => l !== "" && !l.startsWith("#"));
 }
 
-async function asCron(command: string) {
+/**
+ * Runs a command as cron does: `env -i PATH=/usr/bin:/bin`, no terminal, `/bin/sh -c`. `ssh` is
+ * the test sshd's wrapper when given: it stands in for the user's ~/.ssh/config.
+ */
+async function asCron(command: string, sshBin?: string) {
+  const path = sshBin ? `${sshBin}:/usr/bin:/bin` : "/usr/bin:/bin";
   const out = await new Deno.Command("/usr/bin/env", {
-    args: ["-i", "PATH=/usr/bin:/bin", "/bin/sh", "-c", command],
+    args: ["-i", `PATH=${path}`, "/bin/sh", "-c", command],
     cwd: "/",
     stdin: "null",
     stdout: "piped",
@@ -47,7 +62,7 @@ async function asCron(command: string) {
   return { code: out.code, output: text(out.stdout) + text(out.stderr) };
 }
 
-Deno.test("README crontab lines parse, and the Pi's run from cron into the monitored folder", async () => {
+Deno.test("README crontab lines parse and run from cron: the Pi's into the monitored folder, the Mac's pull", async () => {
   const cron = await blocks("cron");
   assert.ok(cron.length >= 3);
   await using dir = await tempDir();
@@ -60,13 +75,16 @@ Deno.test("README crontab lines parse, and the Pi's run from cron into the monit
     line.replaceAll("/usr/local/bin/litekeep", bin).replaceAll("/home/pi/gym-controller", project);
   const monitored = join(project, "data", "backups", "database");
   let ran = 0;
+  const pulls: string[] = [];
   for (const block of cron) {
     const lines = commandLines(block);
     for (const line of lines) checkCronLine(line);
     // Every line names the binary by its absolute path: cron's PATH has no /usr/local/bin.
     for (const line of lines) assert.match(line, /\/usr\/local\/bin\/litekeep /, line);
-    // The Mac's pull needs the Pi: it is parsed only.
-    if (lines.some((l) => / pull /.test(l))) continue;
+    if (lines.some((l) => / pull /.test(l))) {
+      pulls.push(...lines);
+      continue;
+    }
     if (block.includes("litekeep.json")) {
       const init = await spawnCli([
         "init",
@@ -94,6 +112,29 @@ Deno.test("README crontab lines parse, and the Pi's run from cron into the monit
   await assert.rejects(Deno.stat(join(project, "instance", "backups")), Deno.errors.NotFound);
   const log = await Deno.readTextFile(join(project, "logs", "backup.log"));
   for (const name of backups) assert.ok(log.includes(name), log);
+
+  // The Mac's line, against a real sshd on loopback as "raspberry-pi", into an empty folder.
+  assert.equal(pulls.length, 1);
+  await using sshd = await startSshd();
+  const mac = join(dir.path, "gym-analysis");
+  await Deno.mkdir(join(mac, "instance"), { recursive: true });
+  await Deno.mkdir(join(mac, "logs"));
+  for (const run of [1, 2]) {
+    const line = here(checkCronLine(pulls[0])).replaceAll("~/gym-analysis", mac)
+      .replaceAll("raspberry-pi:", `${sshd.host}:`);
+    const res = await asCron(line, join(sshd.dir, "bin"));
+    assert.equal(res.code, 0, `${pulls[0]}\n${res.output}`);
+    assert.equal(res.output, "");
+    const local = join(mac, "instance", "gym_system.db");
+    assert.equal(await sqlite3(local, "PRAGMA integrity_check"), "ok");
+    assert.equal(
+      await sqlite3(local, "SELECT count(*) FROM payments"),
+      await sqlite3(join(project, "instance", "gym_system.db"), "SELECT count(*) FROM payments"),
+    );
+    // The second pull kept the first copy as a backup.
+    if (run === 2) assert.equal((await ls(join(mac, "instance", "backups"))).length > 0, true);
+  }
+  assert.match(await Deno.readTextFile(join(mac, "logs", "sync.log")), /gym_system/);
 });
 
 Deno.test("README launchd agent is a plist launchd can read, with absolute paths", async () => {
