@@ -7,14 +7,13 @@
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Context } from "../cli/context.ts";
-import { describeCause, LitekeepError, OperationError, UsageError } from "../errors.ts";
+import { describeCause, OperationError, UsageError } from "../errors.ts";
 import { checkDatabaseFile } from "../engine/sqlite.ts";
 import { defaultBackupDir } from "../backup_set/backup.ts";
 import { type RetentionPolicy, validatePolicy } from "../backup_set/retention.ts";
 import { KEEP_RANGES } from "../limits.ts";
 import { PERMISSIONS } from "../permissions.ts";
 import { parseRemoteSpec, type RemoteSpec } from "../remote/ssh.ts";
-import { remoteInfo } from "../remote/ops.ts";
 import { configExists, configObject, writeConfigFile } from "../cli/config_write.ts";
 import {
   crontabText,
@@ -24,6 +23,7 @@ import {
   systemdUnits,
 } from "../cli/schedule.ts";
 import { intInRange, parseStrict, positionals, printJson } from "./_args.ts";
+import { describeInit, type RemoteCheck, remoteWarning, tryRemote } from "./_init.ts";
 
 /** One line for the command list. */
 export const summary = "write litekeep.json, check the database and remote, print the schedule";
@@ -96,7 +96,8 @@ export function parseFlags(argv: string[]): InitFlags {
       hint: 'see "litekeep init --help"',
     });
   }
-  // An hourly pull keeps a day of copies, not a week of 24 a day.
+  // An hourly pull makes 24 copies a day of the old local database: two days of them, not a
+  // week's 168, unless asked.
   const defaults = remote ? { days: 2, count: 24 } : { days: 7, count: 10 };
   const days = values["keep-days"];
   const count = values["keep-count"];
@@ -133,43 +134,6 @@ function selfArgv(): string[] {
   return [exec, "run", ...PERMISSIONS, fileURLToPath(new URL("../../main.ts", import.meta.url))];
 }
 
-/** What the remote said when tried. */
-interface RemoteCheck {
-  host: string;
-  path: string;
-  reached: boolean;
-  tool: string | null;
-  sqlite: string | null;
-  error: { message: string; hint: string | null } | null;
-}
-
-/**
- * Tries the remote with `info`. A failure is a warning, not an error: the config does not
- * depend on it (the Pi may be off, its key not yet installed), and the pull job fails loudly
- * on its own until it is fixed; init says what to run to check again.
- */
-async function tryRemote(spec: RemoteSpec, bin: string | undefined): Promise<RemoteCheck> {
-  const base = { host: spec.host, path: spec.path };
-  try {
-    const info = await remoteInfo(spec, {
-      ssh: {},
-      bin,
-      idleTimeoutMs: 120_000,
-      timeoutMs: 120_000,
-    });
-    return { ...base, reached: true, tool: info.tool, sqlite: info.sqlite, error: null };
-  } catch (error) {
-    if (!(error instanceof LitekeepError)) throw error;
-    return {
-      ...base,
-      reached: false,
-      tool: null,
-      sqlite: null,
-      error: { message: error.message, hint: error.hint ?? null },
-    };
-  }
-}
-
 /** Runs `init`. */
 export async function run(argv: string[], ctx: Context): Promise<number> {
   const flags = parseFlags(argv);
@@ -189,17 +153,8 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   if (flags.remote) {
     ctx.log.info(`init: trying ${flags.remote.host}:${flags.remote.path} over ssh`);
     remote = await tryRemote(flags.remote, flags.remoteBin);
-    const where = `${flags.remote.host}:${flags.remote.path}`;
-    if (remote.error) {
-      const warning = `init: ${remote.error.message}. The config is written, but the pull job ` +
-        `fails until this is fixed: ${remote.error.hint ?? "check ssh"}; ` +
-        `then check with "litekeep info ${where}"`;
-      warnings.push(warning);
-      ctx.log.warn(warning);
-    } else if (remote.tool !== "litekeep") {
-      const warning = `init: ${flags.remote.host} has no litekeep on its PATH, so pulls use ` +
-        `${remote.tool}: copy the litekeep binary to /usr/local/bin there (or give --remote-bin) ` +
-        "for faster pulls and --method delta";
+    const warning = remoteWarning(remote);
+    if (warning !== undefined) {
       warnings.push(warning);
       ctx.log.warn(warning);
     }
@@ -234,7 +189,8 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
     workDir,
     logFile: join(logs, "litekeep.log"),
     name: basename(db, extname(db)),
-    user: ctx.io.env("USER") ?? ctx.io.env("LOGNAME"),
+    // Under sudo, the user who ran it, not root: the jobs must own what they write.
+    user: ctx.io.env("SUDO_USER") ?? ctx.io.env("USER") ?? ctx.io.env("LOGNAME"),
     jobs: setupJobs(flags.remote ? "pull" : "backup"),
   };
   const texts = {
@@ -255,7 +211,7 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
       warnings,
     });
   } else if (!ctx.quiet) {
-    ctx.io.stdout(describe(file, written, remote, texts));
+    ctx.io.stdout(describeInit(file, written, remote, texts));
   }
   return 0;
 }
@@ -278,37 +234,4 @@ async function checkLocalDb(db: string, pulled: boolean) {
     return undefined;
   }
   return await checkDatabaseFile(db, "database", { allowEmpty: pulled });
-}
-
-function describe(
-  file: string,
-  written: Record<string, unknown>,
-  remote: RemoteCheck | null,
-  texts: {
-    crontab: string;
-    launchd: ReturnType<typeof launchdAgents>;
-    systemd: ReturnType<typeof systemdUnits>;
-  },
-): string {
-  const out = [`Wrote ${file}:`, JSON.stringify(written, null, 2), ""];
-  if (remote?.reached) {
-    out.push(
-      `Remote ${remote.host}:${remote.path} answered: tool ${remote.tool}, SQLite ${remote.sqlite}`,
-      "",
-    );
-  }
-  out.push("== crontab (crontab -e, then paste) ==", texts.crontab);
-  out.push("== launchd (Mac: a job missed while it slept runs when it wakes; cron skips it) ==");
-  for (const a of texts.launchd) {
-    out.push(`# save as ${a.path}, then: launchctl bootstrap gui/$(id -u) ${a.path}`, a.plist);
-  }
-  out.push(
-    "== systemd (Pi: Persistent=true runs a job missed while it was off) ==",
-    "# save each under /etc/systemd/system/, then: sudo systemctl daemon-reload && " +
-      `sudo systemctl enable --now ${
-        texts.systemd.filter((u) => u.name.endsWith(".timer")).map((u) => u.name).join(" ")
-      }`,
-  );
-  for (const u of texts.systemd) out.push(`# ${u.name}`, u.text);
-  return `${out.join("\n")}\n`;
 }
