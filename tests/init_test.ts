@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadConfig } from "../lib/cli/config.ts";
+import { writeConfigFile } from "../lib/cli/config_write.ts";
 import { shellQuote } from "../lib/remote/ssh.ts";
 import {
   count,
@@ -292,4 +293,30 @@ Deno.test("init --remote tries ssh, names the remote tool, and warns when unreac
   assert.match(r.remote.error.message, /Cannot reach "wrongkey" over ssh: authentication/);
   assert.match(refused.stderr, /warning: init: Cannot reach "wrongkey".*litekeep info wrongkey:/);
   assert.equal((await loadConfig(join(mac, "litekeep.json"))).remote?.host, "wrongkey");
+});
+
+Deno.test("writeConfigFile() never replaces a file that appeared after the check", async () => {
+  await using dir = await tempDir();
+  const file = join(dir.path, "litekeep.json");
+  await Deno.writeTextFile(file, "theirs");
+  // No pre-check here: the publish itself (link(2)) must refuse.
+  await assert.rejects(writeConfigFile(file, "ours", false), /already exists; it was not changed/);
+  assert.equal(await Deno.readTextFile(file), "theirs");
+  assert.deepEqual(await ls(dir.path), ["litekeep.json"]);
+  await writeConfigFile(file, "ours", true);
+  assert.equal(await Deno.readTextFile(file), "ours");
+  assert.deepEqual(await ls(dir.path), ["litekeep.json"]);
+});
+
+Deno.test("init into a missing folder exits 1, naming it", async () => {
+  await using dir = await tempDir();
+  makeDb(join(dir.path, "app.db"));
+  const res = await runCli(["--config", "nowhere/x.json", "init", "--db", "app.db"], {
+    cwd: dir.path,
+  });
+  assert.equal(res.code, 1);
+  assert.equal(res.stdout, "");
+  assert.match(res.stderr, /error: Cannot write config file ".*nowhere\/x\.json": /);
+  assert.match(res.stderr, /hint: check that the folder ".*nowhere" exists/);
+  assert.deepEqual(await ls(dir.path), ["app.db"]);
 });
