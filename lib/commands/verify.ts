@@ -84,7 +84,7 @@ function describe(r: VerifyReport): string {
     ? "no sidecar"
     : r.checksum.status;
   return `ok    ${r.path}\n    ${formatBytes(r.bytes)}, ${sum}, ${
-    r.integrity === "full" ? "integrity_check" : "quick_check"
+    r.integrityMode === "full" ? "integrity_check" : "quick_check"
   } ok, ${r.tables.length} tables, ${totalRows(r.tables)} rows\n${
     formatTables(r.tables, "      ")
   }`;
