@@ -25,6 +25,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   pull: () => import("../commands/pull.ts"),
   info: () => import("../commands/info.ts"),
   compare: () => import("../commands/compare.ts"),
+  list: () => import("../commands/list.ts"),
   agent: () => import("../commands/agent.ts"),
 };
 
