@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describeBackups, listBackupFolder } from "../lib/backup_set/list.ts";
+import { parseFlags } from "../lib/commands/list.ts";
+import { UsageError } from "../lib/errors.ts";
 import type { BackupEntry } from "../lib/backup_set/names.ts";
 import { fakeBackups, makeDb, runCli, tamper, tempDir } from "./_helpers.ts";
 
@@ -250,4 +252,26 @@ Deno.test("list fails with a plain message for each error class", async (t) => {
       assert.match(res.stderr, pattern);
     });
   }
+});
+
+Deno.test("list parseFlags() reads DIR or DB and --verify, and refuses the rest", () => {
+  assert.deepEqual(parseFlags([]), { path: undefined, verify: false });
+  assert.deepEqual(parseFlags(["b", "--verify"]), { path: "b", verify: true });
+  assert.throws(() => parseFlags(["a", "b"]), UsageError);
+  assert.throws(() => parseFlags(["--verify=yes"]), /list: --verify takes no value/);
+});
+
+Deno.test("list of a backup file lists the backups of its database beside it", async () => {
+  await using dir = await tempDir();
+  const [, second] = await fakeBackups(dir.path, ["20251018_030005", "20251019_030005"]);
+  await fakeBackups(dir.path, ["20251019_120000"], { stem: "shop" });
+  const res = await runCli(["list", second, "--json"], { now: NOW });
+  assert.equal(res.code, 0, res.stderr);
+  const out = JSON.parse(res.stdout);
+  assert.equal(out.dir, dir.path);
+  assert.equal(out.stem, "gym");
+  assert.deepEqual(out.backups.map((b: { name: string }) => b.name), [
+    "gym_backup_20251019_030005.db",
+    "gym_backup_20251018_030005.db",
+  ]);
 });

@@ -93,6 +93,10 @@ Deno.test("a typo'd flag or command word gets a did-you-mean, exit 2", async (t)
     [["bakup"], 'unknown command "bakup"; did you mean "backup"?'],
     [["lst"], 'unknown command "lst"; did you mean "list"?'],
     [["--jsn"], 'unknown option "--jsn"; did you mean "--json"?'],
+    [
+      ["prune", "--stats-only"],
+      'prune: unknown option "--stats-only"; it is an option of "litekeep backup"',
+    ],
     [["backup", "--frob"], 'backup: unknown option "--frob"\n'],
     [["frobnicate"], 'unknown command "frobnicate"\n'],
   ];

@@ -10,7 +10,7 @@ import { UsageError } from "../errors.ts";
 import type { Context } from "../cli/context.ts";
 import { BUSY_TIMEOUT_RANGE, MAX_AGE_SECONDS, type Range } from "../limits.ts";
 import { GLOBAL_OPTIONS } from "../cli/cli.ts";
-import { didYouMean } from "../cli/suggest.ts";
+import { didYouMean, OLD_SCRIPT_FLAGS } from "../cli/suggest.ts";
 
 /**
  * Parses `argv` strictly: unknown flags and missing values are usage errors (exit 2), each one
@@ -70,6 +70,13 @@ function negativeValues(
   return out;
 }
 
+/** `; it is an option of "litekeep backup"` for one of the old scripts' flags, or nothing. */
+function otherCommand(option: string): string {
+  return Object.hasOwn(OLD_SCRIPT_FLAGS, option)
+    ? `; it is an option of "litekeep ${OLD_SCRIPT_FLAGS[option]}"`
+    : "";
+}
+
 /**
  * node:util's parse error in litekeep's words; for an unknown option, the command's (or a
  * global) option it is closest to, when it looks like a typo of one.
@@ -84,7 +91,9 @@ function plainParseError(
   const option = /'(?:-[^-], )?(-[^' ]+)/.exec(text)?.[1] ?? "";
   if (/^Unknown option/.test(text)) {
     const names = [...Object.keys(options).map((name) => `--${name}`), ...GLOBAL_OPTIONS];
-    return `unknown option "${option}"${option.startsWith("--") ? didYouMean(option, names) : ""}`;
+    return `unknown option "${option}"${
+      option.startsWith("--") ? didYouMean(option, names) || otherCommand(option) : ""
+    }`;
   }
   if (/argument missing/.test(text)) return `${option} needs a value`;
   if (/does not take an argument/.test(text)) return `${option} takes no value`;

@@ -5,7 +5,8 @@
  */
 import { defaultBackupDir } from "../backup_set/backup.ts";
 import { type BackupListing, listBackupFolder, type ListedBackup } from "../backup_set/list.ts";
-import { dbStem } from "../backup_set/names.ts";
+import { basename, dirname } from "node:path";
+import { dbStem, parseBackupName } from "../backup_set/names.ts";
 import type { Context } from "../cli/context.ts";
 import { describeCause, OperationError, UsageError } from "../errors.ts";
 import { formatBytes, formatDuration, formatLocalTime } from "../cli/format.ts";
@@ -22,7 +23,8 @@ age, size, the database it belongs to, and its checksum state. Backups named in 
 wrong clock) are flagged. Reads only.
 
   DIR   a backup folder: every backup in it
-  DB    a database: its backups, in config "backupDir", else DB's folder/backups
+  DB    a database: its backups, in config "backupDir", else DB's folder/backups (a backup
+        file: the backups of its database beside it)
   none  config "backupDir" (every backup in it), else the backups of config "db"
 
 Checksum states: not-checked (a sidecar, not hashed), missing (no sidecar), unreadable (a
@@ -86,6 +88,9 @@ async function target(ctx: Context, given: string | undefined): Promise<{
       hint: "give a backup folder or a database",
     });
   }
+  // A backup itself ("list backups/gym_backup_20251019_155538.db"): the others of its set.
+  const backup = parseBackupName(basename(path));
+  if (backup !== undefined) return { dir: dirname(path), stem: backup.stem };
   return { dir: config?.backupDir ?? defaultBackupDir(path), stem: dbStem(path), db: path };
 }
 
