@@ -204,6 +204,9 @@ Deno.test("list DB lists that database's backups in its folder/backups; --verify
   );
   assert.equal(json.ok, false);
   assert.equal(json.sets[0].newestGood, "gym_backup_20251019_030005.db");
+  assert.equal(json.error.message, "1 of 2 backup(s) failed: gym_backup_20251018_030005.db");
+  assert.match(json.error.hint, /"problems" says why/);
+  assert.equal(json.error.exitCode, 1);
 });
 
 Deno.test("list with no argument lists the config's backup folder", async () => {
@@ -274,4 +277,36 @@ Deno.test("list of a backup file lists the backups of its database beside it", a
     "gym_backup_20251019_030005.db",
     "gym_backup_20251018_030005.db",
   ]);
+});
+
+Deno.test("list DB warns when the folder's set of that name belongs to another database", async () => {
+  await using dir = await tempDir();
+  await Deno.mkdir(join(dir.path, "site1"));
+  await Deno.mkdir(join(dir.path, "site2"));
+  const db1 = join(dir.path, "site1", "app.db");
+  const db2 = join(dir.path, "site2", "app.db");
+  makeDb(db1);
+  makeDb(db2);
+  const shared = join(dir.path, "shared");
+  const made = await runCli(["backup", db1, "--backup-dir", shared, "--quiet"]);
+  assert.equal(made.code, 0, made.stderr);
+  await Deno.writeTextFile(
+    join(dir.path, "litekeep.json"),
+    JSON.stringify({ backupDir: "shared" }),
+  );
+  const own = await runCli(["list", db1], { cwd: dir.path });
+  assert.equal(own.code, 0, own.stderr);
+  assert.doesNotMatch(own.stderr, /belong to/);
+  assert.match(
+    own.stdout,
+    /databases \(from \.litekeep-sets\.json\):\n {2}app: .*site1\/app\.db\n/,
+  );
+  const other = await runCli(["list", db2], { cwd: dir.path });
+  assert.equal(other.code, 0, other.stderr);
+  assert.match(
+    other.stderr,
+    /warning: the backups of "app" in ".*shared" belong to ".*site1\/app\.db" \(by its \.litekeep-sets\.json\), not to ".*site2\/app\.db"/,
+  );
+  const json = JSON.parse((await runCli(["list", db2, "--json"], { cwd: dir.path })).stdout);
+  assert.equal(json.backups[0].database, await Deno.realPath(db1));
 });

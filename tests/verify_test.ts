@@ -92,6 +92,9 @@ Deno.test("verify --json gives the integrity check's result and, apart, its mode
       assert.equal(result.integrity, integrity);
       assert.equal(result.integrityMode, mode);
       assert.equal(res.code, integrity === "ok" ? 0 : 1);
+      const out = JSON.parse(res.stdout);
+      if (integrity === "ok") assert.equal(out.error, undefined);
+      else assert.equal(out.error.message, `1 of 1 backup(s) failed: ${args[0]}`);
     });
   }
 });

@@ -232,6 +232,17 @@ export function backupDirPath(ctx: Context, given: string | undefined): string |
   return given !== undefined ? cliPath(ctx, given) : ctx.config?.backupDir;
 }
 
+/**
+ * The `error` of a `--json` object whose run failed without throwing (a check that found a
+ * problem): the same shape as every failed run's, so a script reads one field either way.
+ */
+export function jsonError(
+  message: string,
+  hint: string,
+): { error: { message: string; hint: string; exitCode: number } } {
+  return { error: { message, hint, exitCode: 1 } };
+}
+
 /** Writes the one JSON object of a `--json` run. */
 export function printJson(ctx: Context, value: unknown): void {
   ctx.io.stdout(`${JSON.stringify(value, null, 2)}\n`);

@@ -6,7 +6,7 @@
 import { compareTables, type Comparison } from "../remote/compare.ts";
 import type { Context } from "../cli/context.ts";
 import { UsageError } from "../errors.ts";
-import { parseStrict, printJson } from "./_args.ts";
+import { jsonError, parseStrict, printJson } from "./_args.ts";
 import { REMOTE_FLAGS, REMOTE_USAGE } from "./_remote.ts";
 import { type LocationFlags, orderByFlag, readLocation } from "./_info.ts";
 
@@ -65,8 +65,7 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
       a: flags.a,
       b: flags.b,
       ...comparison,
-      // The same shape as every failed run's "error", so a script reads one field either way.
-      ...(error ? { error: { ...error, exitCode: 1 } } : {}),
+      ...(error ? jsonError(error.message, error.hint) : {}),
     });
   } else if (!ctx.quiet) {
     ctx.io.stdout(describe(flags.a, flags.b, comparison));

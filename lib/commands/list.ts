@@ -10,7 +10,7 @@ import { dbStem, parseBackupName } from "../backup_set/names.ts";
 import type { Context } from "../cli/context.ts";
 import { describeCause, OperationError, UsageError } from "../errors.ts";
 import { formatBytes, formatDuration, formatLocalTime } from "../cli/format.ts";
-import { cliPath, parseStrict, positionals, printJson } from "./_args.ts";
+import { cliPath, jsonError, parseStrict, positionals, printJson } from "./_args.ts";
 
 /** One line for the command list. */
 export const summary = "the backups, newest first: time, age, size, database, checksum state";
@@ -128,6 +128,7 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
     onVerify: (i, total, entry) => ctx.log.progress(`list: verifying ${i}/${total} ${entry.name}`),
   });
   ctx.log.endProgress();
+  await warnOfOtherOwner(ctx, listing, db);
   const failed = listing.backups.filter((b) => b.good === false);
   for (const b of failed) ctx.log.error(`Backup "${b.path}" failed: ${b.problems.join("; ")}`);
   if (listing.future.length > 0) {
@@ -136,9 +137,45 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
         `they were taken: ${listing.future.join(", ")}`,
     );
   }
-  if (ctx.json) printJson(ctx, { ok: failed.length === 0, command: "list", ...listing });
-  else if (!ctx.quiet) ctx.io.stdout(describe(listing));
+  if (ctx.json) {
+    printJson(ctx, {
+      ok: failed.length === 0,
+      command: "list",
+      ...listing,
+      ...(failed.length === 0 ? {} : jsonError(
+        `${failed.length} of ${listing.count} backup(s) failed: ${
+          failed.map((b) => b.name).join(", ")
+        }`,
+        'each backup\'s "problems" says why; make a fresh backup ("litekeep backup"), and ' +
+          "never restore one that failed",
+      )),
+    });
+  } else if (!ctx.quiet) ctx.io.stdout(describe(listing));
   return failed.length === 0 ? 0 : 1;
+}
+
+/**
+ * A database named on the line (or in the config) whose stem's set in the folder belongs to
+ * another database, by the manifest: the backups listed are not its own, and the user must know.
+ */
+async function warnOfOtherOwner(
+  ctx: Context,
+  listing: BackupListing,
+  db: string | undefined,
+): Promise<void> {
+  const owner = listing.sets[0]?.database;
+  if (db === undefined || owner === undefined || owner === null) return;
+  let real: string;
+  try {
+    real = await Deno.realPath(db);
+  } catch {
+    return;
+  }
+  if (owner === real) return;
+  ctx.log.warn(
+    `the backups of "${listing.sets[0].stem}" in "${listing.dir}" belong to "${owner}" (by its ` +
+      `.litekeep-sets.json), not to "${real}"`,
+  );
 }
 
 /** The human table: one line per backup, newest first. */
