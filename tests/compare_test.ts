@@ -220,3 +220,45 @@ Deno.test("info, compare and pull agree across remote tools on FTS5 tables, odd 
     });
   }
 });
+
+Deno.test("compare --json of databases that differ gives ok:false and an error with a hint", async () => {
+  await using dir = await tempDir();
+  const a = join(dir.path, "a.db");
+  const b = join(dir.path, "b.db");
+  makeDb(a);
+  makeDb(b);
+  const conn = new DatabaseSync(b);
+  conn.exec("INSERT INTO payments VALUES (NULL, 1, 100, '2030-01-01', 'cash', 'late')");
+  conn.exec("CREATE TABLE extra (x)");
+  conn.close();
+  const res = await runCli(["compare", a, b, "--json"]);
+  assert.equal(res.code, 1);
+  const out = JSON.parse(res.stdout);
+  assert.equal(out.ok, false);
+  assert.equal(out.equal, false);
+  assert.equal(out.error.message, `"${a}" and "${b}" differ: extra (only in B), payments`);
+  assert.match(out.error.hint, /marked "!="/);
+  assert.equal(out.error.exitCode, 1);
+  assert.match(
+    res.stderr,
+    /error: ".*a\.db" and ".*b\.db" differ: extra \(only in B\), payments\n.*hint: /,
+  );
+  const same = JSON.parse((await runCli(["compare", a, a, "--json"])).stdout);
+  assert.deepEqual([same.ok, same.error], [true, undefined]);
+});
+
+Deno.test("info --json gives mtime in ISO-8601, like every other time", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "gym.db");
+  makeDb(db);
+  const mtime = new Date(2025, 9, 19, 15, 55, 38, 250);
+  await Deno.utime(db, mtime, mtime);
+  const res = await runCli(["info", db, "--json"]);
+  assert.equal(res.code, 0, res.stderr);
+  assert.equal(JSON.parse(res.stdout).mtime, mtime.toISOString());
+  const human = await runCli(["info", db]);
+  assert.match(
+    human.stdout,
+    new RegExp(`modified {6}${mtime.toISOString().replaceAll(".", "\\.")}`),
+  );
+});

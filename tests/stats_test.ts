@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { hashFile } from "../lib/backup_set/checksum.ts";
-import { backupFolderStats, databaseStats } from "../lib/backup_set/stats.ts";
+import { backupFolderStats, databaseStats, growthPerDay } from "../lib/backup_set/stats.ts";
 import { fakeBackups, ls, makeDb, runCli, sqlite3, startWriter, tempDir } from "./_helpers.ts";
 
 const NOW = new Date(2025, 9, 20, 3, 0, 10);
@@ -274,4 +274,33 @@ Deno.test("backup --stats-only prints the backup folder's statistics and backs n
     "gym_backup_20251019_030005.db",
     "gym_backup_20251019_030005.db.sha256",
   ]);
+});
+
+Deno.test("growthPerDay() extrapolates only over a span long enough to mean something", async (t) => {
+  const h = 3600_000;
+  const cases: Array<[string, number, number, number | null]> = [
+    ["two backups two minutes apart", 2 * 60_000, 2, null],
+    ["two backups 23 h apart", 23 * h, 2, null],
+    ["two backups 24 h apart", 24 * h, 2, 1000],
+    ["three backups over 12 h", 12 * h, 3, 2000],
+    ["three backups over 11 h", 11 * h, 3, null],
+    ["two backups over 12 h", 12 * h, 2, null],
+    ["one backup", 0, 1, null],
+  ];
+  for (const [name, spanMs, count, expected] of cases) {
+    await t.step(name, () => assert.equal(growthPerDay(1000, 2000, spanMs, count), expected));
+  }
+});
+
+Deno.test("stats of two backups minutes apart says there is not enough history for a rate", async () => {
+  await using dir = await tempDir();
+  await fakeBackups(dir.path, ["20251019_030005"], { rows: 10 });
+  await fakeBackups(dir.path, ["20251019_030205"], { rows: 4000 });
+  const res = await runCli(["stats", dir.path], { now: NOW });
+  assert.equal(res.code, 0, res.stderr);
+  assert.match(res.stdout, /size {4}.* -> .* \(\+.*, not enough history for a daily rate\)\n/);
+  assert.doesNotMatch(res.stdout, /\/day/);
+  const json = JSON.parse((await runCli(["stats", dir.path, "--json"], { now: NOW })).stdout);
+  assert.equal(json.sets[0].trend.bytesPerDay, null);
+  assert.ok(json.sets[0].trend.changeBytes > 0);
 });

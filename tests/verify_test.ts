@@ -66,6 +66,37 @@ Deno.test("verify reports a corrupt backup", async () => {
   const report = await verifyBackup(file, "full");
   assert.equal(report.ok, false);
   assert.ok(report.problems.some((p) => p.startsWith("integrity: ")), report.problems.join());
+  assert.deepEqual([report.integrity, report.integrityMode], ["failed", "full"]);
+});
+
+Deno.test("verify --json gives the integrity check's result and, apart, its mode", async (t) => {
+  await using dir = await tempDir();
+  const [good, corrupt] = await backupSet(dir.path);
+  const text = join(dir.path, "text.db");
+  await Deno.writeTextFile(text, "not a database ".repeat(100));
+  {
+    using f = await Deno.open(corrupt, { read: true, write: true });
+    await f.seek(4096 * 3 - 200, Deno.SeekMode.Start);
+    await f.write(new Uint8Array(200).fill(0xff));
+  }
+  const cases: Array<[string[], string, string, string]> = [
+    [[good], "ok", "full", "good, full"],
+    [[good, "--quick"], "ok", "quick", "good, quick"],
+    [[corrupt], "failed", "full", "corrupt"],
+    [[text], "skipped", "full", "not a database"],
+  ];
+  for (const [args, integrity, mode, name] of cases) {
+    await t.step(name, async () => {
+      const res = await runCli(["verify", ...args, "--json"]);
+      const [result] = JSON.parse(res.stdout).results;
+      assert.equal(result.integrity, integrity);
+      assert.equal(result.integrityMode, mode);
+      assert.equal(res.code, integrity === "ok" ? 0 : 1);
+      const out = JSON.parse(res.stdout);
+      if (integrity === "ok") assert.equal(out.error, undefined);
+      else assert.equal(out.error.message, `1 of 1 backup(s) failed: ${args[0]}`);
+    });
+  }
 });
 
 Deno.test("verify reports a missing sidecar without failing", async () => {

@@ -45,7 +45,10 @@ export interface BackupSetStats {
   newestAgeSeconds: number | null;
   /** Backups named in the future (a wrong clock, see `isNamedInFuture`), newest last. */
   future: string[];
-  /** Size of the oldest and newest backup, and the change per day between them. */
+  /**
+   * Size of the oldest and newest backup, and the change per day between them: null when the
+   * backups span too little time for a rate to mean anything (see `growthPerDay`).
+   */
   trend: { firstBytes: number; lastBytes: number; changeBytes: number; bytesPerDay: number | null };
   /** Backups without a checksum sidecar (`SIDECAR_EXTENSIONS`). */
   withoutSidecar: string[];
@@ -57,6 +60,32 @@ export interface BackupFolderStats {
   count: number;
   bytes: number;
   sets: BackupSetStats[];
+}
+
+/**
+ * The shortest span from oldest to newest backup over which a growth rate is extrapolated to a
+ * day: 24 h, or 12 h with at least `TREND_MIN_BACKUPS`. Two backups two minutes apart (a test
+ * run after the nightly one) would otherwise give "+18.9 MiB/day" from one noisy difference.
+ */
+export const TREND_MIN_SPAN_MS = 24 * 3600_000;
+/** The shorter span that is enough with at least `TREND_MIN_BACKUPS` backups. */
+export const TREND_SHORT_SPAN_MS = 12 * 3600_000;
+/** Backups needed for `TREND_SHORT_SPAN_MS`. */
+export const TREND_MIN_BACKUPS = 3;
+
+/**
+ * The change per day from `firstBytes` to `lastBytes` over `spanMs` and `count` backups, or null
+ * when the span is too short to extrapolate (see `TREND_MIN_SPAN_MS`). Pure.
+ */
+export function growthPerDay(
+  firstBytes: number,
+  lastBytes: number,
+  spanMs: number,
+  count: number,
+): number | null {
+  const enough = spanMs >= TREND_MIN_SPAN_MS ||
+    (spanMs >= TREND_SHORT_SPAN_MS && count >= TREND_MIN_BACKUPS);
+  return enough ? Math.round((lastBytes - firstBytes) / (spanMs / 86_400_000)) : null;
 }
 
 /**
@@ -82,7 +111,9 @@ export async function backupFolderStats(dir: string, now: Date): Promise<BackupF
     const real = set.filter((b) => !isNamedInFuture(b.time, now));
     const newest = real.at(-1);
     const last = newest ?? set[set.length - 1];
-    const days = (last.time.getTime() - first.time.getTime()) / 86_400_000;
+    const spanMs = last.time.getTime() - first.time.getTime();
+    // The backups the trend runs over: from the oldest to `last`, the future ones left out.
+    const used = (real.length > 0 ? real : set).length;
     const withoutSidecar: string[] = [];
     for (const b of set) {
       if (!await anyExists(sidecarPaths(b.path))) withoutSidecar.push(b.name);
@@ -99,7 +130,7 @@ export async function backupFolderStats(dir: string, now: Date): Promise<BackupF
         firstBytes: first.size,
         lastBytes: last.size,
         changeBytes: last.size - first.size,
-        bytesPerDay: days > 0 ? Math.round((last.size - first.size) / days) : null,
+        bytesPerDay: growthPerDay(first.size, last.size, spanMs, used),
       },
       withoutSidecar,
     });

@@ -26,8 +26,19 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   info: () => import("../commands/info.ts"),
   compare: () => import("../commands/compare.ts"),
   init: () => import("../commands/init.ts"),
+  list: () => import("../commands/list.ts"),
   agent: () => import("../commands/agent.ts"),
 };
+
+/** The long names of the global flags, for "did you mean". */
+export const GLOBAL_OPTIONS: readonly string[] = [
+  "--json",
+  "--quiet",
+  "--verbose",
+  "--help",
+  "--version",
+  "--config",
+];
 
 /** The flags every command accepts, before or after the command word. */
 export interface GlobalFlags {
@@ -142,12 +153,7 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
       throw new UsageError("no command given", { hint: 'see "litekeep --help"' });
     }
     const command = Object.hasOwn(COMMANDS, name) ? await COMMANDS[name]() : undefined;
-    if (command === undefined) {
-      throw new UsageError(
-        name.startsWith("-") ? `unknown option "${name}"` : `unknown command "${name}"`,
-        { hint: 'see "litekeep --help" for the commands' },
-      );
-    }
+    if (command === undefined) throw await unknownCommand(name, argv);
     if (flags.help) {
       io.stdout(command.usage);
       return EXIT.ok;
@@ -171,6 +177,34 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
   } catch (error) {
     return report(error, io, flags, log);
   }
+}
+
+/**
+ * The error for a line whose first word is no command: the command that the old scripts'
+ * flags need now (with the user's own line), else "did you mean" a command or global flag.
+ */
+async function unknownCommand(name: string, argv: string[]): Promise<UsageError> {
+  const { didYouMean, oldScriptCommand } = await import("./suggest.ts");
+  const old = oldScriptCommand(argv);
+  if (old !== undefined) {
+    return new UsageError(
+      `${old.flag} needs a command word now: use "${old.line}"`,
+      {
+        hint:
+          `the old scripts' flags belong to "litekeep ${old.command}"; see "litekeep ${old.command} --help"`,
+      },
+    );
+  }
+  if (name.startsWith("-")) {
+    return new UsageError(`unknown option "${name}"${didYouMean(name, GLOBAL_OPTIONS)}`, {
+      hint: 'see "litekeep --help" for the commands',
+    });
+  }
+  // The hidden remote agent is no command a user types: never suggest it.
+  const shown = Object.keys(COMMANDS).filter((c) => c !== "agent");
+  return new UsageError(`unknown command "${name}"${didYouMean(name, shown)}`, {
+    hint: 'see "litekeep --help" for the commands',
+  });
 }
 
 function report(

@@ -9,6 +9,8 @@ import { resolve } from "node:path";
 import { UsageError } from "../errors.ts";
 import type { Context } from "../cli/context.ts";
 import { BUSY_TIMEOUT_RANGE, MAX_AGE_SECONDS, type Range } from "../limits.ts";
+import { GLOBAL_OPTIONS } from "../cli/cli.ts";
+import { didYouMean, OLD_SCRIPT_FLAGS } from "../cli/suggest.ts";
 
 /**
  * Parses `argv` strictly: unknown flags and missing values are usage errors (exit 2), each one
@@ -29,7 +31,7 @@ export function parseStrict<T extends NonNullable<ParseArgsConfig["options"]>>(
       strict: true,
     });
   } catch (cause) {
-    throw new UsageError(`${command}: ${plainParseError(cause, argv)}`, {
+    throw new UsageError(`${command}: ${plainParseError(cause, argv, options)}`, {
       cause,
       hint: `see "litekeep ${command} --help"`,
     });
@@ -68,12 +70,31 @@ function negativeValues(
   return out;
 }
 
-/** node:util's parse error in litekeep's words. */
-function plainParseError(cause: unknown, argv: string[]): string {
+/** `; it is an option of "litekeep backup"` for one of the old scripts' flags, or nothing. */
+function otherCommand(option: string): string {
+  return Object.hasOwn(OLD_SCRIPT_FLAGS, option)
+    ? `; it is an option of "litekeep ${OLD_SCRIPT_FLAGS[option]}"`
+    : "";
+}
+
+/**
+ * node:util's parse error in litekeep's words; for an unknown option, the command's (or a
+ * global) option it is closest to, when it looks like a typo of one.
+ */
+function plainParseError(
+  cause: unknown,
+  argv: string[],
+  options: NonNullable<ParseArgsConfig["options"]>,
+): string {
   const text = cause instanceof Error ? cause.message : String(cause);
   // "'--keep-days'", "'--keep-days <value>'" or "'-d, --backup-dir <value>'": the long name.
   const option = /'(?:-[^-], )?(-[^' ]+)/.exec(text)?.[1] ?? "";
-  if (/^Unknown option/.test(text)) return `unknown option "${option}"`;
+  if (/^Unknown option/.test(text)) {
+    const names = [...Object.keys(options).map((name) => `--${name}`), ...GLOBAL_OPTIONS];
+    return `unknown option "${option}"${
+      option.startsWith("--") ? didYouMean(option, names) || otherCommand(option) : ""
+    }`;
+  }
   if (/argument missing/.test(text)) return `${option} needs a value`;
   if (/does not take an argument/.test(text)) return `${option} takes no value`;
   if (/argument is ambiguous/.test(text)) {
@@ -209,6 +230,17 @@ export function databasePath(
 /** The backup folder: the one on the command line, else the config's `backupDir`, if any. */
 export function backupDirPath(ctx: Context, given: string | undefined): string | undefined {
   return given !== undefined ? cliPath(ctx, given) : ctx.config?.backupDir;
+}
+
+/**
+ * The `error` of a `--json` object whose run failed without throwing (a check that found a
+ * problem): the same shape as every failed run's, so a script reads one field either way.
+ */
+export function jsonError(
+  message: string,
+  hint: string,
+): { error: { message: string; hint: string; exitCode: number } } {
+  return { error: { message, hint, exitCode: 1 } };
 }
 
 /** Writes the one JSON object of a `--json` run. */

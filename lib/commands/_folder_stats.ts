@@ -87,7 +87,11 @@ function describeFolder(s: BackupFolderStats): string {
       `    newest  ${set.newest.name}  ${formatLocalTime(set.newest.time)}, ${age}\n` +
       `    size    ${formatBytes(t.firstBytes)} -> ${formatBytes(t.lastBytes)} (${
         sign(t.changeBytes)
-      }${t.bytesPerDay === null ? "" : `, ${sign(t.bytesPerDay)}/day`})\n` +
+      }, ${
+        t.bytesPerDay === null
+          ? "not enough history for a daily rate"
+          : `${sign(t.bytesPerDay)}/day`
+      })\n` +
       (set.withoutSidecar.length ? `    no sidecar: ${set.withoutSidecar.length}\n` : "") +
       (set.future.length ? `    named in the future: ${set.future.join(", ")}\n` : "");
   }

@@ -54,12 +54,25 @@ export function readLocation(
   });
 }
 
+/**
+ * The `--json` object of `info` (and `pull --info-only`). `mtime` is ISO-8601 as every time in
+ * litekeep's JSON is; the remote protocol carries it as seconds since the epoch.
+ */
+export function infoJson(location: string, info: DbInfo): Record<string, unknown> {
+  return { ok: true, command: "info", location, ...info, mtime: isoFromSeconds(info.mtime) };
+}
+
+/** Seconds since the epoch (a float: a remote `stat` may give fractions) as ISO-8601. */
+function isoFromSeconds(seconds: number): string {
+  return new Date(Math.round(seconds * 1000)).toISOString();
+}
+
 /** The human summary of a `DbInfo`. */
 export function describeInfo(location: string, i: DbInfo): string {
   const width = Math.max(5, ...i.tables.map((t) => t.name.length));
   return `${location}\n` +
     `  size          ${formatBytes(i.size)} (${i.pageCount} pages of ${i.pageSize} bytes)\n` +
-    `  modified      ${new Date(i.mtime * 1000).toISOString()}\n` +
+    `  modified      ${isoFromSeconds(i.mtime)}\n` +
     `  sqlite        ${i.sqlite} (read by ${i.tool})\n` +
     `  journal mode  ${i.journalMode}\n` +
     `  wal           ${i.walSize === null ? "none" : formatBytes(i.walSize)}\n` +

@@ -6,7 +6,7 @@
 import { compareTables, type Comparison } from "../remote/compare.ts";
 import type { Context } from "../cli/context.ts";
 import { UsageError } from "../errors.ts";
-import { parseStrict, printJson } from "./_args.ts";
+import { jsonError, parseStrict, printJson } from "./_args.ts";
 import { REMOTE_FLAGS, REMOTE_USAGE } from "./_remote.ts";
 import { type LocationFlags, orderByFlag, readLocation } from "./_info.ts";
 
@@ -57,6 +57,7 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
     readLocation(ctx, "compare", flags.b, flags),
   ]);
   const comparison = compareTables(a.tables, b.tables);
+  const error = comparison.equal ? null : differences(flags.a, flags.b, comparison);
   if (ctx.json) {
     printJson(ctx, {
       ok: comparison.equal,
@@ -64,12 +65,25 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
       a: flags.a,
       b: flags.b,
       ...comparison,
+      ...(error ? jsonError(error.message, error.hint) : {}),
     });
   } else if (!ctx.quiet) {
     ctx.io.stdout(describe(flags.a, flags.b, comparison));
   }
-  if (!comparison.equal) ctx.log.error(`"${flags.a}" and "${flags.b}" differ`);
+  if (error) ctx.log.error(error.message, error.hint);
   return comparison.equal ? 0 : 1;
+}
+
+/** What differs, in one line, and what to do about it. */
+function differences(a: string, b: string, c: Comparison): { message: string; hint: string } {
+  const tables = c.rows.filter((r) => !r.same).map((r) =>
+    r.a === null ? `${r.table} (only in B)` : r.b === null ? `${r.table} (only in A)` : r.table
+  );
+  return {
+    message: `"${a}" and "${b}" differ: ${tables.join(", ")}`,
+    hint: 'the tables that differ are marked "!=" ("same": false in --json); if B is a ' +
+      'copy of A, take a fresh one ("litekeep pull")',
+  };
 }
 
 function describe(a: string, b: string, c: Comparison): string {

@@ -8,7 +8,7 @@ import { UsageError } from "../errors.ts";
 import { busyTimeoutFlag, parseStrict, positionals, printJson } from "./_args.ts";
 import { BUSY_TIMEOUT_RANGE, DEFAULT_BUSY_TIMEOUT_MS } from "../limits.ts";
 import { REMOTE_FLAGS, REMOTE_USAGE } from "./_remote.ts";
-import { describeInfo, type LocationFlags, orderByFlag, readLocation } from "./_info.ts";
+import { describeInfo, infoJson, type LocationFlags, orderByFlag, readLocation } from "./_info.ts";
 
 /** One line for the command list. */
 export const summary = "size, mtime, SQLite version, journal mode, WAL, tables and rows, free disk";
@@ -62,7 +62,7 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
     });
   }
   const info = await readLocation(ctx, "info", location, flags);
-  if (ctx.json) printJson(ctx, { ok: true, command: "info", location, ...info });
+  if (ctx.json) printJson(ctx, infoJson(location, info));
   else if (!ctx.quiet) ctx.io.stdout(describeInfo(location, info));
   return 0;
 }

@@ -27,7 +27,7 @@ import {
   remoteOptions,
   remoteSource,
 } from "./_remote.ts";
-import { describeInfo } from "./_info.ts";
+import { describeInfo, infoJson } from "./_info.ts";
 import { describePull, pullStatus } from "./_pull_report.ts";
 import { effectivePolicy, finishWithPrune, KEEP_HELP, KEEP_OPTIONS, keepPolicy } from "./_keep.ts";
 import type { RetentionPolicy } from "../backup_set/retention.ts";
@@ -132,7 +132,7 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   if (flags.infoOnly) {
     const info = await readInfo(source, { remote });
     const location = `${source.host}:${source.path}`;
-    if (ctx.json) printJson(ctx, { ok: true, command: "info", ...info, location });
+    if (ctx.json) printJson(ctx, infoJson(location, info));
     else if (!ctx.quiet) ctx.io.stdout(describeInfo(location, info));
     return 0;
   }

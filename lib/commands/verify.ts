@@ -8,7 +8,7 @@ import { UsageError } from "../errors.ts";
 import { formatBytes, formatTables, totalRows } from "../cli/format.ts";
 import { expandBackupPaths, verifyBackup, type VerifyReport } from "../engine/verify.ts";
 import { SIDECAR_EXTENSIONS } from "../backup_set/checksum.ts";
-import { cliPath, parseStrict, printJson } from "./_args.ts";
+import { cliPath, jsonError, parseStrict, printJson } from "./_args.ts";
 
 /** One line for the command list. */
 export const summary = "check backups: checksum against sidecar, integrity_check, row counts";
@@ -68,7 +68,18 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   }
   const failed = reports.filter((r) => !r.ok).length;
   if (ctx.json) {
-    printJson(ctx, { ok: failed === 0, command: "verify", failed, results: reports });
+    const bad = reports.filter((r) => !r.ok).map((r) => r.path);
+    printJson(ctx, {
+      ok: failed === 0,
+      command: "verify",
+      failed,
+      results: reports,
+      ...(failed === 0 ? {} : jsonError(
+        `${failed} of ${reports.length} backup(s) failed: ${bad.join(", ")}`,
+        'each result\'s "problems" says why; make a fresh backup ("litekeep backup"), and ' +
+          "never restore one that failed",
+      )),
+    });
   } else if (!ctx.quiet) {
     ctx.io.stdout(reports.map(describe).join(""));
     ctx.io.stdout(`${reports.length - failed} ok, ${failed} failed\n`);
@@ -84,7 +95,7 @@ function describe(r: VerifyReport): string {
     ? "no sidecar"
     : r.checksum.status;
   return `ok    ${r.path}\n    ${formatBytes(r.bytes)}, ${sum}, ${
-    r.integrity === "full" ? "integrity_check" : "quick_check"
+    r.integrityMode === "full" ? "integrity_check" : "quick_check"
   } ok, ${r.tables.length} tables, ${totalRows(r.tables)} rows\n${
     formatTables(r.tables, "      ")
   }`;

@@ -145,8 +145,13 @@ export interface VerifyReport {
   path: string;
   ok: boolean;
   checksum: ChecksumCheck;
-  /** Integrity check mode used. */
-  integrity: CheckMode;
+  /**
+   * The integrity check's result: `ok`, `failed` (it found problems), or `skipped` when it
+   * could not run (the file is not a database; `problems` says why).
+   */
+  integrity: "ok" | "failed" | "skipped";
+  /** The integrity check run: `full` (`integrity_check`) or `quick` (`quick_check`). */
+  integrityMode: CheckMode;
   /** Why the backup failed; empty when ok. */
   problems: string[];
   /** Things worth knowing that do not fail the backup (a missing sidecar). */
@@ -161,7 +166,8 @@ export async function verifyBackup(path: string, mode: CheckMode): Promise<Verif
     path,
     ok: false,
     checksum: { status: "missing" },
-    integrity: mode,
+    integrity: "skipped",
+    integrityMode: mode,
     problems: [],
     warnings: [],
     tables: [],
@@ -214,6 +220,7 @@ export async function verifyBackup(path: string, mode: CheckMode): Promise<Verif
   }
   report.tables = inspection.tables;
   for (const problem of inspection.problems) report.problems.push(`integrity: ${problem}`);
+  report.integrity = inspection.problems.length === 0 ? "ok" : "failed";
   report.ok = report.problems.length === 0;
   return report;
 }
