@@ -159,6 +159,13 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
     onProgress: (p) => ctx.log.progress(pullStatus(p, (performance.now() - started) / 1000)),
   });
   ctx.log.endProgress();
+  // What scp is, not a problem of this run: an info line (--quiet shows only real problems).
+  if (result.method === "scp") {
+    ctx.log.info(
+      "scp copies the raw files: if the application wrote meanwhile, the copy may be stale or " +
+        "torn; --method snapshot is consistent while it writes",
+    );
+  }
   for (const warning of result.warnings) ctx.log.warn(warning);
   return finishWithPrune(ctx, "pull", result, () => describePull(result));
 }
