@@ -34,9 +34,10 @@ export interface Logger {
   error(message: string, hint?: string): void;
   /**
    * Draws `line` as the progress line. Only on a terminal, not with `--quiet`, and only once
-   * the work has run for `delayMs` (short work shows no progress at all).
+   * the work has run for `delayMs` (short work shows no progress at all), unless `now` (work
+   * known to take a while, such as waiting for a remote host, shows at once).
    */
-  progress(line: string): void;
+  progress(line: string, options?: { now?: boolean }): void;
   /** Clears the progress line, if one is drawn. */
   endProgress(): void;
 }
@@ -81,11 +82,11 @@ export function createLogger(io: Io, options: LoggerOptions = {}): Logger {
       line("error: ", message);
       if (hint) line("hint: ", hint);
     },
-    progress(text) {
+    progress(text, when) {
       if (!io.stderrIsTerminal || options.quiet) return;
       const now = performance.now();
       // Redraw at most ten times a second: a terminal is slower than SQLite.
-      if (now - started < delayMs || now - lastDraw < 100) return;
+      if ((now - started < delayMs && !when?.now) || now - lastDraw < 100) return;
       lastDraw = now;
       io.stderr(`\r\x1b[K${text}`);
       drawn = true;
