@@ -148,6 +148,42 @@ Deno.test("--ping: a host that never answers times out; the job still runs and s
   }
 });
 
+Deno.test("--ping: a real process and a silent host: the default 10 s, then the job's own exit", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "app.db");
+  smallDb(db);
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    try {
+      for await (const conn of listener) held.push(conn);
+    } catch {
+      // closed at the end
+    }
+  })();
+  try {
+    const port = (listener.addr as Deno.NetAddr).port;
+    const res = await spawnCli([
+      "backup",
+      db,
+      "--backup-dir",
+      join(dir.path, "b"),
+      "--ping",
+      `http://127.0.0.1:${port}/h`,
+    ]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stderr, /warning: ping .*\/h\/start failed: no answer within 10 s/);
+    assert.match(res.stderr, /warning: ping .*\/h not sent/);
+    assert.match(res.stdout, /Backup written/);
+    // Only the start ping reached the host: one connection.
+    assert.equal(held.length, 1);
+  } finally {
+    listener.close();
+    await accepting;
+    for (const conn of held) conn.close();
+  }
+});
+
 Deno.test("--ping: an HTTP error answer is a warning; the exit code stays", async () => {
   await using dir = await tempDir();
   await using server = pingServer(404);
