@@ -7,7 +7,15 @@ async function task(cwd: string, args: string[]): Promise<{ code: number; out: s
   const res = await new Deno.Command(Deno.execPath(), {
     args: ["task", "--quiet", "--config", join(ROOT, "deno.json"), "litekeep", "--", ...args],
     cwd,
-    env: { NO_COLOR: "1" },
+    // Without the INIT_CWD of a task this test may run under (`deno task test`): deno task
+    // keeps one that is already set, as npm does.
+    clearEnv: true,
+    env: {
+      NO_COLOR: "1",
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      HOME: Deno.env.get("HOME") ?? "/root",
+      ...(Deno.env.get("DENO_DIR") ? { DENO_DIR: Deno.env.get("DENO_DIR")! } : {}),
+    },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
