@@ -5,6 +5,7 @@
  */
 import { runCli } from "./lib/cli/cli.ts";
 import { processIo } from "./lib/cli/io.ts";
+import { logStamp } from "./lib/cli/log.ts";
 import { deferSignal, pendingSignal } from "./lib/files/interrupt.ts";
 
 /** Signals that end a run (Ctrl-C, kill, a closed terminal), and the shell's exit code for each. */
@@ -46,14 +47,32 @@ function exitOnSignals(): void {
  */
 function say(line: string): void {
   try {
-    const stamp = Deno.stderr.isTerminal() ? "" : `${new Date().toISOString()} `;
+    const stamp = Deno.stderr.isTerminal() ? "" : `${logStamp(new Date())} `;
     Deno.stderr.writeSync(new TextEncoder().encode(`${stamp}${line}\n`));
   } catch {
     // stderr is gone (a closed terminal): exiting is all that is left.
   }
 }
 
+/**
+ * `deno task litekeep` runs in the repository's folder, not where the user typed it: relative
+ * paths would resolve against the repository. Deno's task runner says where the user stood in
+ * INIT_CWD; litekeep goes back there. Only when run from source as the task (the working folder
+ * is main.ts's own): a compiled binary, or an npm script that set INIT_CWD, is left alone.
+ */
+function returnToInitCwd(): void {
+  const initCwd = Deno.env.get("INIT_CWD");
+  if (!initCwd || !import.meta.url.startsWith("file:")) return;
+  const here = decodeURIComponent(new URL(".", import.meta.url).pathname).replace(/\/$/, "");
+  try {
+    if (Deno.cwd() === here && initCwd !== here) Deno.chdir(initCwd);
+  } catch {
+    // INIT_CWD is gone or unreadable: stay where the task put us.
+  }
+}
+
 if (import.meta.main) {
+  returnToInitCwd();
   exitOnSignals();
   const code = await runCli(Deno.args, processIo());
   // One turn of the event loop, so that a signal that came during the last synchronous work

@@ -19,4 +19,7 @@ export const PERMISSIONS: readonly string[] = [
   "--allow-sys=statfs",
   // pull, info and compare over ssh: ssh and scp are the only programs litekeep starts.
   "--allow-run=ssh,scp",
+  // Health pings (`--ping URL`, config "ping") to a monitor such as healthchecks.io. Any host:
+  // the URL is the user's, and a binary's permissions are fixed before anyone has chosen it.
+  "--allow-net",
 ];

@@ -81,6 +81,10 @@ export interface CliOptions {
   terminal?: boolean;
   /** How long work must run before progress shows. @default 1000 */
   progressDelayMs?: number;
+  /** False: stdout is a log file (a job's summary is stamped). @default true */
+  stdoutTerminal?: boolean;
+  /** How long one health ping may take. @default 10000 */
+  pingTimeoutMs?: number;
 }
 
 /** Runs the CLI in-process with captured output. */
@@ -100,6 +104,8 @@ export async function runCli(args: string[], options: CliOptions = {}): Promise<
     cwd: options.cwd ?? Deno.cwd(),
     now: () => options.now ?? new Date(),
     progressDelayMs: options.progressDelayMs,
+    stdoutIsTerminal: options.stdoutTerminal ?? true,
+    pingTimeoutMs: options.pingTimeoutMs,
   };
   const code = await runCliInProcess(args, io);
   return { code, stdout, stderr };

@@ -367,7 +367,10 @@ Deno.test("backup exits with the real process exit codes", async () => {
   const missing = await spawnCli(["backup", join(dir.path, "nope.db")]);
   assert.equal(missing.code, 1);
   assert.equal(missing.stdout, "");
-  assert.match(missing.stderr, /^\S+Z error: Cannot open database ".*nope\.db": no such file/m);
+  assert.match(
+    missing.stderr,
+    /^\S+[+-]\d\d:\d\d error: Cannot open database ".*nope\.db": no such file/m,
+  );
   const usage = await spawnCli(["backup", "--no-such-flag"]);
   assert.equal(usage.code, 2);
   const db = join(dir.path, "gym.db");

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Io } from "../lib/cli/io.ts";
-import { createLogger } from "../lib/cli/log.ts";
+import { createLogger, logStamp } from "../lib/cli/log.ts";
 
 function capture(terminal: boolean): { io: Io; err: () => string } {
   let err = "";
@@ -39,10 +39,11 @@ Deno.test("createLogger() writes timestamped lines and no progress when not a te
   log.progress("backup: 50%");
   log.warn("two\nlines");
   log.error("it broke", "fix it");
+  const at = logStamp(new Date("2025-10-19T06:55:38.000Z"));
+  assert.match(at, /^2025-10-19T\d\d:\d\d:38[+-]\d\d:\d\d$/);
   assert.equal(
     err(),
-    "2025-10-19T06:55:38.000Z warning: two\n2025-10-19T06:55:38.000Z warning: lines\n" +
-      "2025-10-19T06:55:38.000Z error: it broke\n2025-10-19T06:55:38.000Z hint: fix it\n",
+    `${at} warning: two\n${at} warning: lines\n${at} error: it broke\n${at} hint: fix it\n`,
   );
 });
 

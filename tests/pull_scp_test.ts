@@ -14,3 +14,21 @@ Deno.test("pull --method scp of a copy that fails its check says it was likely t
   assert.match(res.stderr, /failed its integrity check/);
   assert.match(res.stderr, /hint: .*torn by the application writing meanwhile.*--method snapshot/);
 });
+
+Deno.test("pull --method scp --quiet says nothing when nothing is wrong", async () => {
+  // Found by the new-user trial: every quiet scp pull warned, so cron mailed every hour.
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const remote = join(dir.path, "remote.db");
+  makeDb(remote, { wal: false });
+  const local = join(dir.path, "local.db");
+  const quiet = await pull(sshd, remote, local, "--method", "scp", "--quiet");
+  assert.equal(quiet.code, 0, quiet.stderr);
+  assert.equal(quiet.stderr, "");
+  assert.equal(quiet.stdout, "");
+  // Without --quiet the caveat is still said, as information.
+  const loud = await pull(sshd, remote, local, "--method", "scp");
+  assert.equal(loud.code, 0, loud.stderr);
+  assert.match(loud.stderr, /^\S+ scp copies the raw files: .*--method snapshot/m);
+  assert.doesNotMatch(loud.stderr, /warning:/);
+});

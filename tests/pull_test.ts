@@ -161,7 +161,7 @@ Deno.test("pull --method scp copies the .db and -wal and warns", async () => {
   app.close();
   assert.equal(res.code, 0, res.stderr);
   assert.equal(JSON.parse(res.stdout).method, "scp");
-  assert.match(res.stderr, /warning: scp copies the raw files/);
+  assert.match(res.stderr, / scp copies the raw files/);
   assert.equal(count(local, "members"), 345);
   assert.equal(await sqlite3(local, "PRAGMA integrity_check"), "ok");
   assert.deepEqual((await ls(dir.path)).filter((n) => n.startsWith(".litekeep-tmp")), []);
@@ -279,7 +279,7 @@ Deno.test("pull --method scp says what it checked: row counts match, differ, or 
       "match",
       "/nonexistent/litekeep",
       /^ {2}verified {2}integrity_check ok; row counts match the remote's live database$/m,
-      /warning: scp copies the raw files/,
+      / scp copies the raw files/,
     ],
     [
       "differ",

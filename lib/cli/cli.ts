@@ -7,8 +7,9 @@
 import type { Command, Context } from "./context.ts";
 import { EXIT, LitekeepError, UsageError } from "../errors.ts";
 import type { Io } from "./io.ts";
-import { createLogger } from "./log.ts";
+import { createLogger, logStamp } from "./log.ts";
 import { VERSION } from "../version.ts";
+import { createPinger, OutputTail, parsePingUrl } from "./ping.ts";
 
 /**
  * Every command, by name, loaded when it runs: "litekeep --version" and a cron job's one
@@ -38,7 +39,21 @@ export const GLOBAL_OPTIONS: readonly string[] = [
   "--help",
   "--version",
   "--config",
+  "--ping",
 ];
+
+/**
+ * The commands that do a job, and so ping (`--ping`, config `ping`): a dead man's switch
+ * watches jobs, not look-ups. `stats` is a job only as a monitor (`--max-age`).
+ */
+const JOBS = new Set(["backup", "pull", "prune", "verify", "checkpoint", "stats"]);
+
+/**
+ * The commands whose stdout is a job's summary, stamped like the log lines when stdout is not a
+ * terminal. Data commands (info, compare, list, init's crontab lines, --json) print data that
+ * is read or pasted as it is.
+ */
+const STAMPED = new Set(["backup", "pull", "prune", "verify", "checkpoint", "stats", "restore"]);
 
 /** The flags every command accepts, before or after the command word. */
 export interface GlobalFlags {
@@ -48,6 +63,8 @@ export interface GlobalFlags {
   help: boolean;
   version: boolean;
   config?: string;
+  /** `--ping URL`, for the job commands. */
+  ping?: string;
 }
 
 /**
@@ -65,7 +82,9 @@ export function splitGlobalFlags(argv: string[]): { flags: GlobalFlags; rest: st
     version: false,
   };
   const rest: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
+  // `deno task litekeep -- --version` passes the `--` on: one in front separates nothing.
+  const start = argv[0] === "--" ? 1 : 0;
+  for (let i = start; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === "--") {
       rest.push(...argv.slice(i));
@@ -83,6 +102,13 @@ export function splitGlobalFlags(argv: string[]): { flags: GlobalFlags; rest: st
         throw new UsageError("--config needs a file name", { hint: "--config litekeep.json" });
       }
       flags.config = value;
+    } else if (arg.startsWith("--ping=")) flags.ping = arg.slice("--ping=".length);
+    else if (arg === "--ping") {
+      const value = argv[++i];
+      if (value === undefined || value === "") {
+        throw new UsageError("--ping needs a URL", { hint: "--ping https://hc-ping.com/<uuid>" });
+      }
+      flags.ping = value;
     } else rest.push(arg);
   }
   return { flags, rest };
@@ -110,6 +136,8 @@ Global options (before or after the command):
   -q, --quiet      no logs and no summary; warnings and errors still show
   -v, --verbose    more detail, and stack traces of unexpected errors
   --config FILE    config file (default: ./litekeep.json if present, else $LITEKEEP_CONFIG)
+  --ping URL       health check: URL/start, then URL or URL/<exit code>, for backup, pull,
+                   prune, verify, checkpoint, stats --max-age (config key "ping")
   -h, --help       help (also "litekeep <command> --help")
   -V, --version    print the version
 
@@ -122,7 +150,10 @@ Exit codes: 0 success, 1 failed, 2 usage or config error, 75 busy (retry later).
  *
  * @returns the exit code
  */
-export async function runCli(argv: string[], io: Io): Promise<number> {
+export async function runCli(argv: string[], processIo: Io): Promise<number> {
+  const tail = new OutputTail();
+  let stampStdout = false;
+  const io = recordedIo(processIo, tail, () => stampStdout);
   let flags: GlobalFlags = {
     json: false,
     quiet: false,
@@ -173,7 +204,39 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
       config,
       configFlag: flags.config,
     };
-    return await command.run(rest, ctx);
+    const job = JOBS.has(name) &&
+      (name !== "stats" || rest.some((a) => a === "--max-age" || a.startsWith("--max-age=")));
+    if (flags.ping !== undefined && !job) {
+      throw new UsageError(
+        `--ping is for jobs; "${name}" ${
+          name === "stats" ? "without --max-age " : ""
+        }does not ping`,
+        {
+          hint: "backup, pull, prune, verify, checkpoint and stats --max-age take --ping",
+        },
+      );
+    }
+    const pingAt = flags.ping !== undefined
+      ? parsePingUrl(flags.ping, "--ping")
+      : job && config?.ping !== undefined
+      ? parsePingUrl(config.ping, `Config file "${config.path}": "ping"`)
+      : undefined;
+    stampStdout = !flags.json && STAMPED.has(name) && processIo.stdoutIsTerminal === false;
+    if (pingAt === undefined) return await command.run(rest, ctx);
+    const pinger = createPinger({
+      url: pingAt,
+      warn: (message) => log.warn(message),
+      timeoutMs: io.pingTimeoutMs,
+    });
+    await pinger.start();
+    let code: number;
+    try {
+      code = await command.run(rest, ctx);
+    } catch (error) {
+      code = report(error, io, flags, log);
+    }
+    await pinger.finish(code, tail.text());
+    return code;
   } catch (error) {
     return report(error, io, flags, log);
   }
@@ -205,6 +268,31 @@ async function unknownCommand(name: string, argv: string[]): Promise<UsageError>
   return new UsageError(`unknown command "${name}"${didYouMean(name, shown)}`, {
     hint: 'see "litekeep --help" for the commands',
   });
+}
+
+/**
+ * The run's own view of the process: everything written is also kept in `tail` (a ping's body),
+ * and a job's stdout lines get the log's timestamp when `stamp()` says so.
+ */
+function recordedIo(io: Io, tail: OutputTail, stamp: () => boolean): Io {
+  let lineStart = true;
+  return {
+    ...io,
+    stdout(text) {
+      if (stamp() && text !== "") {
+        const now = `${logStamp(io.now())} `;
+        // A stamp at the start of each line, including one that began in an earlier write.
+        text = (lineStart ? now : "") + text.replace(/\n(?=.)/gs, `\n${now}`);
+        lineStart = text.endsWith("\n");
+      }
+      tail.add(text);
+      io.stdout(text);
+    },
+    stderr(text) {
+      tail.add(text);
+      io.stderr(text);
+    },
+  };
 }
 
 function report(

@@ -12,6 +12,7 @@ import { checkHost } from "../remote/ssh.ts";
 import type { RetentionPolicy } from "../backup_set/retention.ts";
 import { CHECKSUM_CHOICES, type ChecksumChoice } from "../backup_set/checksum.ts";
 import { VERIFY_MODES, type VerifyMode } from "../engine/sqlite.ts";
+import { parsePingUrl } from "./ping.ts";
 
 /** Retention rules, as in the `keep` object: the policy of `lib/backup_set/retention.ts`. */
 export type KeepConfig = RetentionPolicy;
@@ -35,11 +36,14 @@ export interface Config {
   verify?: VerifyMode;
   busyTimeout?: number;
   remote?: RemoteConfig;
+  /** The health-check URL the job commands ping (`--ping` overrides it). */
+  ping?: string;
 }
 
 type Kind =
   | "string"
   | "host"
+  | "url"
   | "strings"
   | { oneOf: readonly string[] }
   | { range: Range }
@@ -65,6 +69,8 @@ const SCHEMA: Schema = {
   // Checked here, not only when ssh runs: a hostile host is a config error (exit 2) before
   // anything starts, and it names the key to fix.
   remote: { host: "host", db: "string", bin: "string", sshOptions: "strings" },
+  // Checked at load, like the host: a bad URL is exit 2 before the job starts.
+  ping: "url",
 };
 
 /**
@@ -154,6 +160,9 @@ function checkObject(value: unknown, schema: Schema, prefix: string, file: strin
           hint: cause.hint,
         });
       }
+    } else if (kind === "url") {
+      if (typeof item !== "string" || item === "") throw bad("a non-empty string");
+      parsePingUrl(item, `Config file "${file}": "${name}"`);
     } else if (kind === "strings") {
       if (!Array.isArray(item) || !item.every((s) => typeof s === "string")) {
         throw bad("a list of strings");

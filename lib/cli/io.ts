@@ -17,6 +17,11 @@ export interface Io {
   stderr(text: string): void;
   /** True when stderr is a terminal: progress lines instead of timestamped log lines. */
   stderrIsTerminal: boolean;
+  /**
+   * False when stdout is not a terminal (cron's log file): a job's summary lines are stamped
+   * like the log lines. Unset counts as a terminal (unstamped).
+   */
+  stdoutIsTerminal?: boolean;
   /** Reads an environment variable. */
   env(name: string): string | undefined;
   /** The working directory that relative paths on the command line resolve against. */
@@ -25,6 +30,8 @@ export interface Io {
   now(): Date;
   /** Work shorter than this shows no progress line. @default 1000 */
   progressDelayMs?: number;
+  /** How long one health ping may take (tests shorten it). @default 10000 */
+  pingTimeoutMs?: number;
 }
 
 const encoder = new TextEncoder();
@@ -57,6 +64,7 @@ export function processIo(): Io {
     readStdin: async () => new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer()),
     stderr: (text) => writeAll(Deno.stderr, text),
     stderrIsTerminal: Deno.stderr.isTerminal(),
+    stdoutIsTerminal: Deno.stdout.isTerminal(),
     env: (name) => Deno.env.get(name),
     cwd: Deno.cwd(),
     now: () => new Date(),

@@ -1,11 +1,26 @@
 /**
  * Logging and progress on stderr. On a terminal, long work draws one progress line; elsewhere
- * (cron appending to a log file) every line starts with an ISO-8601 timestamp and no progress
- * is drawn.
+ * (cron appending to a log file) every line starts with a timestamp (`logStamp`: local time
+ * with its UTC offset, the clock of the backup file names) and no progress is drawn.
  *
  * @module
  */
 import type { Io } from "./io.ts";
+
+/**
+ * `2026-12-01T22:40:48+01:00`: ISO-8601 in local time with its UTC offset, to the second. The
+ * backup file names use local time (lib/backup_set/names.ts), so a log line and the file it
+ * made show the same clock; the offset keeps the line unambiguous across a DST change.
+ */
+export function logStamp(date: Date): string {
+  const p = (n: number) => String(n).padStart(2, "0");
+  const offset = -date.getTimezoneOffset();
+  const sign = offset < 0 ? "-" : "+";
+  const abs = Math.abs(offset);
+  return `${date.getFullYear()}-${p(date.getMonth() + 1)}-${p(date.getDate())}T` +
+    `${p(date.getHours())}:${p(date.getMinutes())}:${p(date.getSeconds())}` +
+    `${sign}${p(Math.floor(abs / 60))}:${p(abs % 60)}`;
+}
 
 /** Where commands send everything that is not a result. */
 export interface Logger {
@@ -19,9 +34,10 @@ export interface Logger {
   error(message: string, hint?: string): void;
   /**
    * Draws `line` as the progress line. Only on a terminal, not with `--quiet`, and only once
-   * the work has run for `delayMs` (short work shows no progress at all).
+   * the work has run for `delayMs` (short work shows no progress at all), unless `now` (work
+   * known to take a while, such as waiting for a remote host, shows at once).
    */
-  progress(line: string): void;
+  progress(line: string, options?: { now?: boolean }): void;
   /** Clears the progress line, if one is drawn. */
   endProgress(): void;
 }
@@ -43,7 +59,7 @@ export function createLogger(io: Io, options: LoggerOptions = {}): Logger {
 
   function line(prefix: string, message: string): void {
     clear();
-    const stamp = io.stderrIsTerminal ? "" : `${io.now().toISOString()} `;
+    const stamp = io.stderrIsTerminal ? "" : `${logStamp(io.now())} `;
     for (const part of message.split("\n")) io.stderr(`${stamp}${prefix}${part}\n`);
   }
   function clear(): void {
@@ -66,11 +82,11 @@ export function createLogger(io: Io, options: LoggerOptions = {}): Logger {
       line("error: ", message);
       if (hint) line("hint: ", hint);
     },
-    progress(text) {
+    progress(text, when) {
       if (!io.stderrIsTerminal || options.quiet) return;
       const now = performance.now();
       // Redraw at most ten times a second: a terminal is slower than SQLite.
-      if (now - started < delayMs || now - lastDraw < 100) return;
+      if ((now - started < delayMs && !when?.now) || now - lastDraw < 100) return;
       lastDraw = now;
       io.stderr(`\r\x1b[K${text}`);
       drawn = true;

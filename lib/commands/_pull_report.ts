@@ -13,14 +13,17 @@ const STEPS = {
   replace: "putting the copy in place",
 };
 
-/** The progress line for a step of the pull, `seconds` after the transfer started. */
+/** A rate from less data than this says nothing yet: no rate or time left before it. */
+const ETA_AFTER = { seconds: 2, share: 0.01 };
+
+/** The progress line for a step of the pull, `seconds` after the first byte arrived. */
 export function pullStatus(p: PullProgress, seconds: number): string {
   if (p.phase !== "transfer") return `pull: ${STEPS[p.phase]}`;
-  const rate = p.received / Math.max(seconds, 0.001);
+  const head = `pull: ${formatBytes(p.received)} of ${formatBytes(p.expected)}`;
+  if (seconds < ETA_AFTER.seconds || p.received < p.expected * ETA_AFTER.share) return head;
+  const rate = p.received / seconds;
   const eta = rate > 0 ? (p.expected - p.received) / rate : 0;
-  return `pull: ${formatBytes(p.received)} of ${formatBytes(p.expected)}, ${formatBytes(rate)}/s, ${
-    Math.ceil(eta)
-  } s left`;
+  return `${head}, ${formatBytes(rate)}/s, ${Math.ceil(eta)} s left`;
 }
 
 /** The human summary of a pull. */

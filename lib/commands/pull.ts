@@ -27,6 +27,7 @@ import {
   remoteOptions,
   remoteSource,
 } from "./_remote.ts";
+import { tickingProgress } from "../cli/log.ts";
 import { describeInfo, infoJson } from "./_info.ts";
 import { describePull, pullStatus } from "./_pull_report.ts";
 import { effectivePolicy, finishWithPrune, KEEP_HELP, KEEP_OPTIONS, keepPolicy } from "./_keep.ts";
@@ -144,7 +145,11 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   }
   // Checked before anything is touched; without rules (flags or config) nothing is pruned.
   const prune = flags.policy || config?.keep ? effectivePolicy(flags.policy, config) : undefined;
-  const started = performance.now();
+  // At once, not after the usual delay: the remote may work for seconds before data flows.
+  const waiting = tickingProgress(ctx.log, `pull: waiting for ${source.host}...`);
+  ctx.log.progress(`pull: waiting for ${source.host}...`, { now: true });
+  // The rate counts from the first byte, not from the wait: no "30238 s left" at the start.
+  let transferStarted: number | undefined;
   const result = await pullDatabase({
     source,
     localDb,
@@ -156,9 +161,21 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
     busyTimeoutMs: flags.busyTimeoutMs ?? config?.busyTimeout,
     now: ctx.io.now(),
     prune,
-    onProgress: (p) => ctx.log.progress(pullStatus(p, (performance.now() - started) / 1000)),
-  });
+    onProgress: (p) => {
+      waiting.stop();
+      if (p.phase === "transfer") transferStarted ??= performance.now();
+      const seconds = (performance.now() - (transferStarted ?? performance.now())) / 1000;
+      ctx.log.progress(pullStatus(p, seconds));
+    },
+  }).finally(() => waiting.stop());
   ctx.log.endProgress();
+  // What scp is, not a problem of this run: an info line (--quiet shows only real problems).
+  if (result.method === "scp") {
+    ctx.log.info(
+      "scp copies the raw files: if the application wrote meanwhile, the copy may be stale or " +
+        "torn; --method snapshot is consistent while it writes",
+    );
+  }
   for (const warning of result.warnings) ctx.log.warn(warning);
   return finishWithPrune(ctx, "pull", result, () => describePull(result));
 }
