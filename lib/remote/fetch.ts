@@ -106,6 +106,9 @@ export async function fetchInto(
   if (tool === "auto" || tool === "litekeep") {
     try {
       const got = await fetchPull2(options, temp, wantsDelta && exists, warnings);
+      if (options.method === "delta" && !exists) {
+        warnings.push("no local copy yet: the whole database travels");
+      }
       if (got.header.reader === "backup-api") {
         warnings.push(
           `the remote page reader could not prove an image (${got.header.fallback}): it used ` +

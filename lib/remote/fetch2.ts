@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import { DEFAULT_BUSY_TIMEOUT_MS } from "../limits.ts";
 import { type PinnedImage, withImage } from "../engine/page_reader.ts";
 import { OperationError } from "../errors.ts";
+import { openReadWrite } from "../engine/sqlite.ts";
 import { idleTimeoutMs, normalize, remoteFailure, startRemote } from "./ops.ts";
 import {
   BLOCK_PAGES,
@@ -60,11 +61,20 @@ export async function fetchPull2(
   try {
     let result: Fetched2;
     if (delta) {
-      const pinned = await withImage(
-        options.localDb,
-        { busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS },
-        (image) => converse(image),
-      );
+      const sideFiles = await sideFilesOf(options.localDb);
+      let pinned;
+      try {
+        pinned = await withImage(
+          options.localDb,
+          { busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS },
+          (image) => converse(image),
+        );
+      } finally {
+        // Our connections' -wal/-shm, on a database that had none: an ordinary close of one
+        // read-write connection (the last one) checkpoints nothing and removes them, as the
+        // app's own last close would.
+        if (!sideFiles) closeLeavingNoSideFiles(options.localDb, options.busyTimeoutMs);
+      }
       if (pinned.kind === "fallback") {
         warnings.push(
           `the local database could not be read page by page (${pinned.detail}): the whole ` +
@@ -148,6 +158,28 @@ function fetched(header: Header2, trailer: Trailer2, unchanged: boolean): Fetche
     pages: header.pages,
     unchanged,
   };
+}
+
+/** True when the database has a `-wal` or `-shm` beside it. */
+async function sideFilesOf(db: string): Promise<boolean> {
+  for (const suffix of ["-wal", "-shm"]) {
+    if (await Deno.lstat(db + suffix).then(() => true, () => false)) return true;
+  }
+  return false;
+}
+
+function closeLeavingNoSideFiles(db: string, busyTimeoutMs?: number): void {
+  try {
+    const conn = openReadWrite(db, busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
+    try {
+      // A read opens the WAL, so the close can end it.
+      conn.prepare("SELECT count(*) FROM sqlite_schema").get();
+    } finally {
+      conn.close();
+    }
+  } catch {
+    // Left as SQLite left them: harmless side files of a WAL database.
+  }
 }
 
 async function endOfStream(reader: StreamReader, host: string): Promise<void> {

@@ -454,6 +454,7 @@ export function selfContainedPage1(page: Uint8Array): Uint8Array {
 export class ImageHashes {
   readonly pageHashes: Uint8Array;
   #content = createHash("sha256");
+  #digest: string | undefined;
   #count = 0;
 
   constructor(readonly pageCount: number, readonly blockPages = BLOCK_PAGES) {
@@ -472,7 +473,7 @@ export class ImageHashes {
   /** The content hash (hex), once every page was added. */
   contentSha256(): string {
     if (this.#count !== this.pageCount) throw new RangeError("not every page was added");
-    return this.#content.digest("hex");
+    return this.#digest ??= this.#content.digest("hex");
   }
 
   /** Block hashes, {@linkcode HASH_BYTES} each. */
