@@ -217,6 +217,9 @@ Deno.test("checkTrailer2() refuses a trailer without its hashes", () => {
   };
   assert.equal(checkTrailer2(ok, "pi").pagesSent, 3);
   assert.throws(() => checkTrailer2({ ...ok, sha256: "x" }, "pi"), /"sha256"/);
+  // Only an unchanged answer may leave the snapshot hash out.
+  assert.equal(checkTrailer2({ ...ok, sha256: null, unchanged: true }, "pi").sha256, null);
+  assert.throws(() => checkTrailer2({ ...ok, sha256: null }, "pi"), /"sha256"/);
   assert.throws(() => checkTrailer2({ ...ok, unchanged: "no" }, "pi"), /"unchanged"/);
   assert.throws(() => checkTrailer2({ ...ok, pagesSent: -1 }, "pi"), /"pagesSent"/);
 });

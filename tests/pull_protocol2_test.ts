@@ -286,3 +286,44 @@ Deno.test("pull falls back to protocol 1 for python3 and for a litekeep that spe
     assert.match(res.stderr, /hint: .*install the same version on both hosts/);
   });
 });
+
+Deno.test("pull in protocol 2 from read-only media: the agent falls back to the backup API, and says so", async () => {
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const folder = join(dir.path, "app");
+  await Deno.mkdir(folder);
+  makeDb(join(folder, "gym.db"), { payments: 3_000 });
+  const ro = join(dir.path, "card");
+  await Deno.mkdir(ro);
+  const mounted = await new Deno.Command("mount", { args: ["--bind", "-o", "ro", folder, ro] })
+    .output();
+  assert.ok(mounted.success, new TextDecoder().decode(mounted.stderr));
+  try {
+    const bin = await remoteLitekeep(dir.path);
+    const tmp = join(dir.path, "remote-tmp");
+    await Deno.mkdir(tmp);
+    const local = join(dir.path, "local.db");
+    const res = await pull(
+      sshd,
+      join(ro, "gym.db"),
+      local,
+      "--remote-bin",
+      bin,
+      "--remote-tmp",
+      tmp,
+      "--json",
+    );
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(
+      res.stderr,
+      /could not prove an image \(read-only-media: .*\): it used the backup API/,
+    );
+    assert.equal(JSON.parse(res.stdout).protocol, 2);
+    assert.equal(await counts(local), await counts(join(folder, "gym.db")));
+    assert.equal(await sqlite3(local, "PRAGMA integrity_check"), "ok");
+    // Its temporary file is gone.
+    assert.deepEqual(await ls(tmp), []);
+  } finally {
+    await new Deno.Command("umount", { args: [ro] }).output();
+  }
+});

@@ -30,7 +30,6 @@ export function describePull(r: PullResult): string {
       `  method    ${method(r)}\n` +
       `  size      ${formatBytes(r.bytes)}\n` +
       `  duration  ${formatDuration(r.durationMs)}\n` +
-      `  sha256    ${r.sha256}\n` +
       `  verified  the remote's content equals the local copy's (sha256 of every page); ` +
       `nothing was written, backed up or checked again\n` +
       `  tables\n${formatTables(r.tables)}`;

@@ -62,7 +62,8 @@ export interface FetchOptions {
 export interface Fetched {
   tool: string;
   bytes: number;
-  sha256: string;
+  /** The copy's sha256; null when unchanged (nothing was copied). */
+  sha256: string | null;
   tables: TableSummary[];
   /** True when `tables` were counted in the very snapshot that was copied. */
   sameSnapshot: boolean;

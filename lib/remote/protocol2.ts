@@ -63,7 +63,9 @@
  *   Only this (full 256 bits) decides "unchanged".
  * - snapshot sha256 (`TRAILER.sha256`): sha256 of the image exactly as the local side writes it
  *   (page 1 self-contained). The local copy's sha256 must equal it: a page hash collision can
- *   only make a pull fail, never make it wrong.
+ *   only make a pull fail, never make it wrong. Null when unchanged: then nothing is written and
+ *   the agent skips that second hash of every page (in a delta it is taken in pass 2, which
+ *   reads every page of the instant again and sends the ones asked for).
  *
  * ## Failures and exit codes
  * The agent exits 0 after the trailer. A failure is one line `LITEKEEP-ERROR <kind> <message>`
@@ -172,8 +174,8 @@ export interface Header2 {
 
 /** The last frame's JSON. */
 export interface Trailer2 {
-  /** sha256 of the image as the local side writes it. */
-  sha256: string;
+  /** sha256 of the image as the local side writes it; null when unchanged (not computed). */
+  sha256: string | null;
   /** Content hash (see the module doc); null in snapshot mode, which does not compute it. */
   contentSha256: string | null;
   /** True when the content equals the local copy's: nothing was sent. */
@@ -380,7 +382,7 @@ export function checkTrailer2(value: unknown, host: string): Trailer2 {
   }
   if (!Array.isArray(v.tables)) throw malformed(host, "trailer", '"tables" is not a list');
   return {
-    sha256: hex("sha256"),
+    sha256: v.sha256 === null && v.unchanged === true ? null : hex("sha256"),
     contentSha256: v.contentSha256 === null ? null : hex("contentSha256"),
     unchanged: v.unchanged,
     pagesSent,

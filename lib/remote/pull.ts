@@ -87,7 +87,8 @@ export interface PullResult {
   protocol: 1 | 2 | null;
   /** How protocol 2's pages were compressed (null otherwise). */
   compress: string | null;
-  sha256: string;
+  /** The copy's sha256 (the remote snapshot's); null when unchanged: nothing was copied. */
+  sha256: string | null;
   durationMs: number;
   tables: TableSummary[];
   /** The backup of the old local database, if one was made. */
