@@ -1,6 +1,7 @@
 /**
  * `litekeep agent` (hidden): the remote side of pull, info and compare, started over ssh by
- * another litekeep. Speaks protocol 1 on stdout; failures are one `LITEKEEP-ERROR <kind>
+ * another litekeep. Speaks protocol 1 on stdout, or protocol 2 (`pull`, a conversation on
+ * stdin and stdout: lib/remote/protocol2.ts); failures are one `LITEKEEP-ERROR <kind>
  * <message>` line on stderr and exit code 3, as with the python3 and sqlite3 fallbacks.
  *
  * @module

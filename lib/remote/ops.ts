@@ -1,6 +1,7 @@
 /**
  * Running litekeep's remote side over ONE ssh connection: the dispatcher picks the tool
- * (litekeep agent, python3, sqlite3 CLI) and answers in protocol 1 (`protocol.ts`).
+ * (litekeep agent, python3, sqlite3 CLI) and answers in protocol 1 (`protocol.ts`), or, for
+ * `pull2` with litekeep on the remote, protocol 2 (`protocol2.ts`).
  *
  * @module
  */

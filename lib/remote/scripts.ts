@@ -1,6 +1,8 @@
 /**
  * The programs litekeep runs on the remote host, embedded as strings (the binary has no source
- * tree to read them from). They all speak protocol 1 (see `protocol.ts`):
+ * tree to read them from). They all speak protocol 1 (see `protocol.ts`); the dispatcher's op
+ * `pull2` runs `litekeep agent --protocol 2 pull` instead (see `protocol2.ts`), and without
+ * litekeep on the remote answers `LITEKEEP-ERROR noproto2` so the local side falls back to 1:
  *
  * - `DISPATCH` (POSIX sh) picks the tool: litekeep itself (`litekeep agent`), else python3 with
  *   its sqlite3 module, else the sqlite3 CLI; `--remote-tool` forces one.
