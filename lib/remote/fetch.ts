@@ -131,7 +131,7 @@ export async function fetchInto(
         );
       } else if (error.kind !== "noproto2") throw error;
       // No litekeep of protocol 2 there: protocol 1 from python3/sqlite3 (or the old litekeep).
-      await Deno.truncate(temp, 0).catch(() => {});
+      // Both refusals come before any header, so the temp was never created.
     }
   }
   if (options.method === "delta" && exists) {
