@@ -8,8 +8,11 @@
 
 /** How to run a command. */
 export interface RunOptions {
-  /** Bytes or text for the child's stdin; stdin is closed (null) otherwise. */
-  stdin?: Uint8Array | string;
+  /**
+   * Bytes or text for the child's stdin; `"stream"` (spawnStreaming only) keeps it open for
+   * `StreamingChild.writeStdin`; stdin is closed (null) otherwise.
+   */
+  stdin?: Uint8Array | string | "stream";
   /** Exit codes that are not failures. @default [0] */
   okCodes?: number[];
   /** Kill the child after this long. */
@@ -64,8 +67,11 @@ function spawnPiped(
 }
 
 /** Writes `data` to a piped stdin and closes it; nothing when there is no data. */
-async function feedStdin(child: Deno.ChildProcess, data?: Uint8Array | string): Promise<void> {
-  if (data === undefined) return;
+async function feedStdin(
+  child: Deno.ChildProcess,
+  data?: Uint8Array | string | "stream",
+): Promise<void> {
+  if (data === undefined || data === "stream") return;
   const writer = child.stdin.getWriter();
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
   // A child that exits without reading its input is not our failure: its exit code tells.
@@ -114,6 +120,13 @@ export interface StreamingChild extends AsyncDisposable {
   finish(exitGraceMs?: number): Promise<{ code: number; stderr: string }>;
   /** Kills the child (SIGTERM, then SIGKILL after a short grace) if it still runs. */
   kill(): void;
+  /**
+   * Writes to the child's stdin (`stdin: "stream"` only). A child that has gone away is not an
+   * error here: its exit code and stderr tell why.
+   */
+  writeStdin(data: Uint8Array): Promise<void>;
+  /** Closes the child's stdin (`stdin: "stream"` only). */
+  closeStdin(): Promise<void>;
 }
 
 /** How long a killed child may take to end before SIGKILL, and stderr to close after an exit. */
@@ -130,6 +143,13 @@ export function spawnStreaming(
 ): StreamingChild {
   const child = spawnPiped(command, args, options);
   const stdinDone = feedStdin(child, options.stdin);
+  const stdinWriter = options.stdin === "stream" ? child.stdin.getWriter() : undefined;
+  let stdinClosed = false;
+  const closeStdin = async () => {
+    if (stdinWriter === undefined || stdinClosed) return;
+    stdinClosed = true;
+    await stdinWriter.close().catch(() => {});
+  };
   // Collect stderr as it comes, so a chatty child never blocks on a full pipe; kept as text
   // read so far, because a process the child left behind may hold the pipe open for ever.
   let stderr = "";
@@ -187,6 +207,7 @@ export function spawnStreaming(
       await stderrReader.cancel().catch(() => {});
     }
     await stdinDone;
+    await closeStdin();
     clearTimeout(timer);
     clearTimeout(killing);
     const { code } = await status;
@@ -200,8 +221,14 @@ export function spawnStreaming(
     stdout: child.stdout,
     finish,
     kill,
+    writeStdin: async (data) => {
+      if (stdinWriter === undefined || stdinClosed) throw new Error("stdin is not a stream");
+      await stdinWriter.write(data).catch(() => {});
+    },
+    closeStdin,
     [Symbol.asyncDispose]: async () => {
       kill();
+      await closeStdin();
       clearTimeout(timer);
       await child.stdout.cancel().catch(() => {});
       await status;

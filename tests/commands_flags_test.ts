@@ -206,8 +206,10 @@ Deno.test("pull parseFlags() reads HOST:PATH, the local path, methods and remote
     [[], {
       source: undefined,
       local: undefined,
-      method: "snapshot",
-      compress: "none",
+      // Unset: delta against a protocol-2 litekeep with a local copy, else snapshot.
+      method: undefined,
+      compress: undefined,
+      verify: undefined,
       localBackup: true,
       backupDir: undefined,
       checksum: undefined,
@@ -227,6 +229,8 @@ Deno.test("pull parseFlags() reads HOST:PATH, the local path, methods and remote
     // "query" is snapshot's old name: accepted, and pullDatabase runs it as snapshot.
     [["--method", "query"], { method: "query" }],
     [["--compress", "gzip"], { compress: "gzip" }],
+    [["--compress", "zstd"], { compress: "zstd" }],
+    [["--verify", "quick"], { verify: "quick" }],
     [["--no-local-backup"], { localBackup: false }],
     [["-d", "backups", "--checksum", "md5"], { backupDir: "backups", checksum: "md5" }],
     [["--info-only"], { infoOnly: true }],
@@ -247,7 +251,8 @@ Deno.test("pull parseFlags() reads HOST:PATH, the local path, methods and remote
       ["--method", "rsync"],
       'pull: --method must be one of snapshot, query, scp, delta, not "rsync"',
     ],
-    [["--compress", "zstd"], 'pull: --compress must be one of none, gzip, not "zstd"'],
+    [["--compress", "lz4"], 'pull: --compress must be one of none, gzip, zstd, not "lz4"'],
+    [["--verify", "fast"], 'pull: --verify must be one of full, quick, none, not "fast"'],
     [["--checksum", "sha1"], 'pull: --checksum must be one of sha256, md5, none, not "sha1"'],
   ]);
 });

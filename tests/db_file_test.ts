@@ -84,6 +84,10 @@ const ALLOWED: Record<string, { count: number; why: string }> = {
     why: "writes pull's private temp as it arrives, and empties it for the delta fallback, " +
       "before any connection opens it",
   },
+  "lib/remote/fetch2.ts": {
+    count: 1,
+    why: "writes pull's private temp (protocol 2) as pages arrive; no connection is open on it",
+  },
   "lib/remote/protocol.ts": {
     count: 2,
     why: "hashes pages of and writes a delta into pull's private temp copy; no connection is " +

@@ -2,9 +2,14 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { cliCommand, fakeSsh, ls, tempDir } from "./_helpers.ts";
 
-/** A remote that sends a snapshot header and the first 64 KiB of 1 MiB, then trickles on. */
-const TRICKLE = `printf 'LITEKEEP 1 {"tool":"litekeep","sqlite":"3.50.0","journalMode":"delete",` +
-  `"pageSize":4096,"pages":256,"size":1048576,"encoding":"raw","framing":"sized","tables":[]}\\n'
+/**
+ * A remote litekeep that sends a protocol-2 snapshot header and the first 64 KiB of a 1 MiB
+ * PAGES frame (type 0x11), then trickles on.
+ */
+const TRICKLE = `printf 'LITEKEEP 2 {"tool":"litekeep","version":"0.1.0","sqlite":"3.50.0",` +
+  `"journalMode":"delete","pageSize":4096,"pages":256,"size":1048576,"mode":"snapshot",` +
+  `"compress":"none","reader":"pages","fallback":null}\\n'
+printf '\\021\\000\\020\\000\\000'
 head -c 65536 /dev/zero
 # Ends by itself once litekeep is gone: the next write hits a closed pipe.
 while head -c 1 /dev/zero; do sleep 0.2; done`;

@@ -35,6 +35,10 @@ async function setUp(dir: string, keep?: Record<string, number>): Promise<string
 /** Backups in the folder, after `runs` pulls one second apart (backup names have seconds). */
 async function pulls(dir: string, path: string, runs: number, extra: string[] = []) {
   for (let i = 0; i < runs; i++) {
+    // The remote changes between pulls: an unchanged one writes (and backs up) nothing.
+    const conn = new DatabaseSync(join(dir, "remote.db"));
+    conn.exec("INSERT INTO t (v) VALUES (4)");
+    conn.close();
     const res = await spawnCli(["pull", "--quiet", ...extra], { cwd: dir, env: { PATH: path } });
     assert.equal(res.code, 0, res.stderr);
     await new Promise((r) => setTimeout(r, 1100));

@@ -23,9 +23,14 @@ Deno.test("StreamReader fails with StalledError when nothing arrives within the 
   await writer.close().catch(() => {});
 });
 
-/** A remote that sends a valid snapshot header and part of the body, then stops sending. */
-const STALLS = `printf 'LITEKEEP 1 {"tool":"litekeep","sqlite":"3.50.0","journalMode":"delete",` +
-  `"pageSize":4096,"pages":256,"size":1048576,"encoding":"raw","framing":"sized","tables":[]}\\n'
+/**
+ * A remote litekeep that sends a valid protocol-2 header and part of a PAGES frame (type 0x11,
+ * 16 records of 4100 bytes announced), then stops sending.
+ */
+const STALLS = `printf 'LITEKEEP 2 {"tool":"litekeep","version":"0.1.0","sqlite":"3.50.0",` +
+  `"journalMode":"delete","pageSize":4096,"pages":256,"size":1048576,"mode":"snapshot",` +
+  `"compress":"none","reader":"pages","fallback":null}\\n'
+printf '\\021\\000\\001\\000\\100'
 head -c 65536 /dev/zero
 # As the real dispatcher and ssh do: say which tool runs; exit 255 when killed.
 echo 'LITEKEEP-TOOL litekeep' >&2

@@ -13,6 +13,8 @@ export interface Io {
   stdoutBytes(chunk: Uint8Array): Promise<void>;
   /** Reads all of stdin (the agent's delta request). */
   readStdin(): Promise<Uint8Array>;
+  /** Stdin as a stream (protocol 2's agent reads a conversation); none in-process. */
+  stdinStream?(): ReadableStream<Uint8Array>;
   /** Writes logs, warnings, errors and progress (stderr). */
   stderr(text: string): void;
   /** True when stderr is a terminal: progress lines instead of timestamped log lines. */
@@ -62,6 +64,7 @@ export function processIo(): Io {
       while (offset < chunk.length) offset += await Deno.stdout.write(chunk.subarray(offset));
     },
     readStdin: async () => new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer()),
+    stdinStream: () => Deno.stdin.readable,
     stderr: (text) => writeAll(Deno.stderr, text),
     stderrIsTerminal: Deno.stderr.isTerminal(),
     stdoutIsTerminal: Deno.stdout.isTerminal(),

@@ -28,14 +28,36 @@ export function pullStatus(p: PullProgress, seconds: number): string {
 
 /** The human summary of a pull. */
 export function describePull(r: PullResult): string {
+  if (r.unchanged) {
+    return `Pulled ${r.source} into ${r.localDb}: unchanged\n` +
+      `  method    ${method(r)}\n` +
+      `  size      ${formatBytes(r.bytes)}\n` +
+      `  duration  ${formatDuration(r.durationMs)}\n` +
+      `  verified  the remote's content equals the local copy's (sha256 of every page); ` +
+      `nothing was written, backed up or checked again\n` +
+      `  tables\n${formatTables(r.tables)}`;
+  }
   return `Pulled ${r.source} into ${r.localDb}${r.created ? " (new file)" : ""}\n` +
-    `  method    ${r.method} (remote tool: ${r.tool})\n` +
+    `  method    ${method(r)}\n` +
     `  size      ${formatBytes(r.bytes)}\n` +
     `  duration  ${formatDuration(r.durationMs)}\n` +
     `  sha256    ${r.sha256}\n` +
     `  verified  ${verified(r)}\n` +
     `  backup    ${r.localBackup ?? "none (no local database, or --no-local-backup)"}\n` +
     `  tables\n${formatTables(r.tables)}`;
+}
+
+/** How the data travelled: the method that ran (a delta with no base travels whole). */
+function method(r: PullResult): string {
+  const how = [`remote tool: ${r.tool}`];
+  if (r.protocol !== null) how.push(`protocol ${r.protocol}`);
+  if (r.compress !== null) how.push(`compression ${r.compress}`);
+  if (r.unchanged) return `delta: no page sent (${how.join(", ")})`;
+  if (r.method === "delta" && r.pagesSent !== null) {
+    const of = r.pages === null ? "" : ` of ${r.pages}`;
+    return `delta: ${r.pagesSent}${of} pages sent (${how.join(", ")})`;
+  }
+  return `${r.method} (${how.join(", ")})`;
 }
 
 /** What was checked, and only that: scp's counts come from the live remote, or from nowhere. */
@@ -46,5 +68,10 @@ function verified(r: PullResult): string {
     : r.rowCounts === "differ"
     ? `row counts DIFFER from the remote's: ${r.rowCountDifferences.join(", ")}`
     : "row counts could not be compared with the remote's";
-  return `integrity_check ok; ${counts}`;
+  const check = r.verify === "none"
+    ? "not checked (--verify none)"
+    : r.verify === "quick"
+    ? "quick_check ok"
+    : "integrity_check ok";
+  return `${check}; ${counts}`;
 }

@@ -1,11 +1,14 @@
 /**
  * `litekeep agent` (hidden): the remote side of pull, info and compare, started over ssh by
- * another litekeep. Speaks protocol 1 on stdout; failures are one `LITEKEEP-ERROR <kind>
+ * another litekeep. Speaks protocol 1 on stdout, or protocol 2 (`pull`, a conversation on
+ * stdin and stdout: lib/remote/protocol2.ts); failures are one `LITEKEEP-ERROR <kind>
  * <message>` line on stderr and exit code 3, as with the python3 and sqlite3 fallbacks.
  *
  * @module
  */
-import { serveInfo, serveSnapshot } from "../remote/agent.ts";
+import { serveInfo, servePull2, serveSnapshot } from "../remote/agent.ts";
+import { type Compress2, defaultCompress2, PROTOCOL2 } from "../remote/protocol2.ts";
+import { StreamReader } from "../remote/stream.ts";
 import type { Context } from "../cli/context.ts";
 import { BusyError, LitekeepError, UsageError } from "../errors.ts";
 import { PROTOCOL } from "../remote/scripts.ts";
@@ -22,6 +25,7 @@ export const hidden = true;
 /** Help text. */
 export const usage =
   `Usage: litekeep agent --protocol ${PROTOCOL} snapshot|delta|info DB TMPDIR COMPRESS ORDERBY
+       litekeep agent --protocol ${PROTOCOL2} pull DB TMPDIR COMPRESS ORDERBY
 
 Started over ssh by "litekeep pull", "info" and "compare" on another host. Not for direct use.
 `;
@@ -33,6 +37,8 @@ export interface AgentFlags {
   db: string;
   tmpDir: string;
   compress: Compression;
+  /** Protocol 2's compression (zstd, gzip, none). */
+  compress2: Compress2;
   orderBy: Record<string, string>;
 }
 
@@ -46,6 +52,9 @@ export function parseFlags(argv: string[]): AgentFlags {
     db,
     tmpDir,
     compress: compress === "gzip" ? "gzip" : "none",
+    compress2: compress === "zstd" || compress === "gzip" || compress === "none"
+      ? compress
+      : defaultCompress2(),
     orderBy: Object.fromEntries(
       orderBy.split("\n").filter((l) => l.includes("\t")).map((l) => l.split("\t", 2)),
     ),
@@ -73,8 +82,14 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
     return 3;
   };
   const flags = parseFlags(argv);
-  if (flags.protocol !== PROTOCOL) {
-    return fail("protocol", `this litekeep speaks protocol ${PROTOCOL}, not ${flags.protocol}`);
+  if (flags.protocol !== PROTOCOL && flags.protocol !== PROTOCOL2) {
+    return fail(
+      "protocol",
+      `this litekeep speaks protocols ${PROTOCOL} and ${PROTOCOL2}, not ${flags.protocol}`,
+    );
+  }
+  if ((flags.protocol === PROTOCOL2) !== (flags.op === "pull")) {
+    return fail("usage", `operation "${flags.op}" is not of protocol ${flags.protocol}`);
   }
   // A dropped connection sends SIGHUP or SIGTERM: stop writing so the temp file is removed.
   const stop = new AbortController();
@@ -93,7 +108,12 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
     envTmpDir: ctx.io.env("TMPDIR"),
   };
   try {
-    if (flags.op === "snapshot") await serveSnapshot(flags.db, options, sink);
+    if (flags.op === "pull") {
+      const input = new StreamReader(ctx.io.stdinStream?.() ?? new Blob([]).stream(), {
+        host: "the local litekeep",
+      });
+      await servePull2(flags.db, { ...options, compress: flags.compress2 }, sink, input);
+    } else if (flags.op === "snapshot") await serveSnapshot(flags.db, options, sink);
     else if (flags.op === "delta") {
       await serveSnapshot(flags.db, options, sink, await ctx.io.readStdin());
     } else if (flags.op === "info") await serveInfo(flags.db, options, sink);

@@ -11,6 +11,7 @@ import { PULL_METHODS, pullDatabase, type PullMethod } from "../remote/pull.ts";
 import { parseRemoteSpec, type RemoteSpec } from "../remote/ssh.ts";
 import { COMPRESS_CHOICES, type Compression } from "../remote/ops.ts";
 import { readInfo } from "../remote/info.ts";
+import { VERIFY_MODES, type VerifyMode } from "../engine/sqlite.ts";
 import {
   backupDirPath,
   busyTimeoutFlag,
@@ -45,10 +46,16 @@ snapshot), the old local database is backed up, then the copy is put in place. A
 point leaves the local database as it was; the remote database is only read.
 
 Options:
-  --method M               snapshot (default; "query" is its old name), scp (raw copy of .db
-                           and .db-wal: fastest, but may be stale or torn while the app writes),
-                           or delta (only the pages changed since the local copy travel)
-  --compress C             none (default) or gzip: compress the stream (slow links)
+  --method M               delta (only the pages changed since the local copy travel),
+                           snapshot ("query" is its old name: the whole database travels), or
+                           scp (raw copy of .db and .db-wal: may be stale or torn while the app
+                           writes). Default: delta when litekeep runs on the remote and a local
+                           copy exists (an unchanged database then costs only the ssh start),
+                           else snapshot
+  --compress C             zstd, gzip or none. Default: zstd between two litekeeps, none from
+                           python3/sqlite3 (which do gzip, not zstd)
+  --verify MODE            the check of the copy: full (integrity_check, default), quick
+                           (quick_check) or none (row counts only)
   --no-local-backup        do not back the old local database up first
   -d, --backup-dir DIR     where the old local database is backed up (default: config, else
                            LOCAL_DB's folder/backups)
@@ -69,6 +76,7 @@ Examples:
 const OPTIONS = {
   method: { type: "string" },
   compress: { type: "string" },
+  verify: { type: "string" },
   "no-local-backup": { type: "boolean" },
   "backup-dir": { type: "string", short: "d" },
   checksum: { type: "string" },
@@ -82,8 +90,10 @@ const OPTIONS = {
 export interface PullFlags {
   source?: RemoteSpec;
   local?: string;
-  method: PullMethod;
-  compress: Compression;
+  /** Undefined: delta against a protocol-2 litekeep with a local copy, else snapshot. */
+  method?: PullMethod;
+  compress?: Compression;
+  verify?: VerifyMode;
   localBackup: boolean;
   backupDir?: string;
   checksum?: ChecksumChoice;
@@ -112,8 +122,9 @@ export function parseFlags(argv: string[]): PullFlags {
   return {
     source,
     local,
-    method: optionalChoice("pull", "method", values.method, PULL_METHODS) ?? "snapshot",
-    compress: optionalChoice("pull", "compress", values.compress, COMPRESS_CHOICES) ?? "none",
+    method: optionalChoice("pull", "method", values.method, PULL_METHODS),
+    compress: optionalChoice("pull", "compress", values.compress, COMPRESS_CHOICES),
+    verify: optionalChoice("pull", "verify", values.verify, VERIFY_MODES),
     localBackup: !values["no-local-backup"],
     backupDir: values["backup-dir"],
     checksum: optionalChoice("pull", "checksum", values.checksum, CHECKSUM_CHOICES),
@@ -153,7 +164,8 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   const result = await pullDatabase({
     source,
     localDb,
-    method: flags.method,
+    method: flags.method ?? "auto",
+    verify: flags.verify ?? config?.verify,
     remote,
     backupDir: backupDirPath(ctx, flags.backupDir),
     localBackup: flags.localBackup,

@@ -363,3 +363,85 @@ async function emitPages(
 function fallback(reason: FallbackReason, detail: string): PageFallback {
   return { kind: "fallback", reason, detail };
 }
+
+/** Random access to the pages of one pinned instant (see {@linkcode withImage}). */
+export interface PinnedImage {
+  pageSize: number;
+  pageCount: number;
+  journalMode: "wal" | "rollback";
+  /** The instant's last committed WAL frame (0 in rollback-journal mode). */
+  mxFrame: number;
+  /**
+   * Page `pageNo` (1..pageCount) as of the instant: from its last frame <= mxFrame, else from
+   * the file; the lock-byte page as zeros. A fresh array the caller may change.
+   *
+   * @throws {OperationError} when the page cannot be read whole
+   */
+  read(pageNo: number): Uint8Array;
+}
+
+/**
+ * Pins one instant of the live database `path` (exactly as {@linkcode readPages} does, with the
+ * same consistency argument) and gives `fn` random access to its pages, in any order and as many
+ * times as it likes, for as long as `fn` runs: the read transaction that holds the instant ends
+ * when `fn`'s promise settles. For work that needs two passes over one instant (protocol 2's
+ * delta: hashes first, then the pages asked for).
+ *
+ * @returns what `fn` returned, or a `PageFallback` (before `fn` ran) saying why the backup API
+ *   must be used instead
+ * @throws {OperationError} when the database cannot be opened or read
+ * @throws {BusyError} when a writer holds it past `busyTimeoutMs`
+ */
+export async function withImage<T>(
+  path: string,
+  options: PageReaderOptions,
+  fn: (image: PinnedImage) => Promise<T>,
+): Promise<{ kind: "image"; value: T } | PageFallback> {
+  const header = await checkDatabaseFile(path);
+  if (header.wal && onReadOnlyMedia(dirname(path))) {
+    return fallback("read-only-media", `"${dirname(path)}" is on read-only media`);
+  }
+  let reader: DatabaseSync;
+  try {
+    reader = openReadOnly(path, options.busyTimeoutMs);
+  } catch (error) {
+    throw sqliteFailure(error, "Cannot open database", path);
+  }
+  try {
+    const instant = pinInstant(path, reader, options);
+    if (instant.kind === "fallback") return instant;
+    const { pageSize, pageCount, frames } = instant;
+    const lockBytePage = Math.floor(LOCK_BYTE_OFFSET / pageSize) + 1;
+    const read = (page: number): Uint8Array => {
+      if (!Number.isInteger(page) || page < 1 || page > pageCount) {
+        throw new RangeError(`page ${page} is not in 1..${pageCount}`);
+      }
+      if (page === lockBytePage) return new Uint8Array(pageSize);
+      const at = frames.get(page);
+      const bytes = at !== undefined
+        ? readAt(`${path}-wal`, at, pageSize)
+        : readAt(path, (page - 1) * pageSize, pageSize);
+      if (bytes.length !== pageSize) {
+        throw new OperationError(
+          `Cannot read page ${page} of "${path}": ${bytes.length} of ${pageSize} bytes found`,
+        );
+      }
+      return bytes;
+    };
+    const value = await fn({
+      pageSize,
+      pageCount,
+      journalMode: instant.journalMode,
+      mxFrame: instant.mxFrame,
+      read,
+    });
+    return { kind: "image", value };
+  } finally {
+    try {
+      reader.exec("ROLLBACK");
+    } catch {
+      // No transaction was open.
+    }
+    reader.close();
+  }
+}

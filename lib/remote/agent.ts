@@ -18,6 +18,30 @@ import { openBackupFile, pragmaValue, tableSummaries } from "../engine/sqlite.ts
 import { PAGE_HASH_BYTES } from "./protocol.ts";
 import { type SnapshotHeader } from "./headers.ts";
 import type { Compression } from "./ops.ts";
+import type { DatabaseSync } from "node:sqlite";
+import { UsageError } from "../errors.ts";
+import { openReadOnly } from "../engine/sqlite.ts";
+import { type PinnedImage, withImage } from "../engine/page_reader.ts";
+import { VERSION } from "../version.ts";
+import type { StreamReader } from "./stream.ts";
+import {
+  type Compress2,
+  compressPayload,
+  decodeWant,
+  encodeDiff,
+  encodeFrame,
+  FRAME,
+  type Header2,
+  headerLine,
+  ImageHashes,
+  jsonFrame,
+  needFrame,
+  PageBatcher,
+  parseJsonPayload,
+  type Request,
+  selfContainedPage1,
+  type Trailer2,
+} from "./protocol2.ts";
 
 /** Where the agent writes its answer. */
 export type Sink = (chunk: Uint8Array) => Promise<void>;
@@ -35,13 +59,13 @@ export interface AgentOptions {
 
 const encoder = new TextEncoder();
 
-function headerLine(value: unknown): Uint8Array {
+function headerLine1(value: unknown): Uint8Array {
   return encoder.encode(`LITEKEEP ${PROTOCOL} ${JSON.stringify(value)}\n`);
 }
 
 /** Answers `info` for `db`. */
 export async function serveInfo(db: string, options: AgentOptions, sink: Sink): Promise<void> {
-  await sink(headerLine(await localInfo(db, options.orderBy, options.busyTimeoutMs)));
+  await sink(headerLine1(await localInfo(db, options.orderBy, options.busyTimeoutMs)));
 }
 
 /**
@@ -99,7 +123,7 @@ async function streamSnapshot(
   } finally {
     conn.close();
   }
-  await sink(headerLine(header));
+  await sink(headerLine1(header));
   const sendChunk = async (data: Uint8Array) => {
     if (data.length === 0) return;
     await sink(encoder.encode(`${data.length.toString(16)}\n`));
@@ -179,4 +203,206 @@ function knownPages(
     for (let i = 0; i < PAGE_HASH_BYTES; i++) if (digest[i] !== hashes[at + i]) return false;
     return true;
   };
+}
+
+/** How the protocol-2 agent works. */
+export interface Agent2Options {
+  /** Folder for the fallback's temporary file; empty for $TMPDIR or /tmp. */
+  tmpDir: string;
+  compress: Compress2;
+  orderBy: Record<string, string>;
+  busyTimeoutMs: number;
+  envTmpDir?: string;
+}
+
+const LOCAL = "the local litekeep";
+
+/**
+ * Answers a protocol-2 pull (see `protocol2.ts`) for `db`: reads the request from `input`, pins
+ * one instant with the page reader and streams its pages as they are read, hashing them on the
+ * way; a delta takes two passes over that one instant (hashes, then the pages asked for). No file
+ * is written on the remote, unless the page reader cannot prove an image: then the backup API
+ * snapshots into a temp file in `tmpDir`, removed on every way out, and the header says so.
+ */
+export async function servePull2(
+  db: string,
+  options: Agent2Options,
+  sink: Sink,
+  input: StreamReader,
+): Promise<void> {
+  const request = checkRequest(
+    parseJsonPayload<Request>((await needFrame(input, [FRAME.REQUEST], LOCAL)).payload, LOCAL),
+  );
+  const localBlocks = request.mode === "delta"
+    ? (await needFrame(input, [FRAME.BLOCK_HASHES], LOCAL)).payload
+    : undefined;
+  // A second read transaction opened at the image's instant (while the page reader holds the
+  // write lock): the row counts it gives are those of the pages sent.
+  let counter: DatabaseSync | undefined;
+  const closeCounter = () => {
+    try {
+      counter?.exec("ROLLBACK");
+    } catch {
+      // No transaction.
+    }
+    counter?.close();
+    counter = undefined;
+  };
+  const serve = (reader: Header2["reader"], fallback: string | null) => (image: PinnedImage) =>
+    streamImage(image, {
+      request,
+      localBlocks,
+      sink,
+      input,
+      compress: options.compress,
+      orderBy: options.orderBy,
+      conn: () => counter!,
+      reader,
+      fallback,
+    });
+  try {
+    const result = await withImage(db, {
+      busyTimeoutMs: options.busyTimeoutMs,
+      onInstant: () => {
+        counter = openReadOnly(db, options.busyTimeoutMs);
+        counter.exec("BEGIN");
+        counter.prepare("SELECT count(*) FROM sqlite_schema").get();
+      },
+    }, serve("pages", null));
+    if (result.kind === "image") return;
+    closeCounter();
+    const why = `${result.reason}: ${result.detail}`;
+    const dir = options.tmpDir || options.envTmpDir || "/tmp";
+    const folder = await Deno.stat(dir).catch((cause) => cause as Error);
+    if (folder instanceof Error || !folder.isDirectory) {
+      throw new OperationError(
+        `cannot create a temporary file in "${dir}": ${
+          folder instanceof Error ? describeCause(folder) : "it is not a folder"
+        }`,
+      );
+    }
+    await withTempFile(dir, "remote.db", async (temp) => {
+      await snapshotDatabase(db, temp, { busyTimeoutMs: options.busyTimeoutMs });
+      counter = openBackupFile(temp);
+      const again = await withImage(
+        temp,
+        { busyTimeoutMs: options.busyTimeoutMs },
+        serve("backup-api", why),
+      );
+      if (again.kind === "fallback") {
+        throw new OperationError(`cannot read the snapshot of "${db}": ${again.detail}`);
+      }
+    }, { publish: "none" });
+  } finally {
+    closeCounter();
+  }
+}
+
+function checkRequest(r: Request): Request {
+  const bad = (why: string): never => {
+    throw new UsageError(`protocol 2 request: ${why}`);
+  };
+  if (typeof r !== "object" || r === null) bad("not an object");
+  if (r.mode === "snapshot") return { mode: "snapshot" };
+  if (r.mode !== "delta") bad(`mode ${JSON.stringify(r.mode)}`);
+  const int = (v: unknown, min: number, max: number) =>
+    typeof v === "number" && Number.isSafeInteger(v) && v >= min && v <= max;
+  if (!int(r.pageSize, 512, 65536)) bad("pageSize");
+  if (!int(r.pageCount, 0, 0xfffffffe)) bad("pageCount");
+  if (!int(r.blockPages, 1, 1 << 16)) bad("blockPages");
+  if (typeof r.contentSha256 !== "string" || !/^[0-9a-f]{64}$/.test(r.contentSha256)) {
+    bad("contentSha256");
+  }
+  return r;
+}
+
+interface StreamContext {
+  request: Request;
+  localBlocks?: Uint8Array;
+  sink: Sink;
+  input: StreamReader;
+  compress: Compress2;
+  orderBy: Record<string, string>;
+  conn: () => DatabaseSync;
+  reader: Header2["reader"];
+  fallback: string | null;
+}
+
+/** The header, then the pages (all, or the delta's two passes), then the trailer. */
+async function streamImage(image: PinnedImage, s: StreamContext): Promise<void> {
+  const { pageSize, pageCount } = image;
+  const { request } = s;
+  const conn = s.conn();
+  // A delta needs a local copy of the same page size; anything else is answered whole.
+  const delta = request.mode === "delta" && request.pageSize === pageSize &&
+    (request.pageCount ?? 0) > 0 && s.localBlocks !== undefined;
+  await s.sink(headerLine({
+    tool: "litekeep",
+    version: VERSION,
+    sqlite: String((conn.prepare("SELECT sqlite_version() AS v").get() as { v: string }).v),
+    journalMode: String(pragmaValue(conn, "journal_mode")).toLowerCase(),
+    pageSize,
+    pages: pageCount,
+    size: pageCount * pageSize,
+    mode: delta ? "delta" : "snapshot",
+    compress: s.compress,
+    reader: s.reader,
+    fallback: s.fallback,
+  }));
+  const snapshot = createHash("sha256");
+  const batcher = new PageBatcher(pageSize);
+  const send = async (payload: Uint8Array | undefined) => {
+    if (payload) await s.sink(encodeFrame(FRAME.PAGES, compressPayload(payload, s.compress)));
+  };
+  const asWritten = (pageNo: number, page: Uint8Array) =>
+    pageNo === 1 ? selfContainedPage1(page) : page;
+  const trailer = async (t: Omit<Trailer2, "tables">) => {
+    await s.sink(jsonFrame(FRAME.TRAILER, { ...t, tables: tableSummaries(conn, s.orderBy) }));
+  };
+  if (!delta) {
+    for (let p = 1; p <= pageCount; p++) {
+      const page = asWritten(p, image.read(p));
+      snapshot.update(page);
+      await send(batcher.add(p, page));
+    }
+    await send(batcher.flush());
+    await trailer({
+      sha256: snapshot.digest("hex"),
+      contentSha256: null,
+      unchanged: false,
+      pagesSent: pageCount,
+    });
+    return;
+  }
+  // Pass 1: every page hashed, nothing sent; the content hash alone decides "unchanged", so an
+  // unchanged pull costs one hash of the database, not two (on a Pi 4, without SHA instructions,
+  // a pass over 100 MB is about half a second).
+  const hashes = new ImageHashes(pageCount, request.blockPages);
+  for (let p = 1; p <= pageCount; p++) hashes.add(p, image.read(p));
+  const contentSha256 = hashes.contentSha256();
+  if (contentSha256 === request.contentSha256) {
+    await trailer({ sha256: null, contentSha256, unchanged: true, pagesSent: 0 });
+    return;
+  }
+  await s.sink(
+    encodeFrame(FRAME.DIFF, encodeDiff(hashes.pageHashes, s.localBlocks!, request.blockPages!)),
+  );
+  const want = decodeWant(
+    (await needFrame(s.input, [FRAME.WANT], LOCAL)).payload,
+    pageCount,
+    LOCAL,
+  );
+  // Pass 2, same instant: every page into the snapshot hash, the pages asked for onto the wire.
+  let next = 0;
+  for (let p = 1; p <= pageCount; p++) {
+    const page = asWritten(p, image.read(p));
+    snapshot.update(page);
+    if (want[next] === p) {
+      next++;
+      await send(batcher.add(p, page));
+    }
+  }
+  await send(batcher.flush());
+  const sha256 = snapshot.digest("hex");
+  await trailer({ sha256, contentSha256, unchanged: false, pagesSent: want.length });
 }

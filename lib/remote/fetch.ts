@@ -37,6 +37,7 @@ import {
 } from "./protocol.ts";
 import { type SnapshotHeader } from "./headers.ts";
 import { type StreamReader } from "./stream.ts";
+import { fetchPull2 } from "./fetch2.ts";
 
 /** Data on its way: bytes received of those expected. */
 export interface TransferReport {
@@ -50,7 +51,8 @@ export interface FetchOptions {
   source: RemoteSpec;
   /** The local database: the delta method's base. */
   localDb: string;
-  method: "snapshot" | "query" | "scp" | "delta";
+  /** `auto`: delta when the remote speaks protocol 2 and a local copy exists, else snapshot. */
+  method: "snapshot" | "query" | "scp" | "delta" | "auto";
   remote: RemoteOptions;
   busyTimeoutMs?: number;
   onProgress?: (progress: TransferReport) => void;
@@ -60,13 +62,26 @@ export interface FetchOptions {
 export interface Fetched {
   tool: string;
   bytes: number;
-  sha256: string;
+  /** The copy's sha256; null when unchanged (nothing was copied). */
+  sha256: string | null;
   tables: TableSummary[];
   /** True when `tables` were counted in the very snapshot that was copied. */
   sameSnapshot: boolean;
   /** False when the remote could not count its rows: there is nothing to compare with. */
   counted: boolean;
   pagesSent?: number;
+  /** Pages of the remote snapshot. */
+  pages?: number;
+  /** True when the remote's content equals the local copy's: nothing was written. */
+  unchanged?: boolean;
+  /** The protocol spoken (scp: none). */
+  protocol?: 1 | 2;
+  /** What actually happened: a delta without a usable base travels as a snapshot. */
+  method?: "snapshot" | "delta" | "scp";
+  /** Protocol 2's compression. */
+  compress?: string;
+  /** Protocol 2: the remote used the backup API (and a remote temp) instead of the page reader. */
+  remoteFallback?: string | null;
 }
 
 /** `host:path`. */
@@ -84,10 +99,46 @@ export async function fetchInto(
   exists: boolean,
   warnings: string[],
 ): Promise<Fetched> {
-  if (options.method === "scp") return await fetchRaw(options, temp, warnings);
-  if (options.method === "delta" && exists) return await fetchDelta(options, temp, warnings);
+  if (options.method === "scp") {
+    return { ...await fetchRaw(options, temp, warnings), method: "scp" };
+  }
+  const tool = options.remote.tool ?? "auto";
+  const wantsDelta = options.method === "delta" || options.method === "auto";
+  if (tool === "auto" || tool === "litekeep") {
+    try {
+      const got = await fetchPull2(options, temp, wantsDelta && exists, warnings);
+      if (options.method === "delta" && !exists) {
+        warnings.push("no local copy yet: the whole database travels");
+      }
+      if (got.header.reader === "backup-api") {
+        warnings.push(
+          `the remote page reader could not prove an image (${got.header.fallback}): it used ` +
+            "the backup API and a temporary file on the remote",
+        );
+      }
+      return {
+        ...got,
+        method: got.header.mode,
+        compress: got.header.compress,
+        remoteFallback: got.header.fallback,
+      };
+    } catch (error) {
+      if (!(error instanceof RemoteError)) throw error;
+      if (error.kind === "protocol") {
+        warnings.push(
+          `the remote litekeep on "${options.source.host}" speaks only protocol 1: pulled with ` +
+            "it; install this version there for faster pulls",
+        );
+      } else if (error.kind !== "noproto2") throw error;
+      // No litekeep of protocol 2 there: protocol 1 from python3/sqlite3 (or the old litekeep).
+      // Both refusals come before any header, so the temp was never created.
+    }
+  }
+  if (options.method === "delta" && exists) {
+    return { ...await fetchDelta(options, temp, warnings), protocol: 1 };
+  }
   if (options.method === "delta") warnings.push("no local copy yet: the whole database travels");
-  return await fetchSnapshot(options, temp);
+  return { ...await fetchSnapshot(options, temp), protocol: 1, method: "snapshot" };
 }
 
 /**
@@ -127,6 +178,7 @@ function fromHeader(header: SnapshotHeader, sha256: string, pagesSent?: number):
     sameSnapshot: true,
     counted: true,
     pagesSent,
+    pages: header.pages,
   };
 }
 
@@ -167,14 +219,14 @@ async function fetchDelta(
         receiveDelta(reader, header, temp, options.source.host, progress),
       await pageHashes(temp, base.pageSize),
     );
-    return fromHeader(header, received.sha256, received.pages);
+    return { ...fromHeader(header, received.sha256, received.pages), method: "delta" };
   } catch (error) {
     if (!(error instanceof RemoteError && error.kind === "nodelta")) throw error;
     warnings.push(`${error.message}: the whole snapshot travelled instead`);
     // Emptied, not removed: the name stays registered (and marked alive) as a temp in flight,
     // so a signal or a later run still finds it.
     await Deno.truncate(temp, 0);
-    return await fetchSnapshot(options, temp);
+    return { ...await fetchSnapshot(options, temp), method: "snapshot" };
   }
 }
 

@@ -193,3 +193,12 @@ export function checkInfoHeader(value: unknown, host: string): DbInfo {
     tables: f.tables("tables"),
   };
 }
+
+/**
+ * Checks a list of table summaries (protocol 2's trailer carries one).
+ *
+ * @throws {OperationError} naming the entry
+ */
+export function checkTables(value: unknown, host: string): TableSummary[] {
+  return Fields.of({ tables: value }, host, "trailer").tables("tables");
+}

@@ -1,6 +1,7 @@
 /**
  * Running litekeep's remote side over ONE ssh connection: the dispatcher picks the tool
- * (litekeep agent, python3, sqlite3 CLI) and answers in protocol 1 (`protocol.ts`).
+ * (litekeep agent, python3, sqlite3 CLI) and answers in protocol 1 (`protocol.ts`), or, for
+ * `pull2` with litekeep on the remote, protocol 2 (`protocol2.ts`).
  *
  * @module
  */
@@ -11,6 +12,7 @@ import { DISPATCH, PROTOCOL, PYTHON_AGENT, SQLITE3_AGENT } from "./scripts.ts";
 import { checkInfoHeader, type DbInfo } from "./headers.ts";
 import { NoHeaderError, readHeader } from "./protocol.ts";
 import { StalledError, StreamReader } from "./stream.ts";
+import { defaultCompress2 } from "./protocol2.ts";
 import { DEFAULT_REMOTE_TIMEOUT_S } from "../limits.ts";
 
 /** What to do when the two sides' litekeep versions do not speak the same protocol. */
@@ -23,8 +25,11 @@ export const REMOTE_TOOLS = ["auto", "litekeep", "python3", "sqlite3"] as const;
 /** A remote tool choice. */
 export type RemoteTool = typeof REMOTE_TOOLS[number];
 
-/** How the remote side may compress the stream (`--compress`). */
-export const COMPRESS_CHOICES = ["none", "gzip"] as const;
+/**
+ * How the remote side may compress the stream (`--compress`). Unset: zstd between two
+ * litekeeps (protocol 2), none from python3/sqlite3 (protocol 1, where zstd means gzip).
+ */
+export const COMPRESS_CHOICES = ["none", "gzip", "zstd"] as const;
 /** A compression choice. */
 export type Compression = typeof COMPRESS_CHOICES[number];
 
@@ -37,7 +42,7 @@ export interface RemoteOptions {
   bin?: string;
   /** Folder for the remote snapshot's temporary file. @default the remote's $TMPDIR or /tmp */
   tmpDir?: string;
-  /** @default "none" */
+  /** @default zstd in protocol 2, none in protocol 1 */
   compress?: Compression;
   /** Newest row per table by this column instead of max(rowid). */
   orderBy?: Record<string, string>;
@@ -48,7 +53,7 @@ export interface RemoteOptions {
 }
 
 /** What the remote side can be asked. */
-export type RemoteOp = "snapshot" | "delta" | "info";
+export type RemoteOp = "snapshot" | "delta" | "info" | "pull2";
 
 /** A failure the remote side reported itself (`LITEKEEP-ERROR <kind> <message>`). */
 export class RemoteError extends OperationError {
@@ -70,7 +75,11 @@ export function remoteWords(op: RemoteOp, path: string, o: RemoteOptions): strin
     o.tmpDir ?? "",
     o.tool ?? "auto",
     o.bin ?? "litekeep",
-    o.compress ?? "none",
+    op === "pull2"
+      ? o.compress ?? defaultCompress2()
+      : o.compress === "zstd"
+      ? "gzip"
+      : o.compress ?? "none",
     orderBy,
     PYTHON_AGENT,
     SQLITE3_AGENT,
@@ -82,7 +91,7 @@ export function startRemote(
   op: RemoteOp,
   spec: RemoteSpec,
   o: RemoteOptions,
-  stdin?: Uint8Array,
+  stdin?: Uint8Array | "stream",
 ): { child: StreamingChild; reader: StreamReader } {
   let child: StreamingChild;
   try {
@@ -169,6 +178,7 @@ export async function remoteFailure(
       space: "free space in the remote temporary folder, or choose another with --remote-tmp",
       notool: "install python3 or sqlite3 on the remote, or copy the litekeep binary there",
       nodelta: "install python3 or litekeep on the remote, or use --method snapshot",
+      noproto2: "copy the litekeep binary to the remote for faster pulls",
       tmpdir: "give --remote-tmp DIR, a writable folder on the remote, or fix the remote's TMPDIR",
       protocol: VERSION_HINT,
     };

@@ -34,6 +34,7 @@ import { writeInto } from "../engine/write_into.ts";
 import { checkDatabaseFile, refuseStaleSideFiles, type TableSummary } from "../engine/sqlite.ts";
 import { describeSource, type Fetched, fetchInto, type TransferReport } from "./fetch.ts";
 import { inspectInWorker } from "../engine/verify.ts";
+import type { VerifyMode } from "../engine/sqlite.ts";
 
 /** How the data travels. */
 export const PULL_METHODS = ["snapshot", "query", "scp", "delta"] as const;
@@ -47,7 +48,10 @@ export type PullProgress = TransferReport | { phase: "check" | "backup" | "repla
 export interface PullOptions {
   source: RemoteSpec;
   localDb: string;
-  method: PullMethod;
+  /** `auto` (no --method): delta against a litekeep of protocol 2 with a local copy, else snapshot. */
+  method: PullMethod | "auto";
+  /** The check of the copy: integrity_check (full), quick_check, or none (row counts only). @default "full" */
+  verify?: VerifyMode;
   remote: RemoteOptions;
   /** Where the old local database is backed up. @default `<folder of localDb>/backups` */
   backupDir?: string;
@@ -75,15 +79,29 @@ export interface PullResult {
   bytes: number;
   /** Pages that travelled (delta method); null when the whole file did. */
   pagesSent: number | null;
-  sha256: string;
+  /** Pages of the remote snapshot (null for scp). */
+  pages: number | null;
+  /** True when the remote's content equalled the local copy's: nothing was written or backed up. */
+  unchanged: boolean;
+  /** The protocol spoken with the remote (null for scp). */
+  protocol: 1 | 2 | null;
+  /** How protocol 2's pages were compressed (null otherwise). */
+  compress: string | null;
+  /** The copy's sha256 (the remote snapshot's); null when unchanged: nothing was copied. */
+  sha256: string | null;
   durationMs: number;
   tables: TableSummary[];
   /** The backup of the old local database, if one was made. */
   localBackup: string | null;
   /** True when there was no local database before. */
   created: boolean;
-  /** The copy passed `integrity_check` (a failure throws, so it is always "ok" here). */
-  integrity: "ok";
+  /**
+   * The copy passed its check (a failure throws): "ok" after integrity_check or quick_check,
+   * "skipped" with `--verify none` or when nothing changed (the local copy was not touched).
+   */
+  integrity: "ok" | "skipped";
+  /** The check that ran: full, quick, none, or null when nothing changed. */
+  verify: VerifyMode | null;
   /**
    * The copy's row counts against the remote's: "match", "differ" (only scp gets this far; the
    * tables are in `rowCountDifferences`), or "unknown" when the remote could not count them.
@@ -113,6 +131,7 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
   await cleanTemps(dir, options.now, STALE_TEMP_MS);
 
   const warnings: string[] = [];
+  const verify = options.verify ?? "full";
   try {
     const { value: got } = await withTempFile(
       dir,
@@ -120,9 +139,14 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
       async (temp) => {
         // An empty local file is no delta base: the whole database travels.
         const fetched = await fetchInto(temp, options, target === "database", warnings);
+        // Nothing changed: nothing is written, backed up or checked again.
+        if (fetched.unchanged) {
+          return { fetched, inspection: undefined, differences: [], backupFile: null };
+        }
         options.onProgress?.({ phase: "check" });
-        await syncFile(temp);
-        const checked = await checkCopy(temp, fetched, source, warnings);
+        // Protocol 2 synced the temp on the handle that wrote it.
+        if (fetched.protocol !== 2) await syncFile(temp);
+        const checked = await checkCopy(temp, fetched, source, warnings, verify);
         options.onProgress?.({ phase: exists ? "backup" : "replace" });
         // An existing database is written INTO here, with the temp as the source; a missing
         // one gets the temp itself, published below without replacing one that appeared.
@@ -138,24 +162,31 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
       },
     );
     const { fetched, inspection, differences } = got;
-    const prune = options.prune
+    // An unchanged pull made no backup: nothing new to prune for.
+    const prune = options.prune && !fetched.unchanged
       ? await pruneAfterPull(options, options.prune, got.backupFile)
       : null;
+    const unchanged = fetched.unchanged ?? false;
     return {
       source: describeSource(source),
       localDb,
-      method: options.method === "query" ? "snapshot" : options.method,
+      method: fetched.method ?? (options.method === "delta" ? "delta" : "snapshot"),
       tool: fetched.tool,
       bytes: fetched.bytes,
       pagesSent: fetched.pagesSent ?? null,
+      pages: fetched.pages ?? null,
+      unchanged,
+      protocol: fetched.protocol ?? null,
+      compress: fetched.compress ?? null,
       sha256: fetched.sha256,
       durationMs: Math.round(performance.now() - started),
-      tables: fetched.sameSnapshot
+      tables: fetched.sameSnapshot || inspection === undefined
         ? fetched.tables
         : inspection.tables.map((t) => ({ ...t, newest: null })),
-      localBackup: got.backupFile,
+      localBackup: got.backupFile ?? null,
       created: !exists,
-      integrity: "ok",
+      integrity: unchanged || verify === "none" ? "skipped" : "ok",
+      verify: unchanged ? null : verify,
       rowCounts: !fetched.counted ? "unknown" : differences.length > 0 ? "differ" : "match",
       rowCountDifferences: differences,
       prune,
@@ -207,8 +238,14 @@ async function pruneAfterPull(
  *
  * @throws {OperationError} when the copy fails: the local database is not changed
  */
-async function checkCopy(temp: string, fetched: Fetched, source: RemoteSpec, warnings: string[]) {
-  const inspection = await inspectInWorker(temp, "full");
+async function checkCopy(
+  temp: string,
+  fetched: Fetched,
+  source: RemoteSpec,
+  warnings: string[],
+  verify: VerifyMode,
+) {
+  const inspection = await inspectInWorker(temp, verify);
   if (inspection.problems.length > 0) {
     throw new OperationError(
       `The copy of "${describeSource(source)}" failed its integrity check: ${

@@ -1,6 +1,8 @@
 /**
  * The programs litekeep runs on the remote host, embedded as strings (the binary has no source
- * tree to read them from). They all speak protocol 1 (see `protocol.ts`):
+ * tree to read them from). They all speak protocol 1 (see `protocol.ts`); the dispatcher's op
+ * `pull2` runs `litekeep agent --protocol 2 pull` instead (see `protocol2.ts`), and without
+ * litekeep on the remote answers `LITEKEEP-ERROR noproto2` so the local side falls back to 1:
  *
  * - `DISPATCH` (POSIX sh) picks the tool: litekeep itself (`litekeep agent`), else python3 with
  *   its sqlite3 module, else the sqlite3 CLI; `--remote-tool` forces one.
@@ -30,10 +32,15 @@ case $tool in auto|litekeep)
   if command -v "$bin" >/dev/null 2>&1; then
     # Tells the local side whose stderr it reads if no answer comes (an older litekeep).
     printf 'LITEKEEP-TOOL litekeep\\n' >&2
+    # Protocol 2 (protocol2.ts): an older litekeep refuses it with LITEKEEP-ERROR protocol.
+    [ "$op" = pull2 ] && exec "$bin" agent --protocol 2 pull "$db" "$tmpdir" "$compress" "$orderby"
     exec "$bin" agent --protocol ${PROTOCOL} "$op" "$db" "$tmpdir" "$compress" "$orderby"
   fi
   [ "$tool" = litekeep ] && fail notool "litekeep ($bin) is not installed on the remote host";;
 esac
+# Only litekeep speaks protocol 2: say so before anything is opened; the local side asks again
+# in protocol 1.
+[ "$op" = pull2 ] && fail noproto2 "no litekeep on the remote host to speak protocol 2"
 case $tool in auto|python3)
   # -I: isolated, so no module in the remote's working folder ($HOME) is imported instead.
   if command -v python3 >/dev/null 2>&1 && python3 -I -c 'import sqlite3' >/dev/null 2>&1; then
