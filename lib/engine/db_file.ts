@@ -200,8 +200,11 @@ export function writeAt(path: string, offset: number, bytes: Uint8Array): void {
 export interface FileWriter extends Disposable {
   /** Writes `bytes` at byte `offset`. */
   writeAt(offset: number, bytes: Uint8Array): void;
-  /** Flushes what was written to the disk (fdatasync). */
-  syncData(): void;
+  /**
+   * Flushes what was written so far to the disk (fdatasync) on a thread of Deno's pool, so that
+   * the caller goes on writing meanwhile; the writer must not be disposed before it settles.
+   */
+  syncData(): Promise<void>;
 }
 
 /**
@@ -218,7 +221,7 @@ export function openWriter(path: string): FileWriter {
       while (written < bytes.length) written += file.writeSync(bytes.subarray(written));
     },
     syncData() {
-      file.syncDataSync();
+      return file.syncData();
     },
     [Symbol.dispose]: done,
   };

@@ -232,7 +232,8 @@ function pinInstant(
     try {
       if (!options.writeLockHeld) {
         writer = openReadWrite(path, options.busyTimeoutMs);
-        writer.exec("BEGIN IMMEDIATE");
+        // prepare(), not exec(): only its errors carry SQLite's code, which tells "busy".
+        writer.prepare("BEGIN IMMEDIATE").run();
       }
       reader.exec("BEGIN");
       // The first read fixes the instant and takes the read mark (or the shared lock).

@@ -161,16 +161,18 @@ async function snapshotFromPages(
         hint: isDiskFull(error) ? spaceHint : "check the folder's permissions and free space",
       },
     );
-  // Pages so far, a guess of the total (the file's size: the -wal may add some) for progress.
+  // Pages so far, and the total the file's size suggests (the -wal may add some), for progress.
   let copied = 0;
-  const guess = Math.max(1, Math.floor((await Deno.stat(source)).size / 512));
+  const fileBytes = (await Deno.stat(source)).size;
   let buffer: Uint8Array | undefined;
   let filled = 0;
   let flushedAt = 0;
   let page1: Uint8Array | undefined;
+  // The flush of the last FLUSH_BYTES, running while the next ones are read and written.
+  let syncing: Promise<void> | undefined;
   let result: PageReadResult;
   using out = openWriter(dest);
-  const flush = () => {
+  const flush = async () => {
     if (!buffer || filled === 0) return;
     try {
       out.writeAt(flushedAt, buffer.subarray(0, filled));
@@ -178,42 +180,56 @@ async function snapshotFromPages(
       flushedAt += filled;
       filled = 0;
       // As in the backup API path: the application's commits must not wait behind a flush of
-      // the whole copy at the caller's final sync.
-      if (Math.floor(flushedAt / FLUSH_BYTES) > before) out.syncData();
+      // the whole copy at the caller's final sync. Unlike there, the flush overlaps the copy;
+      // only a disk slower than the copy makes it wait (for the flush before).
+      if (Math.floor(flushedAt / FLUSH_BYTES) > before) {
+        await syncing;
+        syncing = out.syncData();
+      }
     } catch (error) {
       throw writeFailed(error);
     }
   };
   try {
-    result = await readPages(source, (page, bytes) => {
-      if (page === 1) page1 = bytes.slice();
-      buffer ??= new Uint8Array(Math.max(WRITE_BYTES, bytes.length));
-      if (filled + bytes.length > buffer.length) flush();
-      buffer.set(bytes, filled);
-      filled += bytes.length;
-      copied = page;
-      if (page % (options.stepPages ?? 4096) === 0) {
-        options.onProgress?.(copied, Math.max(copied, Math.floor(guess * 512 / bytes.length)));
+    try {
+      result = await readPages(source, async (page, bytes) => {
+        if (page === 1) page1 = bytes.slice();
+        buffer ??= new Uint8Array(Math.max(WRITE_BYTES, bytes.length));
+        if (filled + bytes.length > buffer.length) await flush();
+        buffer.set(bytes, filled);
+        filled += bytes.length;
+        copied = page;
+        if (page % (options.stepPages ?? 4096) === 0) {
+          options.onProgress?.(copied, Math.max(copied, Math.floor(fileBytes / bytes.length)));
+        }
+      }, {
+        busyTimeoutMs: Math.min(options.busyTimeoutMs, PAGE_READER_WAIT_MS),
+        writeLockHeld: options.sourceChecked,
+      });
+    } catch (error) {
+      // Once a page is given, the snapshot is the page reader's: its failure is the snapshot's.
+      if (copied > 0) throw error;
+      if (error instanceof BusyError) {
+        return {
+          reason: "busy",
+          detail: `a writer held its lock for over ${
+            Math.min(options.busyTimeoutMs, PAGE_READER_WAIT_MS)
+          } ms`,
+        };
       }
-    }, {
-      busyTimeoutMs: Math.min(options.busyTimeoutMs, PAGE_READER_WAIT_MS),
-      writeLockHeld: options.sourceChecked,
-    });
-  } catch (error) {
-    // Once a page is given, the snapshot is the page reader's: its failure is the snapshot's.
-    if (copied > 0) throw error;
-    if (error instanceof BusyError) {
-      return {
-        reason: "busy",
-        detail: `a writer held its lock for over ${
-          Math.min(options.busyTimeoutMs, PAGE_READER_WAIT_MS)
-        } ms`,
-      };
+      return { reason: "reader-error", detail: describeCause(error) };
     }
-    return { reason: "reader-error", detail: describeCause(error) };
+    if (result.kind === "fallback") return { reason: result.reason, detail: result.detail };
+    await flush();
+  } finally {
+    // The descriptor stays open until its flush has settled (its error, if any, is below).
+    await syncing?.catch(() => {});
   }
-  if (result.kind === "fallback") return { reason: result.reason, detail: result.detail };
-  flush();
+  try {
+    await syncing;
+  } catch (error) {
+    throw writeFailed(error);
+  }
   if (!page1 || copied !== result.pageCount) {
     throw new OperationError(
       `Cannot snapshot "${source}": the page reader gave ${copied} of ${result.pageCount} pages`,
