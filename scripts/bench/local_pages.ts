@@ -118,7 +118,7 @@ try {
       rows,
     ),
     "",
-    `In-process \`snapshotDatabase()\` (the copy alone, no process start, no sync): page reader ${
+    `In-process \`snapshotDatabase()\` (the copy alone: no process start, no final sync, no folder work): page reader ${
       seconds(pagesMedian)
     } s, backup API ${seconds(apiMedian)} s (${ratio(pagesMedian / apiMedian)}).`,
     "",
