@@ -9,7 +9,8 @@
  *   deno run --allow-all scripts/bench/local_pages.ts [--size 1gb] [--runs 3] [--data DIR]
  *
  * Prints a markdown section for docs/BENCHMARKS.md on stdout; progress on stderr. The database is
- * cached in DIR (default `bench-data/`, git-ignored) between runs.
+ * cached in DIR (default `bench-data/`, git-ignored) between runs. Every run starts after a
+ * `sync` (untimed), so that no tool pays for the writeback of the one before (`cp` syncs nothing).
  *
  * @module
  */
@@ -43,6 +44,14 @@ const source = await prepareSource(flags.data, size, 1);
 const work = await Deno.makeTempDir({ dir: flags.data, prefix: "pages-work-" });
 try {
   const check = (file: string, what: string) => checkCopy(file, source, what);
+  // cp leaves its copy dirty in the page cache, unsynced: whatever runs next would pay for its
+  // writeback. A `sync` before every run (untimed) starts each tool from the same clean state.
+  const syncFirst = (tool: Tool): Tool => ({
+    ...tool,
+    before: async () => {
+      await new Deno.Command("sync").output();
+    },
+  });
   const tools: Tool[] = [
     litekeepBackup("litekeep backup --verify none", source.path, ["--verify", "none"], check),
     litekeepBackup("litekeep backup --verify none --checksum none", source.path, [
@@ -53,7 +62,7 @@ try {
     ], check),
     sqliteBackupTool(source),
     cpTool(source),
-  ];
+  ].map(syncFirst);
   const samples = await runInterleaved(tools, { runs, work, log, label: size });
   const memory = await canMeasureMemory();
   const median = samples.map((s) => spread(s.map((x) => x.seconds)).median);
@@ -87,6 +96,7 @@ try {
         : ["pages", "backup-api"] as const
     ) {
       const dest = join(work, `snap-${method}-${round}.db`);
+      await new Deno.Command("sync").output();
       const from = method === "pages" ? source.path : withJournal;
       const started = performance.now();
       const result = await snapshotDatabase(from, dest, { busyTimeoutMs: 10_000 });
