@@ -58,10 +58,39 @@ Deno.test("backup of a WAL database on read-only media works, with or without it
         const res = await spawnCli(["backup", db, "--backup-dir", backups, "--json"]);
         assert.equal(res.code, 0, res.stderr);
         const file = JSON.parse(res.stdout).file as string;
+        // No write lock can be taken there: the backup API copies a view, and the run says so.
+        assert.equal(JSON.parse(res.stdout).snapshot.method, "backup-api");
+        assert.equal(JSON.parse(res.stdout).snapshot.fallback.reason, "read-only-media");
         assert.equal(await sqlite3(file, "PRAGMA integrity_check"), "ok");
         assert.equal(count(file, "payments"), 300);
         assert.equal(count(file, "members"), members, "the -wal's rows are in it");
       },
     );
   }
+});
+
+Deno.test("backup of a rollback-journal database on read-only media goes through the page reader", async () => {
+  await using dir = await tempDir();
+  const folder = join(dir.path, "app");
+  await Deno.mkdir(folder);
+  makeDb(join(folder, "app.db"), { wal: false, payments: 300 });
+  const media = join(dir.path, "media");
+  await using _ro = await bindReadOnly(folder, media);
+  const db = join(media, "app.db");
+  const res = await spawnCli([
+    "backup",
+    db,
+    "--backup-dir",
+    join(dir.path, "backups"),
+    "--json",
+    "--verbose",
+  ]);
+  assert.equal(res.code, 0, res.stderr);
+  const out = JSON.parse(res.stdout);
+  // Its shared lock is all the page reader needs there (no -shm, no write).
+  assert.deepEqual(out.snapshot, { method: "pages", fallback: null });
+  assert.match(res.stderr, /debug: snapshot: copied by the page reader/);
+  assert.equal(await sqlite3(out.file, "PRAGMA integrity_check"), "ok");
+  assert.equal(count(out.file, "payments"), 300);
+  assert.deepEqual(await ls(folder), ["app.db"]);
 });

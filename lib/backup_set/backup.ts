@@ -24,7 +24,11 @@ import {
   type CheckpointMode,
   type CheckpointResult,
 } from "../engine/checkpoint.ts";
-import { snapshotDatabase } from "../engine/snapshot.ts";
+import {
+  snapshotDatabase,
+  type SnapshotFallback,
+  type SnapshotResult,
+} from "../engine/snapshot.ts";
 import { checkDatabaseFile, type CheckMode, type TableCount } from "../engine/sqlite.ts";
 import { inspectInWorker, tableNamesOnly } from "../engine/verify.ts";
 import { DEFAULT_BUSY_TIMEOUT_MS } from "../limits.ts";
@@ -75,6 +79,11 @@ export interface BackupResult {
   /** Journal mode of the source database. */
   journalMode: string;
   durationMs: number;
+  /**
+   * How the pages were copied: `pages` (the page reader) or `backup-api`, and when the backup
+   * API was used, why the page reader was not (null otherwise).
+   */
+  snapshot: { method: SnapshotResult["method"]; fallback: SnapshotFallback | null };
   checksum: { algorithm: ChecksumAlgorithm; hex: string } | null;
   verify: CheckMode | "none";
   tables: TableCount[];
@@ -196,6 +205,7 @@ export async function backupHoldingLocks(
       pageSize: snap.pageSize,
       journalMode: snap.journalMode,
       durationMs: Math.round(performance.now() - run.started),
+      snapshot: { method: snap.method, fallback: snap.fallback ?? null },
       checksum: hex === null || checksum === "none" ? null : { algorithm: checksum, hex },
       verify,
       tables: inspection.tables,

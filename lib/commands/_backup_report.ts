@@ -16,6 +16,14 @@ export function backupStatus(p: BackupProgress): string {
     : "backup: checking and hashing the copy";
 }
 
+/** How the snapshot was copied, for the `--verbose` log: the page reader, or which fallback. */
+export function describeSnapshotMethod(r: Pick<BackupResult, "snapshot">): string {
+  const { method, fallback } = r.snapshot;
+  if (method === "pages") return "snapshot: copied by the page reader (database file and -wal)";
+  return "snapshot: copied by SQLite's backup API" +
+    (fallback ? `, the page reader's fallback (${fallback.reason}: ${fallback.detail})` : "");
+}
+
 /** The human summary of a backup. */
 export function describeBackup(r: BackupResult): string {
   const checksum = r.checksum ? `${r.checksum.algorithm} ${r.checksum.hex}` : "none";

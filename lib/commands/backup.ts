@@ -28,7 +28,7 @@ import {
   pruneRequest,
 } from "./_keep.ts";
 import { showFolderStats } from "./_folder_stats.ts";
-import { backupStatus, describeBackup } from "./_backup_report.ts";
+import { backupStatus, describeBackup, describeSnapshotMethod } from "./_backup_report.ts";
 
 /** One line for the command list. */
 export const summary = "consistent online snapshot of DB into the backup folder, verified";
@@ -143,6 +143,7 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
     onProgress: (p) => progress.set(backupStatus(p)),
   }).finally(progress.stop);
   ctx.log.endProgress();
+  ctx.log.debug(describeSnapshotMethod(result));
   logCleanedAndWarnings(ctx.log, result);
   return finishWithPrune(ctx, "backup", result, () => describeBackup(result));
 }

@@ -196,6 +196,37 @@ export function writeAt(path: string, offset: number, bytes: Uint8Array): void {
   }
 }
 
+/** A writer of one file on one kept descriptor: see {@linkcode openWriter}. */
+export interface FileWriter extends Disposable {
+  /** Writes `bytes` at byte `offset`. */
+  writeAt(offset: number, bytes: Uint8Array): void;
+  /**
+   * Flushes what was written so far to the disk (fdatasync) on a thread of Deno's pool, so that
+   * the caller goes on writing meanwhile; the writer must not be disposed before it settles.
+   */
+  syncData(): Promise<void>;
+}
+
+/**
+ * Writes the existing file `path` on one descriptor kept until disposed: how a snapshot made
+ * from pages (a fresh temp that no connection holds) is written without an open and a close per
+ * write. Writes are positioned (seek and write in one synchronous turn), like every write here.
+ */
+export function openWriter(path: string): FileWriter {
+  const { file, done } = acquire(path, true);
+  return {
+    writeAt(offset, bytes) {
+      file.seekSync(offset, Deno.SeekMode.Start);
+      let written = 0;
+      while (written < bytes.length) written += file.writeSync(bytes.subarray(written));
+    },
+    syncData() {
+      return file.syncData();
+    },
+    [Symbol.dispose]: done,
+  };
+}
+
 /**
  * Copies `path` into a new file `dest` (which must not exist): how a database is copied
  * without a close of its descriptor dropping this process's locks on it.

@@ -119,6 +119,12 @@ export interface PageReaderOptions {
    * e.g. to open another read transaction that sees exactly what the image holds.
    */
   onInstant?: () => void;
+  /**
+   * The caller holds the database's write lock itself, through a connection of its own (a
+   * `BEGIN IMMEDIATE` it keeps until the pages are read): step 1's lock is then already held,
+   * and taking it again would wait on the caller for `busyTimeoutMs`.
+   */
+  writeLockHeld?: boolean;
 }
 
 /** The fields of a WAL-index header (`-shm`) that the reader uses. */
@@ -224,8 +230,11 @@ function pinInstant(
   let writer: DatabaseSync | undefined;
   try {
     try {
-      writer = openReadWrite(path, options.busyTimeoutMs);
-      writer.exec("BEGIN IMMEDIATE");
+      if (!options.writeLockHeld) {
+        writer = openReadWrite(path, options.busyTimeoutMs);
+        // prepare(), not exec(): only its errors carry SQLite's code, which tells "busy".
+        writer.prepare("BEGIN IMMEDIATE").run();
+      }
       reader.exec("BEGIN");
       // The first read fixes the instant and takes the read mark (or the shared lock).
       reader.prepare("SELECT count(*) FROM sqlite_schema").get();

@@ -1,19 +1,28 @@
 /**
  * Consistent online snapshots.
  *
- * A snapshot is SQLite's online backup API run inside ONE read transaction on the source: the
- * first read fixes the instant, every later step reads that same instant, so writers in other
- * processes (WAL mode) neither disturb nor restart it, and it finishes in one pass however busy
- * the database is. Step-wise copying without that held transaction restarts on every foreign
- * commit and may never finish under a steady writer.
+ * A snapshot is first the page reader's image (`page_reader.ts`: the database file overlaid
+ * with the instant's committed WAL frames, read under one held read transaction), written into
+ * the new file. Where that reader cannot prove its image, it is SQLite's online backup API run
+ * inside ONE read transaction on the source: the first read fixes the instant, every later step
+ * reads that same instant, so writers in other processes (WAL mode) neither disturb nor restart
+ * it, and it finishes in one pass however busy the database is. Step-wise copying without that
+ * held transaction restarts on every foreign commit and may never finish under a steady writer.
  *
  * @module
  */
 import { backup } from "node:sqlite";
 import { dirname, join } from "node:path";
-import { copyOut, readAt, writeAt } from "./db_file.ts";
-import { describeCause, isDiskFull, OperationError } from "../errors.ts";
-import { checkDatabaseFile, openReadOnly, pragmaValue, sqliteFailure } from "./sqlite.ts";
+import { copyOut, openWriter, readAt, writeAt } from "./db_file.ts";
+import { BusyError, describeCause, isDiskFull, OperationError } from "../errors.ts";
+import {
+  checkDatabaseFile,
+  type FileHeader,
+  openReadOnly,
+  pragmaValue,
+  sqliteFailure,
+} from "./sqlite.ts";
+import { type FallbackReason, type PageReadResult, readPages } from "./page_reader.ts";
 import { makeTempFolder } from "../files/temp.ts";
 import { exists, onReadOnlyMedia, tempView } from "./view.ts";
 
@@ -37,6 +46,23 @@ export interface SnapshotOptions {
   spaceHint?: string;
 }
 
+/** Why a snapshot was copied by the backup API rather than from the page reader. */
+export type SnapshotFallbackReason =
+  | FallbackReason
+  /** The page reader waited for a lock longer than it may (see `PAGE_READER_WAIT_MS`). */
+  | "busy"
+  /** A `-journal` is beside the database: see `snapshotFromPages`. */
+  | "journal"
+  /** The page reader failed before it gave a page (its error is the detail). */
+  | "reader-error";
+
+/** A fallback to the backup API, and why. */
+export interface SnapshotFallback {
+  reason: SnapshotFallbackReason;
+  /** What was found, in words. */
+  detail: string;
+}
+
 /** What a snapshot copied. */
 export interface SnapshotResult {
   /** Pages in the snapshot. */
@@ -46,13 +72,33 @@ export interface SnapshotResult {
   journalMode: string;
   /** Permission bits of the source (`mode & 0o777`); files made from it get no more. */
   mode: number;
+  /** How the pages were copied: from the page reader, or by SQLite's backup API. */
+  method: "pages" | "backup-api";
+  /** Why the backup API was used (absent when the page reader made the snapshot). */
+  fallback?: SnapshotFallback;
 }
+
+/**
+ * How long the page reader may wait for the write lock (or, in rollback-journal mode, for a
+ * committing writer) before the backup API is used instead, which needs no write lock: a long
+ * write transaction of the application then costs a backup at most this, not --busy-timeout.
+ */
+const PAGE_READER_WAIT_MS = 1000;
+/** Bytes gathered from the page reader per write. */
+const WRITE_BYTES = 4 << 20;
+/** See the backup API path: written pages are flushed as the copy goes, every this many bytes. */
+const FLUSH_BYTES = 32 << 20;
 
 /**
  * Copies every committed transaction of `source` (WAL content included) at one instant into a
  * new file `dest`, in rollback-journal mode, so the copy needs no `-wal`/`-shm` to be opened.
  * `dest` gets at most the source's permission bits (and never more than the umask allows).
  * `dest` must not exist; on failure it may be left partial and the caller removes it.
+ *
+ * The pages come from the page reader (`page_reader.ts`: the database file overlaid with the
+ * instant's WAL frames, no SQLite in the copy); where it cannot prove an image (read-only media,
+ * no `-shm`, a lock it may not wait for, ...) SQLite's backup API copies the same instant, and
+ * the result says which ran and why.
  *
  * @throws {OperationError} when the source cannot be read or `dest` cannot be written
  * @throws {BusyError} when the source stays locked past `busyTimeoutMs`
@@ -65,6 +111,157 @@ export async function snapshotDatabase(
   const header = options.sourceChecked ? undefined : await checkDatabaseFile(source);
   const spaceHint = options.spaceHint ?? "free some space there, or choose another backup folder";
   const mode = await createLikeSource(source, dest, spaceHint);
+  const paged = await snapshotFromPages(source, dest, options, spaceHint);
+  if ("pages" in paged) {
+    await restrictMode(dest, mode);
+    return { ...paged, mode, method: "pages" };
+  }
+  const copied = await snapshotWithBackupApi(source, dest, header, options, spaceHint);
+  await restrictMode(dest, mode);
+  return { ...copied, mode, method: "backup-api", fallback: paged };
+}
+
+/** Only a source its owner may not write (0400, 0440) needs this: dest had to be writable. */
+async function restrictMode(dest: string, mode: number): Promise<void> {
+  if ((mode & 0o600) !== 0o600) {
+    await Deno.chmod(dest, ((await Deno.stat(dest)).mode ?? 0) & mode);
+  }
+}
+
+/**
+ * The snapshot from the page reader, written into the empty `dest` in large positioned writes,
+ * page 1 last (its header made self-contained: rollback-journal mode, the instant's page count
+ * at offset 28 and the version-valid-for at 92 equal to the change counter at 24, so SQLite
+ * trusts that count, as it does a file the backup API wrote). Or why the backup API must be
+ * used, with nothing written.
+ *
+ * A `-journal` beside the database sends the snapshot to the backup API: the page reader's
+ * write-lock connection is read-write, and a read-write connection rolls a hot journal back,
+ * which litekeep never does to a live database (see `sqliteFailure`). Errors of the reader
+ * before its first page (a source the user may not write, so no write lock) fall back too; the
+ * backup API then says what is wrong, if anything still is.
+ */
+async function snapshotFromPages(
+  source: string,
+  dest: string,
+  options: SnapshotOptions,
+  spaceHint: string,
+): Promise<Omit<SnapshotResult, "mode" | "method"> | SnapshotFallback> {
+  if (await exists(`${source}-journal`)) {
+    return {
+      reason: "journal",
+      detail: `"${source}-journal" exists (a writer is in a transaction, or one stopped in it)`,
+    };
+  }
+  const writeFailed = (error: unknown) =>
+    new OperationError(
+      `Cannot write the snapshot of "${source}" into "${dirname(dest)}": ${describeCause(error)}`,
+      {
+        cause: error,
+        hint: isDiskFull(error) ? spaceHint : "check the folder's permissions and free space",
+      },
+    );
+  // Pages so far, and the total the file's size suggests (the -wal may add some), for progress.
+  let copied = 0;
+  const fileBytes = (await Deno.stat(source)).size;
+  let buffer: Uint8Array | undefined;
+  let filled = 0;
+  let flushedAt = 0;
+  let page1: Uint8Array | undefined;
+  // The flush of the last FLUSH_BYTES, running while the next ones are read and written.
+  let syncing: Promise<void> | undefined;
+  let result: PageReadResult;
+  using out = openWriter(dest);
+  const flush = async () => {
+    if (!buffer || filled === 0) return;
+    try {
+      out.writeAt(flushedAt, buffer.subarray(0, filled));
+      const before = Math.floor(flushedAt / FLUSH_BYTES);
+      flushedAt += filled;
+      filled = 0;
+      // As in the backup API path: the application's commits must not wait behind a flush of
+      // the whole copy at the caller's final sync. Unlike there, the flush overlaps the copy;
+      // only a disk slower than the copy makes it wait (for the flush before).
+      if (Math.floor(flushedAt / FLUSH_BYTES) > before) {
+        await syncing;
+        syncing = out.syncData();
+      }
+    } catch (error) {
+      throw writeFailed(error);
+    }
+  };
+  try {
+    try {
+      result = await readPages(source, async (page, bytes) => {
+        if (page === 1) page1 = bytes.slice();
+        buffer ??= new Uint8Array(Math.max(WRITE_BYTES, bytes.length));
+        if (filled + bytes.length > buffer.length) await flush();
+        buffer.set(bytes, filled);
+        filled += bytes.length;
+        copied = page;
+        if (page % (options.stepPages ?? 4096) === 0) {
+          options.onProgress?.(copied, Math.max(copied, Math.floor(fileBytes / bytes.length)));
+        }
+      }, {
+        busyTimeoutMs: Math.min(options.busyTimeoutMs, PAGE_READER_WAIT_MS),
+        writeLockHeld: options.sourceChecked,
+      });
+    } catch (error) {
+      // Once a page is given, the snapshot is the page reader's: its failure is the snapshot's.
+      if (copied > 0) throw error;
+      if (error instanceof BusyError) {
+        return {
+          reason: "busy",
+          detail: `a writer held its lock for over ${
+            Math.min(options.busyTimeoutMs, PAGE_READER_WAIT_MS)
+          } ms`,
+        };
+      }
+      return { reason: "reader-error", detail: describeCause(error) };
+    }
+    if (result.kind === "fallback") return { reason: result.reason, detail: result.detail };
+    await flush();
+  } finally {
+    // The descriptor stays open until its flush has settled (its error, if any, is below).
+    await syncing?.catch(() => {});
+  }
+  try {
+    await syncing;
+  } catch (error) {
+    throw writeFailed(error);
+  }
+  if (!page1 || copied !== result.pageCount) {
+    throw new OperationError(
+      `Cannot snapshot "${source}": the page reader gave ${copied} of ${result.pageCount} pages`,
+    );
+  }
+  const view = new DataView(page1.buffer, page1.byteOffset, page1.byteLength);
+  page1[18] = 1;
+  page1[19] = 1;
+  view.setUint32(28, result.pageCount);
+  view.setUint32(92, view.getUint32(24));
+  try {
+    out.writeAt(0, page1);
+  } catch (error) {
+    throw writeFailed(error);
+  }
+  options.onProgress?.(copied, copied);
+  return {
+    pages: result.pageCount,
+    pageSize: result.pageSize,
+    // What a new connection says: a rollback-journal database is in the default mode there.
+    journalMode: result.journalMode === "wal" ? "wal" : "delete",
+  };
+}
+
+/** The snapshot by SQLite's backup API inside one read transaction (see the module doc). */
+async function snapshotWithBackupApi(
+  source: string,
+  dest: string,
+  header: FileHeader | undefined,
+  options: SnapshotOptions,
+  spaceHint: string,
+): Promise<{ pages: number; pageSize: number; journalMode: string }> {
   // A WAL database on read-only media (a mounted card, a snapshot) cannot be opened where it
   // is: SQLite needs a -shm beside it that it can write. Nothing can change it there, so a view
   // of it (its file and -wal, linked or copied to a temp folder) is the same snapshot.
@@ -130,12 +327,7 @@ export async function snapshotDatabase(
     }
     db.exec("COMMIT");
     await makeSelfContained(dest);
-    // Only a source its owner may not write (0400, 0440) needs this: dest had to be writable
-    // while SQLite wrote it.
-    if ((mode & 0o600) !== 0o600) {
-      await Deno.chmod(dest, ((await Deno.stat(dest)).mode ?? 0) & mode);
-    }
-    return { pages, pageSize, journalMode, mode };
+    return { pages, pageSize, journalMode };
   } finally {
     db.close();
   }

@@ -15,7 +15,7 @@ import { type Spread, spread } from "./report.ts";
 /** The phases, in the order a backup runs them. */
 export const PHASES = [
   ["read", "read the source file once (what any copy must at least do)"],
-  ["snapshot", "snapshotDatabase(): SQLite backup API in one read transaction"],
+  ["snapshot", "snapshotDatabase(): the page reader (the backup API where it falls back)"],
   ["fsync", "syncFile() of the snapshot"],
   ["count", "inspectInWorker(none): row counts in a worker, which --verify none still runs"],
   ["sha256", "hashFile(sha256) of the snapshot, alone"],
