@@ -104,6 +104,8 @@ Deno.test("a typo'd flag or command word gets a did-you-mean, exit 2", async (t)
     ],
     [["stats", "-max-age=26h"], 'stats: unknown option "-max-age"; did you mean "--max-age"?'],
     [["list", "-verfy"], 'list: unknown option "-verfy"; did you mean "--verify"?'],
+    [["help"], 'unknown command "help"; did you mean "litekeep --help"?'],
+    [["help", "backup"], 'unknown command "help"; did you mean "litekeep backup --help"?'],
     [["backup", "--frob"], 'backup: unknown option "--frob"\n'],
     [["frobnicate"], 'unknown command "frobnicate"\n'],
   ];
