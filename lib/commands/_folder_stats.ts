@@ -6,7 +6,7 @@
  * @module
  */
 import type { Context } from "../cli/context.ts";
-import { formatBytes, formatDuration, formatLocalTime } from "../cli/format.ts";
+import { formatAge, formatBytes, formatLocalTime } from "../cli/format.ts";
 import { type BackupFolderStats, backupFolderStats, staleSets } from "../backup_set/stats.ts";
 import { printJson } from "./_args.ts";
 
@@ -50,7 +50,7 @@ export async function showFolderStats(
       const age = stats.sets.find((s) => s.stem === stem)!.newestAgeSeconds;
       return age === null
         ? `"${stem}" has no backup that is not named in the future`
-        : `the newest backup of "${stem}" is ${formatDuration(age * 1000)} old`;
+        : `the newest backup of "${stem}" is ${formatAge(age)} old`;
     }).join("; ");
     ctx.log.error(
       `Backups in "${dir}" are stale: ${what} (--max-age ${maxAge!.text})`,
@@ -78,7 +78,7 @@ function describeFolder(s: BackupFolderStats): string {
     const sign = (n: number) => (n < 0 ? "-" : "+") + formatBytes(Math.abs(n));
     const age = set.newestAgeSeconds === null
       ? "named in the future"
-      : `${formatDuration(Math.max(0, set.newestAgeSeconds) * 1000)} ago`;
+      : `${formatAge(Math.max(0, set.newestAgeSeconds))} ago`;
     text +=
       `  ${set.stem}: ${set.count} backup${set.count === 1 ? "" : "s"}, ${
         formatBytes(set.bytes)

@@ -9,7 +9,7 @@ import { basename, dirname } from "node:path";
 import { dbStem, parseBackupName } from "../backup_set/names.ts";
 import type { Context } from "../cli/context.ts";
 import { describeCause, OperationError, UsageError } from "../errors.ts";
-import { formatBytes, formatDuration, formatLocalTime } from "../cli/format.ts";
+import { formatAge, formatBytes, formatLocalTime } from "../cli/format.ts";
 import { cliPath, jsonError, parseStrict, positionals, printJson } from "./_args.ts";
 
 /** One line for the command list. */
@@ -218,9 +218,4 @@ export function describe(l: BackupListing): string {
 function checksumText(b: ListedBackup): string {
   const algorithm = b.checksum.algorithm === null ? "" : `${b.checksum.algorithm} `;
   return b.checksum.state === "missing" ? "no sidecar" : `${algorithm}${b.checksum.state}`;
-}
-
-/** `45 s`, `12 min`, `5 h 3 min`, `2 d 4 h`: an age, without the fractions of a second. */
-function formatAge(seconds: number): string {
-  return seconds < 60 ? `${seconds} s` : formatDuration(seconds * 1000);
 }
