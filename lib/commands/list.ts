@@ -130,7 +130,12 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   ctx.log.endProgress();
   await warnOfOtherOwner(ctx, listing, db);
   const failed = listing.backups.filter((b) => b.good === false);
-  for (const b of failed) ctx.log.error(`Backup "${b.path}" failed: ${b.problems.join("; ")}`);
+  for (const b of failed) {
+    ctx.log.error(
+      `Backup "${b.path}" failed: ${b.problems.join("; ")}`,
+      'make a fresh backup ("litekeep backup"), and never restore one that failed',
+    );
+  }
   if (listing.future.length > 0) {
     ctx.log.warn(
       `${listing.future.length} backup(s) are named in the future, so a clock was wrong when ` +
