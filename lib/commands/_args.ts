@@ -186,6 +186,7 @@ export function choiceValue<C extends string>(
   if (!choices.includes(value as C)) {
     throw new UsageError(
       `${command}: --${flag} must be one of ${choices.join(", ")}, not "${value}"`,
+      { hint: `see "litekeep ${command} --help"` },
     );
   }
   return value as C;
