@@ -117,6 +117,10 @@ Deno.test("stats --max-age exits 1 when the newest backup is older, a cron monit
     assert.equal(out.ok, false);
     assert.deepEqual(out.stale, ["shop"]);
     assert.equal(out.maxAgeSeconds, 5400);
+    // A failure carries its error, as every ok:false object does.
+    assert.match(out.error.message, /are stale: the newest backup of "shop" is .* old/);
+    assert.match(out.error.hint, /check that the backup cron job runs/);
+    assert.equal(out.error.exitCode, 1);
   });
 });
 
