@@ -54,6 +54,10 @@ Deno.test("runCli() refuses unknown commands, flags and bad values with exit 2",
     [["backup", "--checksum", "sha1"], /--checksum must be one of sha256, md5, none, not "sha1"/],
     [["backup", "--verify", "maybe"], /--verify must be one of full, quick, none/],
     [["backup", "--checkpoint", "soon"], /--checkpoint must be one of passive, full, restart/],
+    [
+      ["checkpoint", "x.db", "--mode", "trunc"],
+      /--mode must be one of passive, full, restart, truncate, not "trunc"\n\S+ hint: see "litekeep checkpoint --help"/,
+    ],
     [["backup", "--checkpoint"], /error: backup: --checkpoint needs a value\n/],
     [
       ["backup", "--busy-timeout=-5"],

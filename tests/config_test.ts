@@ -25,8 +25,9 @@ Deno.test("loadConfig() resolves relative paths against the config file's folder
 
 Deno.test("a config file with an unknown key or a bad value is a usage error naming it", async (t) => {
   const cases: Array<[unknown, RegExp]> = [
-    [{ db: "a.db", backupdir: "x" }, /unknown key "backupdir"/],
+    [{ db: "a.db", backupdir: "x" }, /unknown key "backupdir"; did you mean "backupDir"\?/],
     [{ keep: { days: 7, hours: 3 } }, /unknown key "keep\.hours"/],
+    [{ keep: { day: 7 } }, /unknown key "keep\.day"; did you mean "keep\.days"\?/],
     [{ keep: { days: -1 } }, /"keep\.days" must be a whole number between 0 and 36500/],
     [{ keep: { days: 1e9 } }, /"keep\.days" must be a whole number between 0 and 36500/],
     [{ keep: { count: 1e7 } }, /"keep\.count" must be a whole number between 0 and 1000000/],
@@ -65,6 +66,7 @@ Deno.test("a config file that is not JSON, or missing, is a usage error", async 
   const bad = await runCli(["--config", "bad.json", "backup"], { cwd: dir.path });
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /is not valid JSON/);
+  assert.match(bad.stderr, /hint: fix it \(JSON: "double-quoted" keys, no trailing comma\)/);
   const missing = await runCli(["backup", "--config", "nope.json"], { cwd: dir.path });
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /Cannot read config file ".*nope\.json": no such file/);

@@ -188,7 +188,8 @@ Deno.test("init checks the database and its arguments before writing anything", 
     [
       ["init", "--db", "missing.db"],
       1,
-      /error: Cannot open database ".*missing\.db": .*(not found|No such)/i,
+      // The config is what init writes: the hint is about --db, not the config file's "db".
+      /error: Cannot open database ".*missing\.db": .*(not found|No such)[^]*hint: check the --db path\n/i,
     ],
     [
       ["init", "--db", "app.db", "--keep-days", "0", "--keep-count", "0"],

@@ -197,7 +197,7 @@ Deno.test("list DB lists that database's backups in its folder/backups; --verify
   assert.match(verified.stdout, /newest good of gym: gym_backup_20251019_030005\.db/);
   assert.match(
     verified.stderr,
-    /error: Backup ".*gym_backup_20251018_030005\.db" failed: sha256 mismatch/,
+    /error: Backup ".*gym_backup_20251018_030005\.db" failed: sha256 mismatch[^]*\n(\S+ )?hint: make a fresh/,
   );
   const json = JSON.parse(
     (await runCli(["list", "gym.db", "--verify", "--json"], { cwd: dir.path, now: NOW })).stdout,

@@ -86,6 +86,14 @@ Deno.test("prune exits 1 and deletes nothing when no backup passes its checksum"
   assert.equal(res.code, 1);
   assert.match(res.stderr, /error: Prune of ".*": no backup of "gym" passes its checksum/);
   assert.deepEqual((await ls(dir.path)).filter((n) => n !== ".litekeep.lock"), before);
+  // --json: ok:false carries its error, as every failure does.
+  const json = await runCli(["prune", dir.path, "--keep-last", "1", "--json"], { now: NOW });
+  assert.equal(json.code, 1);
+  const out = JSON.parse(json.stdout);
+  assert.equal(out.ok, false);
+  assert.match(out.error.message, /^Prune of ".*": no backup of "gym" passes its checksum/);
+  assert.match(out.error.hint, /litekeep verify/);
+  assert.equal(out.error.exitCode, 1);
 });
 
 Deno.test("prune refuses an empty policy with exit 2 and touches nothing", async (t) => {

@@ -21,7 +21,7 @@ async function argPrinter(dir: string): Promise<string> {
 
 /** A schedule whose paths hold what shells, cron and systemd each treat specially. */
 function awkward(dir: string, program: string, kind: "backup" | "pull"): Schedule {
-  const home = join(dir, "it's 100% $HOME");
+  const home = join(dir, "it's 100% $HOME %zone");
   return {
     program: [program, "run"],
     config: join(home, "litekeep.json"),
@@ -111,9 +111,19 @@ Deno.test("systemdUnits() pass systemd-analyze verify, with Persistent=true", as
     assert.equal(out.code, 0, said);
     // Warnings (an unknown key, a specifier that does not parse) still exit 0.
     assert.equal(said, "");
+    // A specifier that does not parse in Description= is said only at level info.
+    const info = await new Deno.Command("systemd-analyze", {
+      args: ["verify", ...units.map((u) => join(unitDir, u.name))],
+      stdout: "piped",
+      stderr: "piped",
+      env: { SYSTEMD_LOG_LEVEL: "info" },
+    }).output();
+    assert.doesNotMatch(new TextDecoder().decode(info.stderr), /specifier/i);
     for (const u of units.filter((u) => u.name.endsWith(".timer"))) {
       assert.match(u.text, /^Persistent=true$/m);
     }
+    // The journal, not cron, gets the monitor's error line.
+    for (const u of units) assert.doesNotMatch(u.text, /cron/, u.name);
     // The ExecStart words, as systemd splits and unescapes them, are the job's argv.
     for (const [i, job] of s.jobs.entries()) {
       const exec = /^ExecStart=(.*)$/m.exec(units[2 * i].text)![1];
@@ -143,6 +153,8 @@ Deno.test("launchdAgents() are plists launchd reads: argv, calendar, log, label"
   ]);
   for (const [i, agent] of agents.entries()) {
     assert.equal(agent.path, `~/Library/LaunchAgents/${agent.label}.plist`);
+    // Its output goes to the log file: no cron mails it.
+    assert.doesNotMatch(agent.plist, /cron/);
     const file = join(dir.path, `${agent.label}.plist`);
     await Deno.writeTextFile(file, agent.plist);
     // python3's plistlib as the independent reader of Apple's format.

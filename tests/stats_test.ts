@@ -74,6 +74,14 @@ Deno.test("stats --max-age exits 1 when the newest backup is older, a cron monit
       error: /3 d 0 h old/,
     },
     {
+      // An age from a name is whole seconds: "13 s", as list says, never "13.00 s".
+      name: "stale by seconds",
+      stamps: ["20251020_025957"],
+      maxAge: "5s",
+      code: 1,
+      error: /the newest backup of "gym" is 13 s old \(--max-age 5s\)/,
+    },
+    {
       name: "no backups at all",
       stamps: [],
       maxAge: "1w",
@@ -92,6 +100,13 @@ Deno.test("stats --max-age exits 1 when the newest backup is older, a cron monit
       else assert.equal(res.stderr, "");
     });
   }
+  await t.step("the age in the summary is whole seconds", async () => {
+    await using dir = await tempDir();
+    await fakeBackups(dir.path, ["20251020_025957"]);
+    const res = await runCli(["stats", dir.path], { now: NOW });
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /newest .* 2025-10-20 02:59:57, 13 s ago\n/);
+  });
   await t.step("one database of two is stale", async () => {
     await using dir = await tempDir();
     await fakeBackups(dir.path, ["20251020_020000"], { stem: "gym" });
@@ -102,6 +117,10 @@ Deno.test("stats --max-age exits 1 when the newest backup is older, a cron monit
     assert.equal(out.ok, false);
     assert.deepEqual(out.stale, ["shop"]);
     assert.equal(out.maxAgeSeconds, 5400);
+    // A failure carries its error, as every ok:false object does.
+    assert.match(out.error.message, /are stale: the newest backup of "shop" is .* old/);
+    assert.match(out.error.hint, /check that the backup cron job runs/);
+    assert.equal(out.error.exitCode, 1);
   });
 });
 

@@ -97,6 +97,15 @@ Deno.test("a typo'd flag or command word gets a did-you-mean, exit 2", async (t)
       ["prune", "--stats-only"],
       'prune: unknown option "--stats-only"; it is an option of "litekeep backup"',
     ],
+    // One dash where two belong: node:util reads "-keep-days" as "-k -e -e -p ...".
+    [
+      ["backup", "x.db", "--prune", "-keep-days", "7"],
+      'backup: unknown option "-keep-days"; did you mean "--keep-days"?',
+    ],
+    [["stats", "-max-age=26h"], 'stats: unknown option "-max-age"; did you mean "--max-age"?'],
+    [["list", "-verfy"], 'list: unknown option "-verfy"; did you mean "--verify"?'],
+    [["help"], 'unknown command "help"; did you mean "litekeep --help"?'],
+    [["help", "backup"], 'unknown command "help"; did you mean "litekeep backup --help"?'],
     [["backup", "--frob"], 'backup: unknown option "--frob"\n'],
     [["frobnicate"], 'unknown command "frobnicate"\n'],
   ];

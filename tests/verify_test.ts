@@ -51,6 +51,11 @@ Deno.test("verify exits 1 and names the backup whose checksum does not match", a
   assert.equal(res.code, 1);
   assert.ok(res.stderr.includes(`error: Backup "${second}" failed: sha256 mismatch`), res.stderr);
   assert.ok(!res.stderr.includes(`Backup "${first}" failed`));
+  // What to do, in the cron log too (a quiet job's log has only its errors).
+  assert.match(
+    res.stderr,
+    /failed: sha256 mismatch.*\n(\S+ )?hint: make a fresh backup \("litekeep backup"\)/,
+  );
   assert.match(res.stdout, /^1 ok, 1 failed$/m);
 });
 

@@ -184,7 +184,7 @@ export async function runCli(argv: string[], processIo: Io): Promise<number> {
       throw new UsageError("no command given", { hint: 'see "litekeep --help"' });
     }
     const command = Object.hasOwn(COMMANDS, name) ? await COMMANDS[name]() : undefined;
-    if (command === undefined) throw await unknownCommand(name, argv);
+    if (command === undefined) throw await unknownCommand(name, argv, rest);
     if (flags.help) {
       io.stdout(command.usage);
       return EXIT.ok;
@@ -246,7 +246,11 @@ export async function runCli(argv: string[], processIo: Io): Promise<number> {
  * The error for a line whose first word is no command: the command that the old scripts'
  * flags need now (with the user's own line), else "did you mean" a command or global flag.
  */
-async function unknownCommand(name: string, argv: string[]): Promise<UsageError> {
+async function unknownCommand(
+  name: string,
+  argv: string[],
+  rest: string[],
+): Promise<UsageError> {
   const { didYouMean, oldScriptCommand } = await import("./suggest.ts");
   const old = oldScriptCommand(argv);
   if (old !== undefined) {
@@ -265,6 +269,12 @@ async function unknownCommand(name: string, argv: string[]): Promise<UsageError>
   }
   // The hidden remote agent is no command a user types: never suggest it.
   const shown = Object.keys(COMMANDS).filter((c) => c !== "agent");
+  if (name === "help") {
+    const about = shown.includes(rest[0] ?? "") ? `litekeep ${rest[0]} --help` : "litekeep --help";
+    return new UsageError(`unknown command "help"; did you mean "${about}"?`, {
+      hint: 'every command has --help: "litekeep backup --help"',
+    });
+  }
   return new UsageError(`unknown command "${name}"${didYouMean(name, shown)}`, {
     hint: 'see "litekeep --help" for the commands',
   });

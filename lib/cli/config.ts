@@ -13,6 +13,7 @@ import type { RetentionPolicy } from "../backup_set/retention.ts";
 import { CHECKSUM_CHOICES, type ChecksumChoice } from "../backup_set/checksum.ts";
 import { VERIFY_MODES, type VerifyMode } from "../engine/sqlite.ts";
 import { parsePingUrl } from "./ping.ts";
+import { didYouMean } from "./suggest.ts";
 
 /** Retention rules, as in the `keep` object: the policy of `lib/backup_set/retention.ts`. */
 export type KeepConfig = RetentionPolicy;
@@ -115,6 +116,8 @@ export async function loadConfig(path: string): Promise<Config> {
   } catch (cause) {
     throw new UsageError(`Config file "${path}" is not valid JSON: ${describeCause(cause)}`, {
       cause,
+      hint: 'fix it (JSON: "double-quoted" keys, no trailing comma), or write a new one with ' +
+        '"litekeep init --force"',
     });
   }
   checkObject(data, SCHEMA, "", path);
@@ -138,9 +141,13 @@ function checkObject(value: unknown, schema: Schema, prefix: string, file: strin
     // and would take them for known keys.
     const kind = Object.hasOwn(schema, key) ? schema[key] : undefined;
     if (kind === undefined) {
-      throw new UsageError(`Config file "${file}": unknown key "${name}"`, {
-        hint: `allowed keys${prefix ? ` in "${prefix}"` : ""}: ${Object.keys(schema).join(", ")}`,
-      });
+      const known = Object.keys(schema).map((k) => prefix ? `${prefix}.${k}` : k);
+      throw new UsageError(
+        `Config file "${file}": unknown key "${name}"${didYouMean(name, known)}`,
+        {
+          hint: `allowed keys${prefix ? ` in "${prefix}"` : ""}: ${Object.keys(schema).join(", ")}`,
+        },
+      );
     }
     const bad = (want: string) =>
       new UsageError(`Config file "${file}": "${name}" must be ${want}`, {

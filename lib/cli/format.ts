@@ -26,6 +26,14 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(s / 86_400)} d ${Math.floor((s % 86_400) / 3600)} h`;
 }
 
+/**
+ * `45 s`, `12 min 3 s`, `5 h 3 min`, `2 d 4 h`: an age in whole seconds (a backup's, from its
+ * name), without the fractions of a second that `formatDuration` gives a measured time.
+ */
+export function formatAge(seconds: number): string {
+  return seconds < 60 ? `${Math.round(seconds)} s` : formatDuration(seconds * 1000);
+}
+
 /** `2025-10-19 15:55:38`, in local time as backup names are. */
 export function formatLocalTime(date: Date): string {
   const p = (n: number) => String(n).padStart(2, "0");

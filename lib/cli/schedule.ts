@@ -12,8 +12,10 @@ import { shellQuote } from "../remote/ssh.ts";
 export interface Job {
   /** Short name, part of the unit and agent names: `backup`, `monitor`, `pull`. */
   name: string;
-  /** What it does, for the comment above it. */
+  /** What it does, for the comment above it (launchd, systemd). */
   about: string;
+  /** What it does under cron, when that says more than `about` (cron mails the output). */
+  cronAbout?: string;
   /** litekeep's arguments after `--config FILE`. */
   args: string[];
   /** The minute of the hour it runs at. */
@@ -70,7 +72,9 @@ export function setupJobs(kind: "backup" | "pull"): Job[] {
     },
     {
       name: "monitor",
-      about: "every hour: silent while fresh; exit 1 and one error line (mailed by cron) " +
+      about: "every hour: silent while fresh; exit 1 and one error line " +
+        "when the newest backup is over 26 h old",
+      cronAbout: "every hour: silent while fresh; exit 1 and one error line (mailed by cron) " +
         "when the newest backup is over 26 h old",
       args: ["stats", "--max-age", "26h", "--quiet"],
       minute: 15,
@@ -109,7 +113,7 @@ export function crontabText(s: Schedule): string {
   for (const job of s.jobs) {
     const when = `${job.minute} ${job.hour ?? "*"} * * *`;
     const log = job.logged ? ` >> ${cronCommand([s.logFile])} 2>&1` : "";
-    lines.push(`# ${job.about}`, `${when} ${cronCommand(jobArgv(s, job))}${log}`);
+    lines.push(`# ${job.cronAbout ?? job.about}`, `${when} ${cronCommand(jobArgv(s, job))}${log}`);
   }
   return `${lines.join("\n")}\n`;
 }
@@ -195,7 +199,7 @@ export function systemdUnits(s: Schedule): SystemdUnit[] {
       : [];
     const service = [
       "[Unit]",
-      `Description=litekeep ${job.name} (${s.config})`,
+      `Description=${specifiersEscaped(`litekeep ${job.name} (${s.config})`)}`,
       ...network,
       "",
       "[Service]",
@@ -204,14 +208,14 @@ export function systemdUnits(s: Schedule): SystemdUnit[] {
         ? "# User=pi   (set the user that owns the database; without it the job runs as root)"
         : `User=${s.user}`,
       // A path setting, not a command line: taken as it stands, only specifiers expanded.
-      `WorkingDirectory=${s.workDir.replaceAll("%", "%%")}`,
+      `WorkingDirectory=${specifiersEscaped(s.workDir)}`,
       `ExecStart=${jobArgv(s, job).map(systemdWord).join(" ")}`,
       "",
     ].join("\n");
     const calendar = `*-*-* ${job.hour === undefined ? "*" : pad(job.hour)}:${pad(job.minute)}:00`;
     const timer = [
       "[Unit]",
-      `Description=litekeep ${job.name} (${s.config}): ${job.about}`,
+      `Description=${specifiersEscaped(`litekeep ${job.name} (${s.config}): ${job.about}`)}`,
       "",
       "[Timer]",
       `OnCalendar=${calendar}`,
@@ -223,6 +227,11 @@ export function systemdUnits(s: Schedule): SystemdUnit[] {
     ].join("\n");
     return [{ name: `${unit}.service`, text: service }, { name: `${unit}.timer`, text: timer }];
   });
+}
+
+/** A setting where systemd expands specifiers (`Description=`, paths): each `%` doubled. */
+function specifiersEscaped(text: string): string {
+  return text.replaceAll("%", "%%");
 }
 
 function pad(n: number): string {

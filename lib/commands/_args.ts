@@ -78,6 +78,18 @@ function otherCommand(option: string): string {
 }
 
 /**
+ * The word (without any `=value`) that a refused short option `-k` came from when it was a long
+ * option written with one dash, `-keep-days`: node:util reads that as `-k -e -e -p ...`.
+ */
+function singleDashLong(argv: string[], option: string): string | undefined {
+  if (!/^-[^-]$/.test(option)) return undefined;
+  const end = argv.indexOf("--");
+  return (end < 0 ? argv : argv.slice(0, end))
+    .map((word) => word.split("=")[0])
+    .find((word) => /^-[^-]./.test(word) && word.includes(option[1]));
+}
+
+/**
  * node:util's parse error in litekeep's words; for an unknown option, the command's (or a
  * global) option it is closest to, when it looks like a typo of one.
  */
@@ -91,6 +103,11 @@ function plainParseError(
   const option = /'(?:-[^-], )?(-[^' ]+)/.exec(text)?.[1] ?? "";
   if (/^Unknown option/.test(text)) {
     const names = [...Object.keys(options).map((name) => `--${name}`), ...GLOBAL_OPTIONS];
+    const long = singleDashLong(argv, option);
+    if (long !== undefined) {
+      const suggestion = didYouMean(`-${long}`, names);
+      if (suggestion !== "") return `unknown option "${long}"${suggestion}`;
+    }
     return `unknown option "${option}"${
       option.startsWith("--") ? didYouMean(option, names) || otherCommand(option) : ""
     }`;
@@ -169,6 +186,7 @@ export function choiceValue<C extends string>(
   if (!choices.includes(value as C)) {
     throw new UsageError(
       `${command}: --${flag} must be one of ${choices.join(", ")}, not "${value}"`,
+      { hint: `see "litekeep ${command} --help"` },
     );
   }
   return value as C;

@@ -6,9 +6,9 @@
  * @module
  */
 import type { Context } from "../cli/context.ts";
-import { formatBytes, formatDuration, formatLocalTime } from "../cli/format.ts";
+import { formatAge, formatBytes, formatLocalTime } from "../cli/format.ts";
 import { type BackupFolderStats, backupFolderStats, staleSets } from "../backup_set/stats.ts";
-import { printJson } from "./_args.ts";
+import { jsonError, printJson } from "./_args.ts";
 
 /** `--max-age`: seconds, and the text given, for messages. */
 export interface MaxAge {
@@ -45,17 +45,19 @@ export async function showFolderStats(
     );
   }
   const stale = maxAge === undefined ? [] : staleSets(stats, maxAge.seconds);
+  let failure: { message: string; hint: string } | undefined;
   if (stale.length > 0) {
     const what = stats.sets.length === 0 ? "there are no backups" : stale.map((stem) => {
       const age = stats.sets.find((s) => s.stem === stem)!.newestAgeSeconds;
       return age === null
         ? `"${stem}" has no backup that is not named in the future`
-        : `the newest backup of "${stem}" is ${formatDuration(age * 1000)} old`;
+        : `the newest backup of "${stem}" is ${formatAge(age)} old`;
     }).join("; ");
-    ctx.log.error(
-      `Backups in "${dir}" are stale: ${what} (--max-age ${maxAge!.text})`,
-      "check that the backup cron job runs, and read its log",
-    );
+    failure = {
+      message: `Backups in "${dir}" are stale: ${what} (--max-age ${maxAge!.text})`,
+      hint: "check that the backup cron job runs, and read its log",
+    };
+    ctx.log.error(failure.message, failure.hint);
   }
   if (ctx.json) {
     printJson(ctx, {
@@ -65,6 +67,7 @@ export async function showFolderStats(
       ...stats,
       maxAgeSeconds: maxAge?.seconds ?? null,
       stale,
+      ...(failure === undefined ? {} : jsonError(failure.message, failure.hint)),
     });
   } else if (!ctx.quiet) ctx.io.stdout(describeFolder(stats));
   return stale.length === 0 ? 0 : 1;
@@ -78,7 +81,7 @@ function describeFolder(s: BackupFolderStats): string {
     const sign = (n: number) => (n < 0 ? "-" : "+") + formatBytes(Math.abs(n));
     const age = set.newestAgeSeconds === null
       ? "named in the future"
-      : `${formatDuration(Math.max(0, set.newestAgeSeconds) * 1000)} ago`;
+      : `${formatAge(Math.max(0, set.newestAgeSeconds))} ago`;
     text +=
       `  ${set.stem}: ${set.count} backup${set.count === 1 ? "" : "s"}, ${
         formatBytes(set.bytes)

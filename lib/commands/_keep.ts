@@ -18,7 +18,7 @@ import {
 } from "../backup_set/retention.ts";
 import { UsageError } from "../errors.ts";
 import { logCleanedAndWarnings } from "../cli/log.ts";
-import { intInRange, printJson } from "./_args.ts";
+import { intInRange, jsonError, printJson } from "./_args.ts";
 
 /** Help text for the keep flags. */
 export const KEEP_HELP =
@@ -107,8 +107,20 @@ export function effectivePolicy(
 export function reportPrune(ctx: Context, result: PruneResult): void {
   logCleanedAndWarnings(ctx.log, result);
   for (const problem of result.problems) {
-    ctx.log.error(`Prune of "${result.dir}": ${problem}`, `run "litekeep verify ${result.dir}"`);
+    ctx.log.error(`Prune of "${result.dir}": ${problem}`, verifyHint(result));
   }
+}
+
+function verifyHint(result: PruneResult): string {
+  return `run "litekeep verify ${result.dir}"`;
+}
+
+/** The `error` of a `--json` object whose prune found problems (`ok` false), or nothing. */
+export function pruneJsonError(
+  result: PruneResult | null,
+): { error?: { message: string; hint: string; exitCode: number } } {
+  if (result === null || result.problems.length === 0) return {};
+  return jsonError(`Prune of "${result.dir}": ${result.problems.join("; ")}`, verifyHint(result));
 }
 
 /** The human report of a prune: every backup with keep/delete and why. */
@@ -141,7 +153,7 @@ export function finishWithPrune(
 ): number {
   if (result.prune) reportPrune(ctx, result.prune);
   const ok = (result.prune?.problems.length ?? 0) === 0;
-  if (ctx.json) printJson(ctx, { ok, command, ...result });
+  if (ctx.json) printJson(ctx, { ok, command, ...result, ...pruneJsonError(result.prune) });
   else if (!ctx.quiet) ctx.io.stdout(text() + (result.prune ? describePrune(result.prune) : ""));
   return ok ? 0 : 1;
 }

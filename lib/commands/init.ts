@@ -233,5 +233,13 @@ async function checkLocalDb(db: string, pulled: boolean) {
     }
     return undefined;
   }
-  return await checkDatabaseFile(db, "database", { allowEmpty: pulled });
+  try {
+    return await checkDatabaseFile(db, "database", { allowEmpty: pulled });
+  } catch (error) {
+    // Its hint names the config file's "db": the file init is about to write.
+    if (error instanceof OperationError && /config file/.test(error.hint ?? "")) {
+      throw new OperationError(error.message, { hint: "check the --db path", cause: error });
+    }
+    throw error;
+  }
 }

@@ -9,7 +9,7 @@ import { basename, dirname } from "node:path";
 import { dbStem, parseBackupName } from "../backup_set/names.ts";
 import type { Context } from "../cli/context.ts";
 import { describeCause, OperationError, UsageError } from "../errors.ts";
-import { formatBytes, formatDuration, formatLocalTime } from "../cli/format.ts";
+import { formatAge, formatBytes, formatLocalTime } from "../cli/format.ts";
 import { cliPath, jsonError, parseStrict, positionals, printJson } from "./_args.ts";
 
 /** One line for the command list. */
@@ -130,7 +130,12 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   ctx.log.endProgress();
   await warnOfOtherOwner(ctx, listing, db);
   const failed = listing.backups.filter((b) => b.good === false);
-  for (const b of failed) ctx.log.error(`Backup "${b.path}" failed: ${b.problems.join("; ")}`);
+  for (const b of failed) {
+    ctx.log.error(
+      `Backup "${b.path}" failed: ${b.problems.join("; ")}`,
+      'make a fresh backup ("litekeep backup"), and never restore one that failed',
+    );
+  }
   if (listing.future.length > 0) {
     ctx.log.warn(
       `${listing.future.length} backup(s) are named in the future, so a clock was wrong when ` +
@@ -218,9 +223,4 @@ export function describe(l: BackupListing): string {
 function checksumText(b: ListedBackup): string {
   const algorithm = b.checksum.algorithm === null ? "" : `${b.checksum.algorithm} `;
   return b.checksum.state === "missing" ? "no sidecar" : `${algorithm}${b.checksum.state}`;
-}
-
-/** `45 s`, `12 min`, `5 h 3 min`, `2 d 4 h`: an age, without the fractions of a second. */
-function formatAge(seconds: number): string {
-  return seconds < 60 ? `${seconds} s` : formatDuration(seconds * 1000);
 }

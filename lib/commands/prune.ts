@@ -14,6 +14,7 @@ import {
   KEEP_HELP,
   KEEP_OPTIONS,
   keepPolicy,
+  pruneJsonError,
   reportPrune,
 } from "./_keep.ts";
 
@@ -70,7 +71,7 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   const result = await pruneBackups({ dir, policy, now: ctx.io.now(), dryRun: flags.dryRun });
   reportPrune(ctx, result);
   const ok = result.problems.length === 0;
-  if (ctx.json) printJson(ctx, { ok, command: "prune", ...result });
+  if (ctx.json) printJson(ctx, { ok, command: "prune", ...result, ...pruneJsonError(result) });
   else if (!ctx.quiet) ctx.io.stdout(describePrune(result));
   return ok ? 0 : 1;
 }

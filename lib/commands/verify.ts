@@ -64,7 +64,9 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
     reports.push(report);
     ctx.log.endProgress();
     for (const warning of report.warnings) ctx.log.warn(`${file}: ${warning}`);
-    if (!report.ok) ctx.log.error(`Backup "${file}" failed: ${report.problems.join("; ")}`);
+    if (!report.ok) {
+      ctx.log.error(`Backup "${file}" failed: ${report.problems.join("; ")}`, FAILED_HINT);
+    }
   }
   const failed = reports.filter((r) => !r.ok).length;
   if (ctx.json) {
@@ -86,6 +88,9 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   }
   return failed === 0 ? 0 : 1;
 }
+
+/** What to do about a backup that failed verification. */
+const FAILED_HINT = 'make a fresh backup ("litekeep backup"), and never restore one that failed';
 
 function describe(r: VerifyReport): string {
   if (!r.ok) return `FAIL  ${r.path}\n${r.problems.map((p) => `    ${p}\n`).join("")}`;
