@@ -252,6 +252,14 @@ Deno.test("config ping: job commands ping it, look-ups do not, --ping overrides 
   ]);
 });
 
+Deno.test("--ping: pull --info-only is a look-up: exit 2 before ssh, nothing pinged", async () => {
+  await using server = pingServer();
+  const res = await runCli(["pull", "--info-only", "pi:/x.db", "--ping", server.url]);
+  assert.equal(res.code, 2, res.stderr);
+  assert.match(res.stderr, /--ping is for jobs; "pull --info-only" does not ping/);
+  assert.deepEqual(server.received, []);
+});
+
 Deno.test("config ping: a non-http URL is a config error naming the key (exit 2)", async () => {
   await using dir = await tempDir();
   const db = join(dir.path, "app.db");

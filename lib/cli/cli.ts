@@ -204,11 +204,13 @@ export async function runCli(argv: string[], processIo: Io): Promise<number> {
       config,
       configFlag: flags.config,
     };
-    const job = JOBS.has(name) &&
+    // stats is a job only as a monitor; pull --info-only is a look-up like info.
+    const lookUp = name === "pull" && rest.includes("--info-only");
+    const job = JOBS.has(name) && !lookUp &&
       (name !== "stats" || rest.some((a) => a === "--max-age" || a.startsWith("--max-age=")));
     if (flags.ping !== undefined && !job) {
       throw new UsageError(
-        `--ping is for jobs; "${name}" ${
+        `--ping is for jobs; "${lookUp ? "pull --info-only" : name}" ${
           name === "stats" ? "without --max-age " : ""
         }does not ping`,
         {
@@ -221,7 +223,8 @@ export async function runCli(argv: string[], processIo: Io): Promise<number> {
       : job && config?.ping !== undefined
       ? parsePingUrl(config.ping, `Config file "${config.path}": "ping"`)
       : undefined;
-    stampStdout = !flags.json && STAMPED.has(name) && processIo.stdoutIsTerminal === false;
+    stampStdout = !flags.json && STAMPED.has(name) && !lookUp &&
+      processIo.stdoutIsTerminal === false;
     if (pingAt === undefined) return await command.run(rest, ctx);
     const pinger = createPinger({
       url: pingAt,
