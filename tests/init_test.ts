@@ -321,3 +321,33 @@ Deno.test("init into a missing folder exits 1, naming it", async () => {
   assert.match(res.stderr, /hint: check that the folder ".*nowhere" exists/);
   assert.deepEqual(await ls(dir.path), ["app.db"]);
 });
+
+Deno.test("init --ping URL writes the config's ping, which the printed backup line then uses", async () => {
+  await using dir = await tempDir();
+  makeDb(join(dir.path, "app.db"));
+  const received: string[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+    received.push(new URL(req.url).pathname);
+    return new Response("OK");
+  });
+  try {
+    const url = `http://127.0.0.1:${server.addr.port}/check-1`;
+    const res = await runCli(["init", "--db", "app.db", "--ping", url, "--json"], {
+      cwd: dir.path,
+    });
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal(JSON.parse(res.stdout).written.ping, url);
+    // init itself is no job: it pings nothing.
+    assert.deepEqual(received, []);
+    const backup = await runCli(["backup"], { cwd: dir.path });
+    assert.equal(backup.code, 0, backup.stderr);
+    assert.deepEqual(received, ["/check-1/start", "/check-1"]);
+    const bad = await runCli(["init", "--db", "app.db", "--ping", "ftp://x", "--force"], {
+      cwd: dir.path,
+    });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /not an http or https URL/);
+  } finally {
+    await server.shutdown();
+  }
+});

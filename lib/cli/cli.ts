@@ -203,12 +203,14 @@ export async function runCli(argv: string[], processIo: Io): Promise<number> {
       verbose: flags.verbose,
       config,
       configFlag: flags.config,
+      // init writes the URL into the config it makes; it pings nothing itself.
+      pingFlag: command.writesConfig ? flags.ping : undefined,
     };
     // stats is a job only as a monitor; pull --info-only is a look-up like info.
     const lookUp = name === "pull" && rest.includes("--info-only");
     const job = JOBS.has(name) && !lookUp &&
       (name !== "stats" || rest.some((a) => a === "--max-age" || a.startsWith("--max-age=")));
-    if (flags.ping !== undefined && !job) {
+    if (flags.ping !== undefined && !job && !command.writesConfig) {
       throw new UsageError(
         `--ping is for jobs; "${lookUp ? "pull --info-only" : name}" ${
           name === "stats" ? "without --max-age " : ""
@@ -218,7 +220,9 @@ export async function runCli(argv: string[], processIo: Io): Promise<number> {
         },
       );
     }
-    const pingAt = flags.ping !== undefined
+    const pingAt = command.writesConfig
+      ? undefined
+      : flags.ping !== undefined
       ? parsePingUrl(flags.ping, "--ping")
       : job && config?.ping !== undefined
       ? parsePingUrl(config.ping, `Config file "${config.path}": "ping"`)

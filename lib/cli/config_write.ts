@@ -16,6 +16,8 @@ export interface NewConfig {
   backupDir: string;
   keep: KeepConfig;
   remote?: { host: string; db: string; bin?: string };
+  /** The health-check URL every job pings. */
+  ping?: string;
 }
 
 /**
@@ -33,6 +35,7 @@ export function configObject(file: string, c: NewConfig): Record<string, unknown
     backupDir: at(c.backupDir),
     keep: c.keep,
     ...(c.remote ? { remote: c.remote } : {}),
+    ...(c.ping ? { ping: c.ping } : {}),
   };
 }
 

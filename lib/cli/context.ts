@@ -22,6 +22,8 @@ export interface Context {
   config?: Config;
   /** `--config FILE` as given, for a command that reads no config (`init` writes it). */
   configFlag?: string;
+  /** `--ping URL`, for the command that writes the config (`init`): the URL to write. */
+  pingFlag?: string;
 }
 
 /** One subcommand: its help text and its entry point. */

@@ -15,6 +15,7 @@ import { KEEP_RANGES } from "../limits.ts";
 import { PERMISSIONS } from "../permissions.ts";
 import { parseRemoteSpec, type RemoteSpec } from "../remote/ssh.ts";
 import { configExists, configObject, writeConfigFile } from "../cli/config_write.ts";
+import { parsePingUrl } from "../cli/ping.ts";
 import {
   crontabText,
   launchdAgents,
@@ -45,6 +46,8 @@ Options:
   --remote-bin PATH        litekeep on the remote, when not on its PATH (config remote.bin)
   --keep-days N            keep backups of the last N days (default 7; with --remote: 2)
   --keep-count N           and at least the newest N (default 10; with --remote: 24)
+  --ping URL               the health-check URL every job pings (config ping), e.g.
+                           https://hc-ping.com/<uuid>
   --force                  replace an existing config file
   -h, --help               show this help
 
@@ -143,6 +146,9 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   if (!flags.force && await Deno.lstat(file).then(() => true, () => false)) {
     throw configExists(file);
   }
+  const ping = ctx.pingFlag === undefined
+    ? undefined
+    : parsePingUrl(ctx.pingFlag, "init --ping").href;
   const db = resolve(cwd, flags.db ?? basename(flags.remote!.path));
   const header = await checkLocalDb(db, flags.remote !== undefined);
   const backupDir = flags.backupDir === undefined
@@ -170,6 +176,7 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
         ...(flags.remoteBin ? { bin: flags.remoteBin } : {}),
       }
       : undefined,
+    ping,
   });
   await writeConfigFile(file, `${JSON.stringify(written, null, 2)}\n`, flags.force);
   const workDir = dirname(file);
