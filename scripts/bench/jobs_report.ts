@@ -388,19 +388,31 @@ export function renderJobsReport(m: JobsMeasurements): string {
   return out.join("\n");
 }
 
-export const BEGIN = "<!-- bench:remote-jobs begin -->";
-export const END = "<!-- bench:remote-jobs end -->";
+/** The markers around the section `name` in the report file. */
+export function markers(name: string): { begin: string; end: string } {
+  return {
+    begin: `<!-- bench:remote-jobs ${name} begin -->`,
+    end: `<!-- bench:remote-jobs ${name} end -->`,
+  };
+}
 
 /**
- * `doc` with the section between the markers replaced by `section` (put first when `doc` has no
- * markers), so the rest of docs/BENCHMARKS_REMOTE.md stays as it was.
+ * `doc` with the section `name` between its markers replaced by `section` (put after the other
+ * sections of this bench, or first, when `doc` has none), so the rest of
+ * docs/BENCHMARKS_REMOTE.md stays as it was.
  */
-export function spliceSection(doc: string, section: string): string {
-  const block = `${BEGIN}\n${section.trim()}\n${END}\n`;
-  const a = doc.indexOf(BEGIN);
-  const b = doc.indexOf(END);
+export function spliceSection(doc: string, section: string, name = "jobs"): string {
+  const { begin, end } = markers(name);
+  const block = `${begin}\n${section.trim()}\n${end}\n`;
+  const a = doc.indexOf(begin);
+  const b = doc.indexOf(end);
   if (a >= 0 && b > a) {
-    return doc.slice(0, a) + block + doc.slice(b + END.length).replace(/^\n/, "");
+    return doc.slice(0, a) + block + doc.slice(b + end.length).replace(/^\n/, "");
+  }
+  const last = doc.lastIndexOf(" end -->\n");
+  if (last >= 0 && doc.slice(0, last).includes("<!-- bench:remote-jobs ")) {
+    const at = last + " end -->\n".length;
+    return `${doc.slice(0, at)}\n${block}${doc.slice(at)}`;
   }
   return `${block}\n${doc}`;
 }

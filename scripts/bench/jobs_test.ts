@@ -184,10 +184,16 @@ Deno.test("spliceSection() replaces its own section and keeps the rest of the re
   const once = spliceSection("# Old\n\nrest\n", "## New 1\n");
   assert.match(
     once,
-    /^<!-- bench:remote-jobs begin -->\n## New 1\n<!-- bench:remote-jobs end -->\n\n# Old/,
+    /^<!-- bench:remote-jobs jobs begin -->\n## New 1\n<!-- bench:remote-jobs jobs end -->\n\n# Old/,
   );
   const twice = spliceSection(once, "## New 2");
   assert.doesNotMatch(twice, /New 1/);
   assert.equal(twice.match(/# Old/g)?.length, 1);
   assert.match(twice, /## New 2/);
+  const other = spliceSection(twice, "## Big", "big");
+  assert.match(
+    other,
+    /## New 2\n<!-- bench:remote-jobs jobs end -->\n\n<!-- bench:remote-jobs big begin -->\n## Big\n/,
+  );
+  assert.equal(spliceSection(other, "## Big 2", "big").match(/## Big/g)?.length, 1);
 });

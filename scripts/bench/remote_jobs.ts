@@ -401,6 +401,7 @@ export const usage = `Usage: deno task bench:remote-jobs [options]
   --label TEXT     the report's title
   --out FILE       splice the report into FILE (default: print it)
   --json FILE      also save the measurements there
+  --section NAME   the section of --out to replace (default jobs; e.g. big for a --big run)
   --render FILE    no measuring: write the report of measurements saved with --json
 Needs root.`;
 
@@ -422,6 +423,7 @@ if (import.meta.main) {
       "cache-dir": { type: "string", default: "bench-data" },
       out: { type: "string" },
       json: { type: "string" },
+      section: { type: "string", default: "jobs" },
       render: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -431,7 +433,7 @@ if (import.meta.main) {
     const options: JobsOptions & { command?: string } = {
       size: values.size,
       links: values.links.split(",").map(Number),
-      rounds: Number(values.rounds),
+      rounds: Number(values.rounds), // 0: no jobs (e.g. only --big)
       slowRounds: values["slow-rounds"] ? Number(values["slow-rounds"]) : undefined,
       jobs: values.jobs.split(",") as Job[],
       variants: values.variants?.split(","),
@@ -451,7 +453,7 @@ if (import.meta.main) {
     const section = renderJobsReport(m);
     if (options.out) {
       const doc = await Deno.readTextFile(options.out).catch(() => "");
-      await Deno.writeTextFile(options.out, spliceSection(doc, section));
+      await Deno.writeTextFile(options.out, spliceSection(doc, section, values.section));
     } else await Deno.stdout.write(new TextEncoder().encode(section));
     for (const t of judgeJobTargets(m)) {
       print(
