@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { basename, join } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DatabaseSync } from "node:sqlite";
 import { applyChange, CHANGED_TABLES, planChange } from "./change.ts";
@@ -205,7 +205,8 @@ export async function runJobs(
       wrap: [...link.wrap, "taskset", "-c", "0"],
     });
     cleanups.push(() => Deno.kill(sshd.pid, "SIGTERM"));
-    const rtt = "not added: this kernel has no `netem` (veth round trip, well under 1 ms)";
+    const rtt = "+2 ms not added: this kernel is built without netem " +
+      "(`CONFIG_NET_SCH_NETEM is not set`), so the round trip is a veth's, well under 1 ms";
 
     /** One run of `tool` for `job`; null check failures are recorded, not thrown. */
     const once = async (tool: Method, job: Job): Promise<JobRun> => {
@@ -332,7 +333,8 @@ export async function runJobs(
 
     let big: BigPull | null = null;
     if (options.big) {
-      const bigSource = await prepareSource(options.cacheDir, options.big, 1);
+      // Absolute: the remote shell starts in its home, not here.
+      const bigSource = await prepareSource(resolve(options.cacheDir), options.big, 1);
       const tool = tools.find((t) => t.litekeep)!;
       log(`big pull: ${options.big} (${bigSource.bytes} bytes) with ${tool.id}`);
       await link.setRate(null);
