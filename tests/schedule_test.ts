@@ -21,7 +21,7 @@ async function argPrinter(dir: string): Promise<string> {
 
 /** A schedule whose paths hold what shells, cron and systemd each treat specially. */
 function awkward(dir: string, program: string, kind: "backup" | "pull"): Schedule {
-  const home = join(dir, "it's 100% $HOME");
+  const home = join(dir, "it's 100% $HOME \\%d");
   return {
     program: [program, "run"],
     config: join(home, "litekeep.json"),
@@ -41,10 +41,26 @@ function cronFields(line: string): { fields: string[]; command: string } {
   return { fields: rest.slice(0, 5), command: rest[5] };
 }
 
-/** Cron's own reading of `%`: unescaped ones end the command; `\%` is a `%`. */
+/**
+ * Cron's own reading of a command (cronie's and Vixie cron's do_command): a backslash escapes
+ * the character after it, and only before a `%` is it dropped; an unescaped `%` ends the
+ * command (the rest is its stdin), which must never happen here.
+ */
 function cronUnescape(command: string): string {
-  assert.doesNotMatch(command, /(^|[^\\])%/, `an unescaped % in: ${command}`);
-  return command.replaceAll("\\%", "%");
+  let out = "";
+  let escaped = false;
+  for (const [i, ch] of [...command].entries()) {
+    if (escaped) {
+      out = ch === "%" ? out.slice(0, -1) + ch : out + ch;
+      escaped = false;
+    } else if (ch === "\\") {
+      out += ch;
+      escaped = true;
+    } else if (ch === "%") {
+      assert.fail(`an unescaped % at ${i} ends the command: ${command}`);
+    } else out += ch;
+  }
+  return out;
 }
 
 Deno.test("crontabText() lines run, under /bin/sh, exactly each job's argv", async () => {

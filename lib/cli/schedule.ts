@@ -95,9 +95,17 @@ function shWord(word: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : shellQuote(word);
 }
 
-/** A crontab command: cron turns an unescaped `%` into a newline, so each is escaped. */
+/**
+ * A crontab command: cron turns an unescaped `%` into a newline, so each is escaped, outside
+ * the shell's quotes (`'a b'\%'c'`). A backslash is cron's escape only before a `%`: one that
+ * ends a quoted part stays the shell's literal backslash, even in a path holding `\%`.
+ */
 function cronCommand(words: string[]): string {
-  return words.map(shWord).join(" ").replaceAll("%", "\\%");
+  return words
+    .map((word) =>
+      word === "" ? shWord(word) : word.split("%").map((p) => p === "" ? "" : shWord(p)).join("\\%")
+    )
+    .join(" ");
 }
 
 /** The crontab lines (with comments) for `crontab -e`. */
