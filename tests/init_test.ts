@@ -320,3 +320,18 @@ Deno.test("init into a missing folder exits 1, naming it", async () => {
   assert.match(res.stderr, /hint: check that the folder ".*nowhere" exists/);
   assert.deepEqual(await ls(dir.path), ["app.db"]);
 });
+
+Deno.test("init refuses a config path with a line break (no cron line can run it): exit 2", async () => {
+  // A crontab entry is one line, and so is systemd's ExecStart=: the printed schedule would
+  // split the --config path in two and never run.
+  await using dir = await tempDir();
+  const folder = join(dir.path, "a\nb");
+  await Deno.mkdir(folder);
+  makeDb(join(folder, "app.db"));
+  const res = await runCli(["init", "--db", "app.db"], { cwd: folder });
+  assert.equal(res.code, 2, res.stderr);
+  assert.equal(res.stdout, "");
+  assert.match(res.stderr, /error: init: the config file's path .* holds a line break/);
+  assert.match(res.stderr, /hint: .*folder without/);
+  assert.deepEqual(await ls(folder), ["app.db"]);
+});

@@ -139,6 +139,15 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   const flags = parseFlags(argv);
   const { cwd } = ctx.io;
   const file = resolve(cwd, ctx.configFlag ?? "litekeep.json");
+  // Every scheduled job names this path (and its folder holds the log): a crontab entry and
+  // systemd's ExecStart= are one line each, so a line break in it can never be scheduled.
+  if (/[\n\r]/.test(file)) {
+    throw new UsageError(
+      `init: the config file's path ${JSON.stringify(file)} holds a line break, which no ` +
+        "crontab line or systemd unit can hold",
+      { hint: "run init in a folder without one, or give --config FILE in such a folder" },
+    );
+  }
   // Checked first, so a refusal costs no ssh round trip; the write checks again (link(2)).
   if (!flags.force && await Deno.lstat(file).then(() => true, () => false)) {
     throw configExists(file);
