@@ -186,3 +186,36 @@ Deno.test("launchdAgents() are plists launchd reads: argv, calendar, log, label"
     });
   }
 });
+
+Deno.test("systemdUnits(): systemd itself reads WorkingDirectory= as the folder, end spaces kept", async () => {
+  if (!await have("systemd-analyze")) return;
+  await using dir = await tempDir();
+  const program = await argPrinter(dir.path);
+  // systemd strips the white space at the end of a setting's value: a folder named "data "
+  // became "data", a folder that does not exist, and the job failed to start.
+  const home = join(dir.path, "gym data ");
+  await Deno.mkdir(home);
+  const s: Schedule = {
+    program: [program],
+    config: join(home, "litekeep.json"),
+    workDir: home,
+    logFile: join(home, "logs", "litekeep.log"),
+    name: "gym",
+    user: "pi",
+    jobs: setupJobs("backup"),
+  };
+  const service = systemdUnits(s)[0];
+  const path = join(dir.path, service.name);
+  await Deno.writeTextFile(path, service.text);
+  const out = await new Deno.Command("systemd-analyze", {
+    args: ["verify", path],
+    stdout: "piped",
+    stderr: "piped",
+    env: { SYSTEMD_LOG_LEVEL: "debug" },
+  }).output();
+  // The debug log dumps the unit as loaded (on stdout or stderr, by version).
+  const dump = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  const read = /^\s*WorkingDirectory: (.*)$/m.exec(dump);
+  assert.ok(read, dump.slice(-2000));
+  assert.equal(read[1], home);
+});

@@ -211,8 +211,9 @@ export function systemdUnits(s: Schedule): SystemdUnit[] {
       s.user === undefined
         ? "# User=pi   (set the user that owns the database; without it the job runs as root)"
         : `User=${s.user}`,
-      // A path setting, not a command line: taken as it stands, only specifiers expanded.
-      `WorkingDirectory=${s.workDir.replaceAll("%", "%%")}`,
+      // A path setting, not a command line: taken as it stands, only specifiers expanded, and
+      // white space at its end stripped, unless a "/" follows it.
+      `WorkingDirectory=${s.workDir.replaceAll("%", "%%")}${/\s$/.test(s.workDir) ? "/" : ""}`,
       `ExecStart=${jobArgv(s, job).map(systemdWord).join(" ")}`,
       "",
     ].join("\n");
