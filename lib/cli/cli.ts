@@ -95,18 +95,22 @@ export function splitGlobalFlags(argv: string[]): { flags: GlobalFlags; rest: st
     else if (arg === "--verbose" || arg === "-v") flags.verbose = true;
     else if (arg === "--help" || arg === "-h") flags.help = true;
     else if (arg === "--version" || arg === "-V") flags.version = true;
-    else if (arg.startsWith("--config=")) flags.config = arg.slice("--config=".length);
-    else if (arg === "--config") {
-      const value = argv[++i];
+    else if (arg === "--config" || arg.startsWith("--config=")) {
+      const value = arg === "--config" ? argv[++i] : arg.slice("--config=".length);
       if (value === undefined || value === "") {
         throw new UsageError("--config needs a file name", { hint: "--config litekeep.json" });
       }
       flags.config = value;
-    } else if (arg.startsWith("--ping=")) flags.ping = arg.slice("--ping=".length);
-    else if (arg === "--ping") {
-      const value = argv[++i];
+    } else if (arg === "--ping" || arg.startsWith("--ping=")) {
+      const value = arg === "--ping" ? argv[++i] : arg.slice("--ping=".length);
       if (value === undefined || value === "") {
         throw new UsageError("--ping needs a URL", { hint: "--ping https://hc-ping.com/<uuid>" });
+      }
+      // One run pings one check: a second URL would leave the first unpinged, and it alerts.
+      if (flags.ping !== undefined) {
+        throw new UsageError("--ping given twice: a run pings one check", {
+          hint: 'keep one --ping URL (or set config "ping" and give none)',
+        });
       }
       flags.ping = value;
     } else rest.push(arg);
