@@ -383,3 +383,14 @@ Deno.test("--ping: a redirect is not followed (the log goes to no other host); a
   );
   assert.doesNotMatch(res.stderr, /s3cret/);
 });
+
+Deno.test("OutputTail keeps an error line that holds a carriage return (only redraws go)", () => {
+  // A remote tool's message can end in "\r" (CRLF output over ssh): the error is what a
+  // failure ping must carry, so only progress redraws ("\r\x1b[K...") are left out.
+  const tail = new OutputTail();
+  tail.add("\r\x1b[Kpull: 10%");
+  tail.add("\r\x1b[K");
+  tail.add("error: remote said: Permission denied\r\n");
+  tail.add("hint: check ssh\n");
+  assert.equal(tail.text(), "error: remote said: Permission denied\r\nhint: check ssh\n");
+});

@@ -148,7 +148,8 @@ export class OutputTail {
   constructor(private readonly max: number = PING_BODY_MAX) {}
   /** Adds text as the run wrote it (progress redraws are left out). */
   add(text: string): void {
-    if (text.includes("\r")) return;
+    // A redraw (lib/cli/log.ts) starts with "\r\x1b[K"; a line that merely holds a "\r" stays.
+    if (text.startsWith("\r\x1b[K")) return;
     this.#chunks.push(text);
     this.#length += text.length;
     while (this.#length > this.max && this.#chunks.length > 1) {
