@@ -251,8 +251,12 @@ export async function runCli(argv: string[], processIo: Io): Promise<number> {
  * flags need now (with the user's own line), else "did you mean" a command or global flag.
  */
 async function unknownCommand(name: string, argv: string[]): Promise<UsageError> {
-  const { didYouMean, oldScriptCommand } = await import("./suggest.ts");
-  const old = oldScriptCommand(argv);
+  const { closest, didYouMean, oldScriptCommand } = await import("./suggest.ts");
+  // The hidden remote agent is no command a user types: never suggest it.
+  const shown = Object.keys(COMMANDS).filter((c) => c !== "agent");
+  // A word close to a command is a typo'd command word, whatever flags follow it.
+  const typo = !name.startsWith("-") && closest(name, shown) !== undefined;
+  const old = typo ? undefined : oldScriptCommand(argv);
   if (old !== undefined) {
     return new UsageError(
       `${old.flag} needs a command word now: use "${old.line}"`,
@@ -267,8 +271,6 @@ async function unknownCommand(name: string, argv: string[]): Promise<UsageError>
       hint: 'see "litekeep --help" for the commands',
     });
   }
-  // The hidden remote agent is no command a user types: never suggest it.
-  const shown = Object.keys(COMMANDS).filter((c) => c !== "agent");
   return new UsageError(`unknown command "${name}"${didYouMean(name, shown)}`, {
     hint: 'see "litekeep --help" for the commands',
   });
