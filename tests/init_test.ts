@@ -5,6 +5,7 @@ import { writeConfigFile } from "../lib/cli/config_write.ts";
 import { shellQuote } from "../lib/remote/ssh.ts";
 import {
   count,
+  IN_CI,
   ls,
   makeDb,
   remoteLitekeep,
@@ -334,4 +335,28 @@ Deno.test("init refuses a config path with a line break (no cron line can run it
   assert.match(res.stderr, /error: init: the config file's path .* holds a line break/);
   assert.match(res.stderr, /hint: .*folder without/);
   assert.deepEqual(await ls(folder), ["app.db"]);
+});
+
+Deno.test("sudo litekeep init: what it creates belongs to the user who ran sudo", async () => {
+  // Under sudo, the config, logs/ and the backup folder were root's: the user's own cron job
+  // (and systemd's User=) then failed at ">> logs/litekeep.log" before litekeep even ran.
+  if (Deno.uid() !== 0) {
+    if (IN_CI) throw new Error("CI must run this test as root");
+    return;
+  }
+  await using dir = await tempDir();
+  makeDb(join(dir.path, "app.db"));
+  const env = { SUDO_USER: "nobody", SUDO_UID: "65534", SUDO_GID: "65534" };
+  const res = await runCli(["init", "--db", "app.db", "--backup-dir", "data/backups"], {
+    cwd: dir.path,
+    env,
+  });
+  assert.equal(res.code, 0, res.stderr);
+  for (const made of ["litekeep.json", "logs", "data", "data/backups"]) {
+    const info = await Deno.stat(join(dir.path, made));
+    assert.deepEqual([made, info.uid, info.gid], [made, 65534, 65534]);
+  }
+  // What was there before stays whose it was.
+  assert.equal((await Deno.stat(dir.path)).uid, 0);
+  assert.equal((await Deno.stat(join(dir.path, "app.db"))).uid, 0);
 });

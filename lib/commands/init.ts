@@ -181,16 +181,22 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
       : undefined,
   });
   await writeConfigFile(file, `${JSON.stringify(written, null, 2)}\n`, flags.force);
+  const owner = sudoOwner(ctx);
+  await giveTo(owner, [file]);
   const workDir = dirname(file);
   const logs = join(workDir, "logs");
   // A crontab line whose ">> logs/..." folder is missing never runs its job at all; and a
   // monitor run before the first backup should say "no backups", not "no such folder".
   for (const folder of [logs, backupDir]) {
-    await Deno.mkdir(folder, { recursive: true }).catch((cause) => {
+    try {
+      const made = await missingFolders(folder);
+      await Deno.mkdir(folder, { recursive: true });
+      await giveTo(owner, made);
+    } catch (cause) {
       const warning = `init: cannot create "${folder}": ${describeCause(cause)}`;
       warnings.push(warning);
       ctx.log.warn(warning);
-    });
+    }
   }
   const schedule: Schedule = {
     program: selfArgv(),
@@ -243,4 +249,43 @@ async function checkLocalDb(db: string, pulled: boolean) {
     return undefined;
   }
   return await checkDatabaseFile(db, "database", { allowEmpty: pulled });
+}
+
+/**
+ * Under `sudo litekeep init`, the user who ran sudo (SUDO_UID, SUDO_GID): the jobs run as that
+ * user (their crontab, systemd's `User=`), so what init creates must be theirs, or the first
+ * job fails at `>> logs/litekeep.log` before litekeep even starts.
+ */
+function sudoOwner(ctx: Context): { uid: number; gid: number } | undefined {
+  const uid = Number(ctx.io.env("SUDO_UID") ?? "x");
+  const gid = Number(ctx.io.env("SUDO_GID") ?? "x");
+  return Number.isSafeInteger(uid) && Number.isSafeInteger(gid) && uid > 0 && gid >= 0
+    ? { uid, gid }
+    : undefined;
+}
+
+/**
+ * Gives `paths` to `owner`. Only root may: a process that is not (SUDO_UID inherited by
+ * another user's shell) leaves them as they are, which is what it could create them as.
+ */
+async function giveTo(owner: { uid: number; gid: number } | undefined, paths: string[]) {
+  if (owner === undefined) return;
+  for (const path of paths) {
+    try {
+      await Deno.chown(path, owner.uid, owner.gid);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.PermissionDenied)) throw error;
+    }
+  }
+}
+
+/** The folders `mkdir -p folder` would create, outermost first. */
+async function missingFolders(folder: string): Promise<string[]> {
+  const missing: string[] = [];
+  for (let at = folder;; at = dirname(at)) {
+    if (await Deno.lstat(at).then(() => true, () => false)) break;
+    missing.unshift(at);
+    if (dirname(at) === at) break;
+  }
+  return missing;
 }
