@@ -394,3 +394,15 @@ Deno.test("OutputTail keeps an error line that holds a carriage return (only red
   tail.add("hint: check ssh\n");
   assert.equal(tail.text(), "error: remote said: Permission denied\r\nhint: check ssh\n");
 });
+
+Deno.test("--ping: a broken config file is a failed job too: URL/start, then URL/2 with the error", async () => {
+  // The config was read before the first ping: a typo in litekeep.json ended the cron job with
+  // exit 2 and no ping at all, where the monitor should hear "failed, and why" at once.
+  await using dir = await tempDir();
+  await using server = pingServer();
+  await Deno.writeTextFile(join(dir.path, "litekeep.json"), '{"db": "app.db", "kepe": {}}');
+  const res = await runCli(["backup", "--ping", `${server.url}/c`], { cwd: dir.path });
+  assert.equal(res.code, 2, res.stderr);
+  assert.deepEqual(server.received.map((r) => r.path), ["/c/start", "/c/2"]);
+  assert.match(server.received[1].body, /error: .*litekeep\.json.*kepe/);
+});

@@ -9,7 +9,7 @@ import { EXIT, LitekeepError, UsageError } from "../errors.ts";
 import type { Io } from "./io.ts";
 import { createLogger, logStamp } from "./log.ts";
 import { VERSION } from "../version.ts";
-import { createPinger, OutputTail, parsePingUrl } from "./ping.ts";
+import { createPinger, OutputTail, parsePingUrl, type Pinger } from "./ping.ts";
 
 /**
  * Every command, by name, loaded when it runs: "litekeep --version" and a cron job's one
@@ -193,21 +193,6 @@ export async function runCli(argv: string[], processIo: Io): Promise<number> {
       io.stdout(command.usage);
       return EXIT.ok;
     }
-    // Loaded here, not at start-up: node:path and friends cost "litekeep --version" ~20 ms.
-    const { findConfig, loadConfig } = await import("./config.ts");
-    const configPath = command.writesConfig
-      ? undefined
-      : await findConfig(flags.config, io.cwd, io.env);
-    const config = configPath === undefined ? undefined : await loadConfig(configPath);
-    const ctx: Context = {
-      io,
-      log,
-      json: flags.json,
-      quiet: flags.quiet,
-      verbose: flags.verbose,
-      config,
-      configFlag: flags.config,
-    };
     const job = JOBS.has(name) &&
       (name !== "stats" || rest.some((a) => a === "--max-age" || a.startsWith("--max-age=")));
     if (flags.ping !== undefined && !job) {
@@ -220,26 +205,47 @@ export async function runCli(argv: string[], processIo: Io): Promise<number> {
         },
       );
     }
-    const pingAt = flags.ping !== undefined
-      ? parsePingUrl(flags.ping, "--ping")
-      : job && config?.ping !== undefined
-      ? parsePingUrl(config.ping, `Config file "${config.path}": "ping"`)
-      : undefined;
     stampStdout = !flags.json && STAMPED.has(name) && processIo.stdoutIsTerminal === false;
-    if (pingAt === undefined) return await command.run(rest, ctx);
-    const pinger = createPinger({
-      url: pingAt,
-      warn: (message) => log.warn(message),
-      timeoutMs: io.pingTimeoutMs,
-    });
-    await pinger.start();
+    const pingFlag = flags.ping === undefined ? undefined : parsePingUrl(flags.ping, "--ping");
+    let pinger: Pinger | undefined;
+    const startPinger = async (url: URL) => {
+      pinger = createPinger({
+        url,
+        warn: (message) => log.warn(message),
+        timeoutMs: io.pingTimeoutMs,
+      });
+      await pinger.start();
+    };
+    // A --ping on the line pings before the config is read: a broken config fails the job,
+    // and the monitor hears it (URL/2 with the error), not only by silence.
+    if (pingFlag !== undefined) await startPinger(pingFlag);
     let code: number;
     try {
+      // Loaded here, not at start-up: node:path and friends cost "litekeep --version" ~20 ms.
+      const { findConfig, loadConfig } = await import("./config.ts");
+      const configPath = command.writesConfig
+        ? undefined
+        : await findConfig(flags.config, io.cwd, io.env);
+      const config = configPath === undefined ? undefined : await loadConfig(configPath);
+      const ctx: Context = {
+        io,
+        log,
+        json: flags.json,
+        quiet: flags.quiet,
+        verbose: flags.verbose,
+        config,
+        configFlag: flags.config,
+      };
+      if (pinger === undefined && job && config?.ping !== undefined) {
+        await startPinger(parsePingUrl(config.ping, `Config file "${config.path}": "ping"`));
+      }
+      if (pinger === undefined) return await command.run(rest, ctx);
       code = await command.run(rest, ctx);
     } catch (error) {
+      if (pinger === undefined) throw error;
       code = report(error, io, flags, log);
     }
-    await pinger.finish(code, tail.text());
+    await (pinger as Pinger).finish(code, tail.text());
     return code;
   } catch (error) {
     return report(error, io, flags, log);
