@@ -205,6 +205,12 @@ Deno.test("init checks the database and its arguments before writing anything", 
       /the folder of ".*nofolder\/b\.db" does not exist/,
     ],
     [["init", "--db", "app.db", "--remote-bin", "/opt/litekeep"], 2, /--remote-bin needs --remote/],
+    // A config whose backupDir is a file made every backup fail, after init said all was well.
+    [
+      ["init", "--db", "app.db", "--backup-dir", "app.db"],
+      2,
+      /error: init: the backup folder ".*app\.db" is a file, not a folder/,
+    ],
   ];
   for (const [args, code, pattern] of cases) {
     await t.step(args.join(" "), async () => {

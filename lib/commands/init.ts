@@ -157,6 +157,13 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   const backupDir = flags.backupDir === undefined
     ? defaultBackupDir(db)
     : resolve(cwd, flags.backupDir);
+  // Anything but a folder there (the database itself, given twice) fails every backup later.
+  const existing = await Deno.stat(backupDir).catch(() => undefined);
+  if (existing !== undefined && !existing.isDirectory) {
+    throw new UsageError(`init: the backup folder "${backupDir}" is a file, not a folder`, {
+      hint: "give --backup-dir a folder (it is created when missing), e.g. --backup-dir backups",
+    });
+  }
   const warnings: string[] = [];
   let remote: RemoteCheck | null = null;
   if (flags.remote) {
