@@ -328,19 +328,24 @@ Deno.test("init into a missing folder exits 1, naming it", async () => {
   assert.deepEqual(await ls(dir.path), ["app.db"]);
 });
 
-Deno.test("init refuses a config path with a line break (no cron line can run it): exit 2", async () => {
+Deno.test("init refuses a config path with a line break or control character: exit 2", async (t) => {
   // A crontab entry is one line, and so is systemd's ExecStart=: the printed schedule would
-  // split the --config path in two and never run.
-  await using dir = await tempDir();
-  const folder = join(dir.path, "a\nb");
-  await Deno.mkdir(folder);
-  makeDb(join(folder, "app.db"));
-  const res = await runCli(["init", "--db", "app.db"], { cwd: folder });
-  assert.equal(res.code, 2, res.stderr);
-  assert.equal(res.stdout, "");
-  assert.match(res.stderr, /error: init: the config file's path .* holds a line break/);
-  assert.match(res.stderr, /hint: .*folder without/);
-  assert.deepEqual(await ls(folder), ["app.db"]);
+  // split the --config path in two and never run. XML 1.0 (launchd's plist) cannot hold
+  // other control characters at all.
+  for (const name of ["a\nb", "a\x01b", "a\x1b[31mb"]) {
+    await t.step(JSON.stringify(name), async () => {
+      await using dir = await tempDir();
+      const folder = join(dir.path, name);
+      await Deno.mkdir(folder);
+      makeDb(join(folder, "app.db"));
+      const res = await runCli(["init", "--db", "app.db"], { cwd: folder });
+      assert.equal(res.code, 2, res.stderr);
+      assert.equal(res.stdout, "");
+      assert.match(res.stderr, /error: init: the config file's path .* holds a control character/);
+      assert.match(res.stderr, /hint: .*folder without/);
+      assert.deepEqual(await ls(folder), ["app.db"]);
+    });
+  }
 });
 
 Deno.test("sudo litekeep init: what it creates belongs to the user who ran sudo", async () => {

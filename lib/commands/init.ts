@@ -140,11 +140,12 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   const { cwd } = ctx.io;
   const file = resolve(cwd, ctx.configFlag ?? "litekeep.json");
   // Every scheduled job names this path (and its folder holds the log): a crontab entry and
-  // systemd's ExecStart= are one line each, so a line break in it can never be scheduled.
-  if (/[\n\r]/.test(file)) {
+  // systemd's ExecStart= are one line each, and XML 1.0 (launchd) holds no control character.
+  // deno-lint-ignore no-control-regex
+  if (/[\x00-\x08\x0a-\x1f\x7f]/.test(file)) {
     throw new UsageError(
-      `init: the config file's path ${JSON.stringify(file)} holds a line break, which no ` +
-        "crontab line or systemd unit can hold",
+      `init: the config file's path ${JSON.stringify(file)} holds a control character (a ` +
+        "line break?), which no crontab line, systemd unit or launchd plist can hold",
       { hint: "run init in a folder without one, or give --config FILE in such a folder" },
     );
   }
