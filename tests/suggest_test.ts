@@ -53,6 +53,8 @@ Deno.test("the old scripts' flags without a command word exit 2 naming the comma
     [["--stats-only"], "litekeep backup --stats-only"],
     [["--quiet", "--method", "scp"], "litekeep pull --quiet --method scp"],
     [["--info-only"], "litekeep pull --info-only"],
+    // "deno task litekeep -- --cleanup --keep-days 7" passes the "--" on.
+    [["--", "--cleanup", "--keep-days", "7"], "litekeep backup --cleanup --keep-days 7"],
   ];
   for (const [args, line] of cases) {
     await t.step(args.join(" "), async () => {

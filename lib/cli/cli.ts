@@ -262,7 +262,8 @@ async function unknownCommand(name: string, argv: string[]): Promise<UsageError>
   const shown = Object.keys(COMMANDS).filter((c) => c !== "agent");
   // A word close to a command is a typo'd command word, whatever flags follow it.
   const typo = !name.startsWith("-") && closest(name, shown) !== undefined;
-  const old = typo ? undefined : oldScriptCommand(argv);
+  // A leading "--" (deno task's) separates nothing, as in splitGlobalFlags.
+  const old = typo ? undefined : oldScriptCommand(argv[0] === "--" ? argv.slice(1) : argv);
   if (old !== undefined) {
     return new UsageError(
       `${old.flag} needs a command word now: use "${old.line}"`,
