@@ -347,3 +347,30 @@ Deno.test("list's table and prune's report survive a folder of 200,000 backups",
   } as unknown as PruneResult);
   assert.match(report, /1 kept, 199999 would delete/);
 });
+
+Deno.test("list --verify: a backup pruned while the listing runs is gone, not failed", async () => {
+  // list takes no lock, so a prune (or a user) may delete a backup between the folder read
+  // and its check: it was reported as a FAILED backup, and list exited 1 for a healthy set.
+  await using dir = await tempDir();
+  const paths = await fakeBackups(dir.path, [
+    "20251019_010000",
+    "20251019_020000",
+    "20251019_030000",
+  ]);
+  const listing = await listBackupFolder(dir.path, {
+    verify: true,
+    now: NOW,
+    onVerify: (i) => {
+      // Checked oldest first: before the second check, the newest (checked last) goes.
+      if (i === 2) {
+        Deno.removeSync(paths[2]);
+        Deno.removeSync(`${paths[2]}.sha256`);
+      }
+    },
+  });
+  assert.deepEqual(listing.backups.map((b) => [b.name, b.good]), [
+    ["gym_backup_20251019_020000.db", true],
+    ["gym_backup_20251019_010000.db", true],
+  ]);
+  assert.equal(listing.count, 2);
+});
