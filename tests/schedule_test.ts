@@ -143,7 +143,9 @@ function splitExecStart(line: string): string[] {
   const words: string[] = [];
   for (const m of line.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)) {
     const word = m[1] !== undefined ? m[1].replace(/\\(.)/g, "$1") : m[2];
-    words.push(word.replaceAll("%%", "%").replaceAll("$$", "$"));
+    // Variables ($$ for a $) are expanded in the arguments, not in the executable's name.
+    const unescaped = word.replaceAll("%%", "%");
+    words.push(words.length === 0 ? unescaped : unescaped.replaceAll("$$", "$"));
   }
   return words;
 }
@@ -218,4 +220,35 @@ Deno.test("systemdUnits(): systemd itself reads WorkingDirectory= as the folder,
   const read = /^\s*WorkingDirectory: (.*)$/m.exec(dump);
   assert.ok(read, dump.slice(-2000));
   assert.equal(read[1], home);
+});
+
+Deno.test("systemdUnits(): systemd finds the program at a path holding $, % and spaces", async () => {
+  if (!await have("systemd-analyze")) return;
+  // systemd expands variables ($$ for a $) in the arguments, not in the executable's name:
+  // a doubled $ there named a file that does not exist ("is not executable").
+  await using dir = await tempDir();
+  const home = join(dir.path, "cost $5 100% $HOME");
+  await Deno.mkdir(home);
+  const program = await argPrinter(home);
+  const s: Schedule = {
+    program: [program],
+    config: join(home, "litekeep.json"),
+    workDir: home,
+    logFile: join(home, "logs", "litekeep.log"),
+    name: "gym",
+    user: "pi",
+    jobs: setupJobs("backup"),
+  };
+  const service = systemdUnits(s)[0];
+  const path = join(dir.path, service.name);
+  await Deno.writeTextFile(path, service.text);
+  const out = await new Deno.Command("systemd-analyze", {
+    args: ["verify", path],
+    stdout: "piped",
+    stderr: "piped",
+    env: { SYSTEMD_LOG_LEVEL: "warning" },
+  }).output();
+  const said = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, said);
+  assert.equal(said, "");
 });

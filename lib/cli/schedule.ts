@@ -181,10 +181,13 @@ export interface SystemdUnit {
 
 /**
  * A word for systemd's `ExecStart=`: double-quoted when it has spaces or quotes; `%` (a
- * specifier) and `$` (a variable) doubled, as systemd.service(5) asks.
+ * specifier) and, in an argument, `$` (a variable) doubled, as systemd.service(5) asks.
  */
-function systemdWord(word: string): string {
-  const escaped = word.replaceAll("%", "%%").replaceAll("$", "$$$$");
+function systemdWord(word: string, index = 1): string {
+  // Variables are expanded in the arguments only: the executable's name takes a $ as it is.
+  const escaped = index === 0
+    ? word.replaceAll("%", "%%")
+    : word.replaceAll("%", "%%").replaceAll("$", "$$$$");
   return /^[A-Za-z0-9_@%$+=:,./-]+$/.test(escaped)
     ? escaped
     : `"${escaped.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`;
@@ -214,7 +217,7 @@ export function systemdUnits(s: Schedule): SystemdUnit[] {
       // A path setting, not a command line: taken as it stands, only specifiers expanded, and
       // white space at its end stripped, unless a "/" follows it.
       `WorkingDirectory=${s.workDir.replaceAll("%", "%%")}${/\s$/.test(s.workDir) ? "/" : ""}`,
-      `ExecStart=${jobArgv(s, job).map(systemdWord).join(" ")}`,
+      `ExecStart=${jobArgv(s, job).map((w, i) => systemdWord(w, i)).join(" ")}`,
       "",
     ].join("\n");
     const calendar = `*-*-* ${job.hour === undefined ? "*" : pad(job.hour)}:${pad(job.minute)}:00`;
