@@ -252,3 +252,24 @@ Deno.test("systemdUnits(): systemd finds the program at a path holding $, % and 
   assert.equal(out.code, 0, said);
   assert.equal(said, "");
 });
+
+Deno.test("systemdUnits(): a program path systemd refuses (a quote or backslash) is said so", () => {
+  // systemd will not run an executable whose name holds ' " or \ ("contains special
+  // characters"), however it is quoted: the unit must say what to do instead of failing.
+  const s: Schedule = {
+    program: ["/home/pi/it's/litekeep"],
+    config: "/home/pi/app/litekeep.json",
+    workDir: "/home/pi/app",
+    logFile: "/home/pi/app/logs/litekeep.log",
+    name: "gym",
+    user: "pi",
+    jobs: setupJobs("backup"),
+  };
+  const service = systemdUnits(s)[0].text;
+  assert.match(
+    service,
+    /^# systemd refuses this program path \(it holds ' " or \\\): copy litekeep to \/usr\/local\/bin/m,
+  );
+  const clean = systemdUnits({ ...s, program: ["/usr/local/bin/litekeep"] })[0].text;
+  assert.doesNotMatch(clean, /refuses/);
+});

@@ -217,6 +217,13 @@ export function systemdUnits(s: Schedule): SystemdUnit[] {
       // A path setting, not a command line: taken as it stands, only specifiers expanded, and
       // white space at its end stripped, unless a "/" follows it.
       `WorkingDirectory=${s.workDir.replaceAll("%", "%%")}${/\s$/.test(s.workDir) ? "/" : ""}`,
+      // systemd will not run an executable whose name holds one of these, however quoted.
+      ...(/['"\\]/.test(s.program[0])
+        ? [
+          "# systemd refuses this program path (it holds ' \" or \\): copy litekeep to " +
+          "/usr/local/bin and name it there",
+        ]
+        : []),
       `ExecStart=${jobArgv(s, job).map((w, i) => systemdWord(w, i)).join(" ")}`,
       "",
     ].join("\n");
