@@ -71,10 +71,25 @@ function returnToInitCwd(): void {
   }
 }
 
+/**
+ * The process's `Io`; where Deno cannot say the working folder (its name is not UTF-8), a clear
+ * error and exit 2 rather than a crash with a stack: no relative path could be resolved.
+ */
+function processIoOrExit(): ReturnType<typeof processIo> {
+  try {
+    return processIo();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.InvalidData)) throw error;
+    say("error: the working folder's name is not valid UTF-8, so no path can be resolved in it");
+    say("hint: run litekeep from another folder (cron's is the home folder)");
+    Deno.exit(2);
+  }
+}
+
 if (import.meta.main) {
   returnToInitCwd();
   exitOnSignals();
-  const code = await runCli(Deno.args, processIo());
+  const code = await runCli(Deno.args, processIoOrExit());
   // One turn of the event loop, so that a signal that came during the last synchronous work
   // (the checks after a write) is heard before the exit.
   await new Promise((resolve) => setTimeout(resolve, 0));

@@ -90,6 +90,13 @@ Deno.test("runCli() refuses unknown commands, flags and bad values with exit 2",
     [["backup", "--checkpoint", "full", "--skip-checkpoint"], /contradict/],
     [["backup"], /backup: no database given/],
     [["--config"], /--config needs a file name/],
+    // The "=" form is the same flag: empty is no file (it read the working folder as one).
+    [["--config=", "backup"], /--config needs a file name/],
+    // Two URLs: the first check would never be pinged and alert for no visible reason.
+    [
+      ["backup", "--ping", "http://127.0.0.1:9/a", "--ping=http://127.0.0.1:9/b"],
+      /--ping given twice/,
+    ],
   ];
   for (const [args, pattern] of cases) {
     await t.step(args.join(" ") || "(nothing)", async () => {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadConfig } from "../lib/cli/config.ts";
+import { UsageError } from "../lib/errors.ts";
 import { count, ls, makeDb, runCli, tempDir } from "./_helpers.ts";
 
 Deno.test("loadConfig() resolves relative paths against the config file's folder", async () => {
@@ -106,4 +107,33 @@ Deno.test("a config number too large for JSON is shown as Infinity, not null", a
   const res = await runCli(["backup", db], { cwd: dir.path });
   assert.equal(res.code, 2);
   assert.match(res.stderr, /hint: it is Infinity/);
+});
+
+Deno.test("loadConfig() refuses a FIFO or a device at once (a cron job must not hang on it)", async (t) => {
+  // --config (or LITEKEEP_CONFIG) naming a FIFO waited for a writer forever, and /dev/zero
+  // filled the memory: the job hung with nothing in the log.
+  await using dir = await tempDir();
+  const fifo = join(dir.path, "litekeep.json");
+  await new Deno.Command("mkfifo", { args: [fifo] }).output();
+  const real = join(dir.path, "real.json");
+  await Deno.writeTextFile(real, '{"db": "app.db"}');
+  const link = join(dir.path, "link.json");
+  await Deno.symlink(real, link);
+  for (const path of [fifo, "/dev/zero"]) {
+    await t.step(path, async () => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const hung = new Promise<string>((resolve) => {
+        timer = setTimeout(() => resolve("hung"), 20_000);
+      });
+      const result = await Promise.race([
+        loadConfig(path).then(() => "loaded", (e) => e),
+        hung,
+      ]);
+      clearTimeout(timer);
+      assert.ok(result instanceof UsageError, String(result));
+      assert.match(result.message, /Cannot read config file ".*": it is not a regular file/);
+    });
+  }
+  // A symlink to a config (dotfiles) is still read.
+  assert.equal((await loadConfig(link)).db, join(dir.path, "app.db"));
 });

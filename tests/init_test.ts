@@ -5,6 +5,7 @@ import { writeConfigFile } from "../lib/cli/config_write.ts";
 import { shellQuote } from "../lib/remote/ssh.ts";
 import {
   count,
+  IN_CI,
   ls,
   makeDb,
   remoteLitekeep,
@@ -205,6 +206,12 @@ Deno.test("init checks the database and its arguments before writing anything", 
       /the folder of ".*nofolder\/b\.db" does not exist/,
     ],
     [["init", "--db", "app.db", "--remote-bin", "/opt/litekeep"], 2, /--remote-bin needs --remote/],
+    // A config whose backupDir is a file made every backup fail, after init said all was well.
+    [
+      ["init", "--db", "app.db", "--backup-dir", "app.db"],
+      2,
+      /error: init: the backup folder ".*app\.db" is a file, not a folder/,
+    ],
   ];
   for (const [args, code, pattern] of cases) {
     await t.step(args.join(" "), async () => {
@@ -350,4 +357,48 @@ Deno.test("init --ping URL writes the config's ping, which the printed backup li
   } finally {
     await server.shutdown();
   }
+});
+
+Deno.test("init refuses a config path with a line break or control character: exit 2", async (t) => {
+  // A crontab entry is one line, and so is systemd's ExecStart=: the printed schedule would
+  // split the --config path in two and never run. XML 1.0 (launchd's plist) cannot hold
+  // other control characters at all.
+  for (const name of ["a\nb", "a\x01b", "a\x1b[31mb"]) {
+    await t.step(JSON.stringify(name), async () => {
+      await using dir = await tempDir();
+      const folder = join(dir.path, name);
+      await Deno.mkdir(folder);
+      makeDb(join(folder, "app.db"));
+      const res = await runCli(["init", "--db", "app.db"], { cwd: folder });
+      assert.equal(res.code, 2, res.stderr);
+      assert.equal(res.stdout, "");
+      assert.match(res.stderr, /error: init: the config file's path .* holds a control character/);
+      assert.match(res.stderr, /hint: .*folder without/);
+      assert.deepEqual(await ls(folder), ["app.db"]);
+    });
+  }
+});
+
+Deno.test("sudo litekeep init: what it creates belongs to the user who ran sudo", async () => {
+  // Under sudo, the config, logs/ and the backup folder were root's: the user's own cron job
+  // (and systemd's User=) then failed at ">> logs/litekeep.log" before litekeep even ran.
+  if (Deno.uid() !== 0) {
+    if (IN_CI) throw new Error("CI must run this test as root");
+    return;
+  }
+  await using dir = await tempDir();
+  makeDb(join(dir.path, "app.db"));
+  const env = { SUDO_USER: "nobody", SUDO_UID: "65534", SUDO_GID: "65534" };
+  const res = await runCli(["init", "--db", "app.db", "--backup-dir", "data/backups"], {
+    cwd: dir.path,
+    env,
+  });
+  assert.equal(res.code, 0, res.stderr);
+  for (const made of ["litekeep.json", "logs", "data", "data/backups"]) {
+    const info = await Deno.stat(join(dir.path, made));
+    assert.deepEqual([made, info.uid, info.gid], [made, 65534, 65534]);
+  }
+  // What was there before stays whose it was.
+  assert.equal((await Deno.stat(dir.path)).uid, 0);
+  assert.equal((await Deno.stat(join(dir.path, "app.db"))).uid, 0);
 });

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describeBackups, listBackupFolder } from "../lib/backup_set/list.ts";
-import { parseFlags } from "../lib/commands/list.ts";
+import { describe, parseFlags } from "../lib/commands/list.ts";
+import { describePrune } from "../lib/commands/_keep.ts";
+import type { PruneResult } from "../lib/backup_set/prune.ts";
 import { UsageError } from "../lib/errors.ts";
 import type { BackupEntry } from "../lib/backup_set/names.ts";
 import { fakeBackups, makeDb, runCli, tamper, tempDir } from "./_helpers.ts";
@@ -309,4 +311,66 @@ Deno.test("list DB warns when the folder's set of that name belongs to another d
   );
   const json = JSON.parse((await runCli(["list", db2, "--json"], { cwd: dir.path })).stdout);
   assert.equal(json.backups[0].database, await Deno.realPath(db1));
+});
+
+Deno.test("list's table and prune's report survive a folder of 200,000 backups", () => {
+  // A backup every 5 minutes for two years, never pruned: the column widths were taken with
+  // Math.max(...rows), which overflows the call stack ("internal error") past ~120,000.
+  const n = 200_000;
+  const entries = Array.from({ length: n }, (_, i) => {
+    const time = new Date(NOW.getTime() - (i + 1) * 300_000);
+    return entry(`gym_backup_${i}.db`, time);
+  });
+  const listing = describeBackups(
+    "/b",
+    entries.map((e) => ({ entry: e, sidecar: undefined })),
+    new Map(),
+    NOW,
+    {
+      verified: false,
+    },
+  );
+  const table = describe(listing);
+  assert.equal(table.split("\n").length, n + 3);
+  const report = describePrune({
+    dir: "/b",
+    dryRun: true,
+    policy: { count: 1 },
+    backups: entries.map((e, i) => ({ ...e, keep: i === 0, reasons: i === 0 ? ["count"] : [] })),
+    deleted: [],
+    freedBytes: 0,
+    newestVerified: [],
+    future: [],
+    cleaned: [],
+    warnings: [],
+    problems: [],
+  } as unknown as PruneResult);
+  assert.match(report, /1 kept, 199999 would delete/);
+});
+
+Deno.test("list --verify: a backup pruned while the listing runs is gone, not failed", async () => {
+  // list takes no lock, so a prune (or a user) may delete a backup between the folder read
+  // and its check: it was reported as a FAILED backup, and list exited 1 for a healthy set.
+  await using dir = await tempDir();
+  const paths = await fakeBackups(dir.path, [
+    "20251019_010000",
+    "20251019_020000",
+    "20251019_030000",
+  ]);
+  const listing = await listBackupFolder(dir.path, {
+    verify: true,
+    now: NOW,
+    onVerify: (i) => {
+      // Checked oldest first: before the second check, the newest (checked last) goes.
+      if (i === 2) {
+        Deno.removeSync(paths[2]);
+        Deno.removeSync(`${paths[2]}.sha256`);
+      }
+    },
+  });
+  assert.deepEqual(listing.backups.map((b) => [b.name, b.good]), [
+    ["gym_backup_20251019_020000.db", true],
+    ["gym_backup_20251019_010000.db", true],
+  ]);
+  assert.equal(listing.count, 2);
 });

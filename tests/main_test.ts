@@ -46,3 +46,26 @@ Deno.test("main.ts removes the temps in flight on SIGTERM, SIGINT and SIGHUP, an
     });
   }
 });
+
+Deno.test("main.ts in a folder whose name is not UTF-8: a clear error, exit 2, not a crash", async () => {
+  // Deno.cwd() throws there: litekeep died with "Uncaught (in promise) InvalidData" and a
+  // stack, however the command line was meant.
+  await using dir = await tempDir();
+  const quoted = cliCommand(["--version"]).map((w) => `'${w.replaceAll("'", `'\\''`)}'`);
+  const out = await new Deno.Command("/bin/sh", {
+    args: [
+      "-c",
+      `d=$(printf 'x\\377y'); mkdir "$d" && cd "$d" && exec '${Deno.execPath()}' ${
+        quoted.join(" ")
+      }`,
+    ],
+    cwd: dir.path,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 2, stderr);
+  assert.doesNotMatch(stderr, /Uncaught|at file:/);
+  assert.match(stderr, /error: the working folder's name is not valid UTF-8/);
+  assert.match(stderr, /hint: run litekeep from another folder/);
+});

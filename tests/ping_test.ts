@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { OutputTail, PING_BODY_MAX, PING_TIMEOUT_MS } from "../lib/cli/ping.ts";
+import { createPinger, OutputTail, PING_BODY_MAX, PING_TIMEOUT_MS } from "../lib/cli/ping.ts";
 import { runCli, smallDb, spawnCli, tempDir } from "./_helpers.ts";
 
 interface Received {
@@ -288,4 +288,129 @@ Deno.test("OutputTail keeps the last ~10 KB, cut at a line start, and no progres
   assert.match(text, /^\[earlier output cut\]\nline \d+ of the log\n/);
   assert.match(text, /line 1999 of the log\nerror: the end\n$/);
   assert.doesNotMatch(text, /50%/);
+});
+
+/**
+ * A raw HTTP server: for each connection, reads the request head, then hands the connection to
+ * `answer`. Closed (and every connection with it) on dispose.
+ */
+function rawServer(
+  answer: (conn: Deno.Conn, head: string) => Promise<void>,
+): { url: string; heads: string[] } & AsyncDisposable {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const heads: string[] = [];
+  const conns: Deno.Conn[] = [];
+  const tasks: Promise<void>[] = [];
+  const accepting = (async () => {
+    try {
+      for await (const conn of listener) {
+        conns.push(conn);
+        tasks.push(
+          (async () => {
+            let head = "";
+            const buf = new Uint8Array(65536);
+            while (!head.includes("\r\n\r\n")) {
+              const n = await conn.read(buf);
+              if (n === null) return;
+              head += new TextDecoder().decode(buf.subarray(0, n));
+            }
+            heads.push(head.split("\r\n")[0]);
+            await answer(conn, head);
+          })().catch(() => {}),
+        );
+      }
+    } catch {
+      // closed at the end
+    }
+  })();
+  return {
+    url: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+    heads,
+    [Symbol.asyncDispose]: async () => {
+      listener.close();
+      await accepting;
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch {
+          // already closed
+        }
+      }
+      await Promise.all(tasks);
+    },
+  };
+}
+
+Deno.test("--ping: a 200 answer with an endless body is not read on (no timeout, no memory)", async () => {
+  // Reading the body to its end held a whole flood in memory (3 GB in 10 s on loopback: an
+  // out-of-memory kill on a Pi) and turned a 200 into a timeout warning.
+  await using server = rawServer(async (conn) => {
+    const enc = new TextEncoder();
+    await conn.write(enc.encode("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\n"));
+    const chunk = new Uint8Array(1 << 20).fill(120);
+    for (;;) await conn.write(chunk);
+  });
+  const warnings: string[] = [];
+  const pinger = createPinger({
+    url: new URL(`${server.url}/flood`),
+    warn: (m) => warnings.push(m),
+    timeoutMs: 2000,
+  });
+  await pinger.start();
+  await pinger.finish(0, "done");
+  assert.deepEqual(warnings, []);
+  assert.deepEqual(server.heads, ["POST /flood/start HTTP/1.1", "POST /flood HTTP/1.1"]);
+});
+
+Deno.test("--ping: a redirect is not followed (the log goes to no other host); a warning", async () => {
+  await using other = pingServer();
+  await using server = rawServer(async (conn) => {
+    await conn.write(new TextEncoder().encode(
+      `HTTP/1.1 307 Temporary Redirect\r\nlocation: ${other.url}/elsewhere?t=s3cret\r\n` +
+        "content-length: 0\r\nconnection: close\r\n\r\n",
+    ));
+    conn.close();
+  });
+  await using dir = await tempDir();
+  const db = join(dir.path, "app.db");
+  smallDb(db);
+  const res = await runCli([
+    "backup",
+    db,
+    "--backup-dir",
+    join(dir.path, "b"),
+    "--ping",
+    `${server.url}/check`,
+  ]);
+  assert.equal(res.code, 0, res.stderr);
+  assert.deepEqual(other.received, []);
+  assert.deepEqual(server.heads, ["POST /check/start HTTP/1.1", "POST /check HTTP/1.1"]);
+  assert.match(
+    res.stderr,
+    /warning: ping http:\/\/127\.0\.0\.1:\d+\/check answered 307 .*redirect to http:\/\/127\.0\.0\.1:\d+\/elsewhere\)/,
+  );
+  assert.doesNotMatch(res.stderr, /s3cret/);
+});
+
+Deno.test("OutputTail keeps an error line that holds a carriage return (only redraws go)", () => {
+  // A remote tool's message can end in "\r" (CRLF output over ssh): the error is what a
+  // failure ping must carry, so only progress redraws ("\r\x1b[K...") are left out.
+  const tail = new OutputTail();
+  tail.add("\r\x1b[Kpull: 10%");
+  tail.add("\r\x1b[K");
+  tail.add("error: remote said: Permission denied\r\n");
+  tail.add("hint: check ssh\n");
+  assert.equal(tail.text(), "error: remote said: Permission denied\r\nhint: check ssh\n");
+});
+
+Deno.test("--ping: a broken config file is a failed job too: URL/start, then URL/2 with the error", async () => {
+  // The config was read before the first ping: a typo in litekeep.json ended the cron job with
+  // exit 2 and no ping at all, where the monitor should hear "failed, and why" at once.
+  await using dir = await tempDir();
+  await using server = pingServer();
+  await Deno.writeTextFile(join(dir.path, "litekeep.json"), '{"db": "app.db", "kepe": {}}');
+  const res = await runCli(["backup", "--ping", `${server.url}/c`], { cwd: dir.path });
+  assert.equal(res.code, 2, res.stderr);
+  assert.deepEqual(server.received.map((r) => r.path), ["/c/start", "/c/2"]);
+  assert.match(server.received[1].body, /error: .*litekeep\.json.*kepe/);
 });

@@ -21,7 +21,7 @@ async function argPrinter(dir: string): Promise<string> {
 
 /** A schedule whose paths hold what shells, cron and systemd each treat specially. */
 function awkward(dir: string, program: string, kind: "backup" | "pull"): Schedule {
-  const home = join(dir, "it's 100% $HOME %zone");
+  const home = join(dir, "it's 100% $HOME %zone \\%d");
   return {
     program: [program, "run"],
     config: join(home, "litekeep.json"),
@@ -41,10 +41,26 @@ function cronFields(line: string): { fields: string[]; command: string } {
   return { fields: rest.slice(0, 5), command: rest[5] };
 }
 
-/** Cron's own reading of `%`: unescaped ones end the command; `\%` is a `%`. */
+/**
+ * Cron's own reading of a command (cronie's and Vixie cron's do_command): a backslash escapes
+ * the character after it, and only before a `%` is it dropped; an unescaped `%` ends the
+ * command (the rest is its stdin), which must never happen here.
+ */
 function cronUnescape(command: string): string {
-  assert.doesNotMatch(command, /(^|[^\\])%/, `an unescaped % in: ${command}`);
-  return command.replaceAll("\\%", "%");
+  let out = "";
+  let escaped = false;
+  for (const [i, ch] of [...command].entries()) {
+    if (escaped) {
+      out = ch === "%" ? out.slice(0, -1) + ch : out + ch;
+      escaped = false;
+    } else if (ch === "\\") {
+      out += ch;
+      escaped = true;
+    } else if (ch === "%") {
+      assert.fail(`an unescaped % at ${i} ends the command: ${command}`);
+    } else out += ch;
+  }
+  return out;
 }
 
 Deno.test("crontabText() lines run, under /bin/sh, exactly each job's argv", async () => {
@@ -137,7 +153,9 @@ function splitExecStart(line: string): string[] {
   const words: string[] = [];
   for (const m of line.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)) {
     const word = m[1] !== undefined ? m[1].replace(/\\(.)/g, "$1") : m[2];
-    words.push(word.replaceAll("%%", "%").replaceAll("$$", "$"));
+    // Variables ($$ for a $) are expanded in the arguments, not in the executable's name.
+    const unescaped = word.replaceAll("%%", "%");
+    words.push(words.length === 0 ? unescaped : unescaped.replaceAll("$$", "$"));
   }
   return words;
 }
@@ -181,4 +199,89 @@ Deno.test("launchdAgents() are plists launchd reads: argv, calendar, log, label"
       StandardErrorPath: s.logFile,
     });
   }
+});
+
+Deno.test("systemdUnits(): systemd itself reads WorkingDirectory= as the folder, end spaces kept", async () => {
+  if (!await have("systemd-analyze")) return;
+  await using dir = await tempDir();
+  const program = await argPrinter(dir.path);
+  // systemd strips the white space at the end of a setting's value: a folder named "data "
+  // became "data", a folder that does not exist, and the job failed to start.
+  const home = join(dir.path, "gym data ");
+  await Deno.mkdir(home);
+  const s: Schedule = {
+    program: [program],
+    config: join(home, "litekeep.json"),
+    workDir: home,
+    logFile: join(home, "logs", "litekeep.log"),
+    name: "gym",
+    user: "pi",
+    jobs: setupJobs("backup"),
+  };
+  const service = systemdUnits(s)[0];
+  const path = join(dir.path, service.name);
+  await Deno.writeTextFile(path, service.text);
+  const out = await new Deno.Command("systemd-analyze", {
+    args: ["verify", path],
+    stdout: "piped",
+    stderr: "piped",
+    env: { SYSTEMD_LOG_LEVEL: "debug" },
+  }).output();
+  // The debug log dumps the unit as loaded (on stdout or stderr, by version).
+  const dump = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  const read = /^\s*WorkingDirectory: (.*)$/m.exec(dump);
+  assert.ok(read, dump.slice(-2000));
+  assert.equal(read[1], home);
+});
+
+Deno.test("systemdUnits(): systemd finds the program at a path holding $, % and spaces", async () => {
+  if (!await have("systemd-analyze")) return;
+  // systemd expands variables ($$ for a $) in the arguments, not in the executable's name:
+  // a doubled $ there named a file that does not exist ("is not executable").
+  await using dir = await tempDir();
+  const home = join(dir.path, "cost $5 100% $HOME");
+  await Deno.mkdir(home);
+  const program = await argPrinter(home);
+  const s: Schedule = {
+    program: [program],
+    config: join(home, "litekeep.json"),
+    workDir: home,
+    logFile: join(home, "logs", "litekeep.log"),
+    name: "gym",
+    user: "pi",
+    jobs: setupJobs("backup"),
+  };
+  const service = systemdUnits(s)[0];
+  const path = join(dir.path, service.name);
+  await Deno.writeTextFile(path, service.text);
+  const out = await new Deno.Command("systemd-analyze", {
+    args: ["verify", path],
+    stdout: "piped",
+    stderr: "piped",
+    env: { SYSTEMD_LOG_LEVEL: "warning" },
+  }).output();
+  const said = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, said);
+  assert.equal(said, "");
+});
+
+Deno.test("systemdUnits(): a program path systemd refuses (a quote or backslash) is said so", () => {
+  // systemd will not run an executable whose name holds ' " or \ ("contains special
+  // characters"), however it is quoted: the unit must say what to do instead of failing.
+  const s: Schedule = {
+    program: ["/home/pi/it's/litekeep"],
+    config: "/home/pi/app/litekeep.json",
+    workDir: "/home/pi/app",
+    logFile: "/home/pi/app/logs/litekeep.log",
+    name: "gym",
+    user: "pi",
+    jobs: setupJobs("backup"),
+  };
+  const service = systemdUnits(s)[0].text;
+  assert.match(
+    service,
+    /^# systemd refuses this program path \(it holds ' " or \\\): copy litekeep to \/usr\/local\/bin/m,
+  );
+  const clean = systemdUnits({ ...s, program: ["/usr/local/bin/litekeep"] })[0].text;
+  assert.doesNotMatch(clean, /refuses/);
 });

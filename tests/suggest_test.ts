@@ -53,6 +53,8 @@ Deno.test("the old scripts' flags without a command word exit 2 naming the comma
     [["--stats-only"], "litekeep backup --stats-only"],
     [["--quiet", "--method", "scp"], "litekeep pull --quiet --method scp"],
     [["--info-only"], "litekeep pull --info-only"],
+    // "deno task litekeep -- --cleanup --keep-days 7" passes the "--" on.
+    [["--", "--cleanup", "--keep-days", "7"], "litekeep backup --cleanup --keep-days 7"],
   ];
   for (const [args, line] of cases) {
     await t.step(args.join(" "), async () => {
@@ -92,6 +94,10 @@ Deno.test("a typo'd flag or command word gets a did-you-mean, exit 2", async (t)
     [["verify", "--jsno"], 'verify: unknown option "--jsno"; did you mean "--json"?'],
     [["bakup"], 'unknown command "bakup"; did you mean "backup"?'],
     [["lst"], 'unknown command "lst"; did you mean "list"?'],
+    // A typo'd command word with an old flag is a typo, not a missing command word: "use
+    // litekeep backup purne --keep-days 7" would send the user to the wrong command.
+    [["purne", "--keep-days", "7"], 'unknown command "purne"; did you mean "prune"?'],
+    [["pul", "--method", "scp"], 'unknown command "pul"; did you mean "pull"?'],
     [["--jsn"], 'unknown option "--jsn"; did you mean "--json"?'],
     [
       ["prune", "--stats-only"],

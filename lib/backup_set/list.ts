@@ -212,6 +212,10 @@ export async function listBackupFolder(dir: string, options: ListOptions): Promi
       options.onVerify?.(i + 1, entries.length, entry);
       // The same check as prune's newest good backup: checksum AND quick_check.
       check = checkOf(await verifyBackup(entry.path, "quick"), sidecar);
+      // Deleted since the folder was read (a prune: list takes no lock): gone, not failed.
+      const gone = check.problems.length > 0 &&
+        await Deno.lstat(entry.path).then(() => false, (e) => e instanceof Deno.errors.NotFound);
+      if (gone) continue;
     }
     facts.push({ entry, sidecar, check });
   }

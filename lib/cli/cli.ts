@@ -9,7 +9,7 @@ import { EXIT, LitekeepError, UsageError } from "../errors.ts";
 import type { Io } from "./io.ts";
 import { createLogger, logStamp } from "./log.ts";
 import { VERSION } from "../version.ts";
-import { createPinger, OutputTail, parsePingUrl } from "./ping.ts";
+import { createPinger, OutputTail, parsePingUrl, type Pinger } from "./ping.ts";
 
 /**
  * Every command, by name, loaded when it runs: "litekeep --version" and a cron job's one
@@ -95,18 +95,22 @@ export function splitGlobalFlags(argv: string[]): { flags: GlobalFlags; rest: st
     else if (arg === "--verbose" || arg === "-v") flags.verbose = true;
     else if (arg === "--help" || arg === "-h") flags.help = true;
     else if (arg === "--version" || arg === "-V") flags.version = true;
-    else if (arg.startsWith("--config=")) flags.config = arg.slice("--config=".length);
-    else if (arg === "--config") {
-      const value = argv[++i];
+    else if (arg === "--config" || arg.startsWith("--config=")) {
+      const value = arg === "--config" ? argv[++i] : arg.slice("--config=".length);
       if (value === undefined || value === "") {
         throw new UsageError("--config needs a file name", { hint: "--config litekeep.json" });
       }
       flags.config = value;
-    } else if (arg.startsWith("--ping=")) flags.ping = arg.slice("--ping=".length);
-    else if (arg === "--ping") {
-      const value = argv[++i];
+    } else if (arg === "--ping" || arg.startsWith("--ping=")) {
+      const value = arg === "--ping" ? argv[++i] : arg.slice("--ping=".length);
       if (value === undefined || value === "") {
         throw new UsageError("--ping needs a URL", { hint: "--ping https://hc-ping.com/<uuid>" });
+      }
+      // One run pings one check: a second URL would leave the first unpinged, and it alerts.
+      if (flags.ping !== undefined) {
+        throw new UsageError("--ping given twice: a run pings one check", {
+          hint: 'keep one --ping URL (or set config "ping" and give none)',
+        });
       }
       flags.ping = value;
     } else rest.push(arg);
@@ -189,23 +193,6 @@ export async function runCli(argv: string[], processIo: Io): Promise<number> {
       io.stdout(command.usage);
       return EXIT.ok;
     }
-    // Loaded here, not at start-up: node:path and friends cost "litekeep --version" ~20 ms.
-    const { findConfig, loadConfig } = await import("./config.ts");
-    const configPath = command.writesConfig
-      ? undefined
-      : await findConfig(flags.config, io.cwd, io.env);
-    const config = configPath === undefined ? undefined : await loadConfig(configPath);
-    const ctx: Context = {
-      io,
-      log,
-      json: flags.json,
-      quiet: flags.quiet,
-      verbose: flags.verbose,
-      config,
-      configFlag: flags.config,
-      // init writes the URL into the config it makes; it pings nothing itself.
-      pingFlag: command.writesConfig ? flags.ping : undefined,
-    };
     // stats is a job only as a monitor; pull --info-only is a look-up like info.
     const lookUp = name === "pull" && rest.includes("--info-only");
     const job = JOBS.has(name) && !lookUp &&
@@ -220,29 +207,52 @@ export async function runCli(argv: string[], processIo: Io): Promise<number> {
         },
       );
     }
-    const pingAt = command.writesConfig
-      ? undefined
-      : flags.ping !== undefined
-      ? parsePingUrl(flags.ping, "--ping")
-      : job && config?.ping !== undefined
-      ? parsePingUrl(config.ping, `Config file "${config.path}": "ping"`)
-      : undefined;
     stampStdout = !flags.json && STAMPED.has(name) && !lookUp &&
       processIo.stdoutIsTerminal === false;
-    if (pingAt === undefined) return await command.run(rest, ctx);
-    const pinger = createPinger({
-      url: pingAt,
-      warn: (message) => log.warn(message),
-      timeoutMs: io.pingTimeoutMs,
-    });
-    await pinger.start();
+    // init writes the URL into the config it makes; it pings nothing itself.
+    const pingFlag = flags.ping === undefined || command.writesConfig
+      ? undefined
+      : parsePingUrl(flags.ping, "--ping");
+    let pinger: Pinger | undefined;
+    const startPinger = async (url: URL) => {
+      pinger = createPinger({
+        url,
+        warn: (message) => log.warn(message),
+        timeoutMs: io.pingTimeoutMs,
+      });
+      await pinger.start();
+    };
+    // A --ping on the line pings before the config is read: a broken config fails the job,
+    // and the monitor hears it (URL/2 with the error), not only by silence.
+    if (pingFlag !== undefined) await startPinger(pingFlag);
     let code: number;
     try {
+      // Loaded here, not at start-up: node:path and friends cost "litekeep --version" ~20 ms.
+      const { findConfig, loadConfig } = await import("./config.ts");
+      const configPath = command.writesConfig
+        ? undefined
+        : await findConfig(flags.config, io.cwd, io.env);
+      const config = configPath === undefined ? undefined : await loadConfig(configPath);
+      const ctx: Context = {
+        io,
+        log,
+        json: flags.json,
+        quiet: flags.quiet,
+        verbose: flags.verbose,
+        config,
+        configFlag: flags.config,
+        pingFlag: command.writesConfig ? flags.ping : undefined,
+      };
+      if (pinger === undefined && job && config?.ping !== undefined) {
+        await startPinger(parsePingUrl(config.ping, `Config file "${config.path}": "ping"`));
+      }
+      if (pinger === undefined) return await command.run(rest, ctx);
       code = await command.run(rest, ctx);
     } catch (error) {
+      if (pinger === undefined) throw error;
       code = report(error, io, flags, log);
     }
-    await pinger.finish(code, tail.text());
+    await (pinger as Pinger).finish(code, tail.text());
     return code;
   } catch (error) {
     return report(error, io, flags, log);
@@ -258,8 +268,13 @@ async function unknownCommand(
   argv: string[],
   rest: string[],
 ): Promise<UsageError> {
-  const { didYouMean, oldScriptCommand } = await import("./suggest.ts");
-  const old = oldScriptCommand(argv);
+  const { closest, didYouMean, oldScriptCommand } = await import("./suggest.ts");
+  // The hidden remote agent is no command a user types: never suggest it.
+  const shown = Object.keys(COMMANDS).filter((c) => c !== "agent");
+  // A word close to a command is a typo'd command word, whatever flags follow it.
+  const typo = !name.startsWith("-") && closest(name, shown) !== undefined;
+  // A leading "--" (deno task's) separates nothing, as in splitGlobalFlags.
+  const old = typo ? undefined : oldScriptCommand(argv[0] === "--" ? argv.slice(1) : argv);
   if (old !== undefined) {
     return new UsageError(
       `${old.flag} needs a command word now: use "${old.line}"`,
@@ -274,8 +289,6 @@ async function unknownCommand(
       hint: 'see "litekeep --help" for the commands',
     });
   }
-  // The hidden remote agent is no command a user types: never suggest it.
-  const shown = Object.keys(COMMANDS).filter((c) => c !== "agent");
   if (name === "help") {
     const about = shown.includes(rest[0] ?? "") ? `litekeep ${rest[0]} --help` : "litekeep --help";
     return new UsageError(`unknown command "help"; did you mean "${about}"?`, {

@@ -95,6 +95,9 @@ export async function findConfig(
   return fromEnv ? resolve(cwd, fromEnv) : undefined;
 }
 
+/** The largest config file read: a real one is a few hundred bytes. */
+const CONFIG_MAX_BYTES = 1 << 20;
+
 /**
  * Reads and checks a config file.
  *
@@ -103,6 +106,14 @@ export async function findConfig(
 export async function loadConfig(path: string): Promise<Config> {
   let text: string;
   try {
+    // A FIFO would hang the job until someone writes to it, and /dev/zero never ends: only a
+    // regular file (a symlink to one is fine) of a size a config can have.
+    const info = await Deno.stat(path);
+    if (info.isDirectory) throw new Deno.errors.IsADirectory("it is a folder, not a file");
+    if (!info.isFile) throw new Error("it is not a regular file (a FIFO or a device?)");
+    if (info.size > CONFIG_MAX_BYTES) {
+      throw new Error(`it is ${info.size} bytes; a config file is at most ${CONFIG_MAX_BYTES}`);
+    }
     text = await Deno.readTextFile(path);
   } catch (cause) {
     throw new UsageError(`Cannot read config file "${path}": ${describeCause(cause)}`, {

@@ -90,10 +90,26 @@ export function createPinger(options: PingerOptions): Pinger {
         body,
         headers: { "content-type": "text/plain; charset=utf-8" },
         signal: AbortSignal.timeout(timeoutMs),
+        // A redirect would send the run's log to wherever it points, another host included:
+        // the user's URL is the only place a ping goes.
+        redirect: "manual",
       });
-      // Read to the end (within the same timeout): an unread body holds the connection open.
-      await response.arrayBuffer();
-      if (!response.ok) {
+      // The status is the answer; the body is not read (one that never ends would fill the
+      // memory until the timeout), only dropped, which frees the connection.
+      await response.body?.cancel().catch(() => {});
+      if (response.status >= 300 && response.status < 400) {
+        const location = response.headers.get("location");
+        let to = "";
+        try {
+          if (location !== null) to = ` (a redirect to ${redactUrl(new URL(location, url))})`;
+        } catch {
+          // a Location that is no URL: said without it
+        }
+        options.warn(
+          `ping ${shown} answered ${response.status}${to}; pings are not redirected: give ` +
+            "the URL it points to (the job's result is unchanged)",
+        );
+      } else if (!response.ok) {
         options.warn(
           `ping ${shown} answered ${response.status} ${response.statusText}`.trimEnd() +
             " (the job's result is unchanged)",
@@ -132,7 +148,8 @@ export class OutputTail {
   constructor(private readonly max: number = PING_BODY_MAX) {}
   /** Adds text as the run wrote it (progress redraws are left out). */
   add(text: string): void {
-    if (text.includes("\r")) return;
+    // A redraw (lib/cli/log.ts) starts with "\r\x1b[K"; a line that merely holds a "\r" stays.
+    if (text.startsWith("\r\x1b[K")) return;
     this.#chunks.push(text);
     this.#length += text.length;
     while (this.#length > this.max && this.#chunks.length > 1) {

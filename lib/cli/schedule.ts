@@ -99,9 +99,17 @@ function shWord(word: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : shellQuote(word);
 }
 
-/** A crontab command: cron turns an unescaped `%` into a newline, so each is escaped. */
+/**
+ * A crontab command: cron turns an unescaped `%` into a newline, so each is escaped, outside
+ * the shell's quotes (`'a b'\%'c'`). A backslash is cron's escape only before a `%`: one that
+ * ends a quoted part stays the shell's literal backslash, even in a path holding `\%`.
+ */
 function cronCommand(words: string[]): string {
-  return words.map(shWord).join(" ").replaceAll("%", "\\%");
+  return words
+    .map((word) =>
+      word === "" ? shWord(word) : word.split("%").map((p) => p === "" ? "" : shWord(p)).join("\\%")
+    )
+    .join(" ");
 }
 
 /** The crontab lines (with comments) for `crontab -e`. */
@@ -177,10 +185,13 @@ export interface SystemdUnit {
 
 /**
  * A word for systemd's `ExecStart=`: double-quoted when it has spaces or quotes; `%` (a
- * specifier) and `$` (a variable) doubled, as systemd.service(5) asks.
+ * specifier) and, in an argument, `$` (a variable) doubled, as systemd.service(5) asks.
  */
-function systemdWord(word: string): string {
-  const escaped = word.replaceAll("%", "%%").replaceAll("$", "$$$$");
+function systemdWord(word: string, index = 1): string {
+  // Variables are expanded in the arguments only: the executable's name takes a $ as it is.
+  const escaped = index === 0
+    ? word.replaceAll("%", "%%")
+    : word.replaceAll("%", "%%").replaceAll("$", "$$$$");
   return /^[A-Za-z0-9_@%$+=:,./-]+$/.test(escaped)
     ? escaped
     : `"${escaped.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`;
@@ -207,9 +218,17 @@ export function systemdUnits(s: Schedule): SystemdUnit[] {
       s.user === undefined
         ? "# User=pi   (set the user that owns the database; without it the job runs as root)"
         : `User=${s.user}`,
-      // A path setting, not a command line: taken as it stands, only specifiers expanded.
-      `WorkingDirectory=${specifiersEscaped(s.workDir)}`,
-      `ExecStart=${jobArgv(s, job).map(systemdWord).join(" ")}`,
+      // A path setting, not a command line: taken as it stands, only specifiers expanded, and
+      // white space at its end stripped, unless a "/" follows it.
+      `WorkingDirectory=${specifiersEscaped(s.workDir)}${/\s$/.test(s.workDir) ? "/" : ""}`,
+      // systemd will not run an executable whose name holds one of these, however quoted.
+      ...(/['"\\]/.test(s.program[0])
+        ? [
+          "# systemd refuses this program path (it holds ' \" or \\): copy litekeep to " +
+          "/usr/local/bin and name it there",
+        ]
+        : []),
+      `ExecStart=${jobArgv(s, job).map((w, i) => systemdWord(w, i)).join(" ")}`,
       "",
     ].join("\n");
     const calendar = `*-*-* ${job.hour === undefined ? "*" : pad(job.hour)}:${pad(job.minute)}:00`;

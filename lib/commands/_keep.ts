@@ -125,7 +125,8 @@ export function pruneJsonError(
 
 /** The human report of a prune: every backup with keep/delete and why. */
 export function describePrune(r: PruneResult): string {
-  const width = Math.max(0, ...r.backups.map((b) => b.name.length));
+  // A reduce, not Math.max(...backups): a spread of 200,000 arguments overflows the stack.
+  const width = r.backups.reduce((w, b) => Math.max(w, b.name.length), 0);
   const deleteWord = r.dryRun ? "would delete" : "deleted";
   const lines = r.backups.map((b) =>
     `  ${(b.keep ? "keep" : deleteWord).padEnd(deleteWord.length)}  ${b.name.padEnd(width)}  ${

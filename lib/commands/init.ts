@@ -142,6 +142,16 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   const flags = parseFlags(argv);
   const { cwd } = ctx.io;
   const file = resolve(cwd, ctx.configFlag ?? "litekeep.json");
+  // Every scheduled job names this path (and its folder holds the log): a crontab entry and
+  // systemd's ExecStart= are one line each, and XML 1.0 (launchd) holds no control character.
+  // deno-lint-ignore no-control-regex
+  if (/[\x00-\x08\x0a-\x1f\x7f]/.test(file)) {
+    throw new UsageError(
+      `init: the config file's path ${JSON.stringify(file)} holds a control character (a ` +
+        "line break?), which no crontab line, systemd unit or launchd plist can hold",
+      { hint: "run init in a folder without one, or give --config FILE in such a folder" },
+    );
+  }
   // Checked first, so a refusal costs no ssh round trip; the write checks again (link(2)).
   if (!flags.force && await Deno.lstat(file).then(() => true, () => false)) {
     throw configExists(file);
@@ -154,6 +164,13 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
   const backupDir = flags.backupDir === undefined
     ? defaultBackupDir(db)
     : resolve(cwd, flags.backupDir);
+  // Anything but a folder there (the database itself, given twice) fails every backup later.
+  const existing = await Deno.stat(backupDir).catch(() => undefined);
+  if (existing !== undefined && !existing.isDirectory) {
+    throw new UsageError(`init: the backup folder "${backupDir}" is a file, not a folder`, {
+      hint: "give --backup-dir a folder (it is created when missing), e.g. --backup-dir backups",
+    });
+  }
   const warnings: string[] = [];
   let remote: RemoteCheck | null = null;
   if (flags.remote) {
@@ -179,16 +196,22 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
     ping,
   });
   await writeConfigFile(file, `${JSON.stringify(written, null, 2)}\n`, flags.force);
+  const owner = sudoOwner(ctx);
+  await giveTo(owner, [file]);
   const workDir = dirname(file);
   const logs = join(workDir, "logs");
   // A crontab line whose ">> logs/..." folder is missing never runs its job at all; and a
   // monitor run before the first backup should say "no backups", not "no such folder".
   for (const folder of [logs, backupDir]) {
-    await Deno.mkdir(folder, { recursive: true }).catch((cause) => {
+    try {
+      const made = await missingFolders(folder);
+      await Deno.mkdir(folder, { recursive: true });
+      await giveTo(owner, made);
+    } catch (cause) {
       const warning = `init: cannot create "${folder}": ${describeCause(cause)}`;
       warnings.push(warning);
       ctx.log.warn(warning);
-    });
+    }
   }
   const schedule: Schedule = {
     program: selfArgv(),
@@ -249,4 +272,43 @@ async function checkLocalDb(db: string, pulled: boolean) {
     }
     throw error;
   }
+}
+
+/**
+ * Under `sudo litekeep init`, the user who ran sudo (SUDO_UID, SUDO_GID): the jobs run as that
+ * user (their crontab, systemd's `User=`), so what init creates must be theirs, or the first
+ * job fails at `>> logs/litekeep.log` before litekeep even starts.
+ */
+function sudoOwner(ctx: Context): { uid: number; gid: number } | undefined {
+  const uid = Number(ctx.io.env("SUDO_UID") ?? "x");
+  const gid = Number(ctx.io.env("SUDO_GID") ?? "x");
+  return Number.isSafeInteger(uid) && Number.isSafeInteger(gid) && uid > 0 && gid >= 0
+    ? { uid, gid }
+    : undefined;
+}
+
+/**
+ * Gives `paths` to `owner`. Only root may: a process that is not (SUDO_UID inherited by
+ * another user's shell) leaves them as they are, which is what it could create them as.
+ */
+async function giveTo(owner: { uid: number; gid: number } | undefined, paths: string[]) {
+  if (owner === undefined) return;
+  for (const path of paths) {
+    try {
+      await Deno.chown(path, owner.uid, owner.gid);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.PermissionDenied)) throw error;
+    }
+  }
+}
+
+/** The folders `mkdir -p folder` would create, outermost first. */
+async function missingFolders(folder: string): Promise<string[]> {
+  const missing: string[] = [];
+  for (let at = folder;; at = dirname(at)) {
+    if (await Deno.lstat(at).then(() => true, () => false)) break;
+    missing.unshift(at);
+    if (dirname(at) === at) break;
+  }
+  return missing;
 }

@@ -206,7 +206,8 @@ export function describe(l: BackupListing): string {
     ...(l.verified ? ["check"] : []),
     "file",
   ];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  // A reduce, not Math.max(...rows): a spread of 200,000 arguments overflows the stack.
+  const widths = header.map((h, i) => rows.reduce((w, r) => Math.max(w, r[i].length), h.length));
   const line = (cells: string[]) =>
     `  ${cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join("  ")}\n`;
   const databases = l.sets

@@ -259,7 +259,7 @@ export async function expandBackupPaths(paths: string[]): Promise<string[]> {
         hint: "backups are named {stem}_backup_YYYYMMDD_HHMMSS.db",
       });
     }
-    files.push(...backups.map((b) => b.path));
+    for (const b of backups) files.push(b.path); // a spread of 200,000 overflows the stack
   }
   return files;
 }
