@@ -344,6 +344,8 @@ Deno.test("init --ping URL writes the config's ping, which the printed backup li
     });
     assert.equal(res.code, 0, res.stderr);
     assert.equal(JSON.parse(res.stdout).written.ping, url);
+    // The URL is the check's secret: the config is the owner's alone.
+    assert.equal((await Deno.stat(join(dir.path, "litekeep.json"))).mode! & 0o777, 0o600);
     // init itself is no job: it pings nothing.
     assert.deepEqual(received, []);
     const backup = await runCli(["backup"], { cwd: dir.path });

@@ -51,10 +51,18 @@ export function configExists(path: string): UsageError {
  * folder). Without `force` it is published with `link(2)`, which fails if `path` exists: a file
  * created by someone else after the check is never replaced either.
  *
+ * `mode` is the file's permission bits (0600 for a config holding a ping URL, whose path is the
+ * health check's secret).
+ *
  * @throws {UsageError} when `path` exists and `force` is false (nothing was changed)
  * @throws {OperationError} when the folder is missing or not writable
  */
-export async function writeConfigFile(path: string, text: string, force: boolean): Promise<void> {
+export async function writeConfigFile(
+  path: string,
+  text: string,
+  force: boolean,
+  mode = 0o644,
+): Promise<void> {
   const publishNoReplace = async (temp: string, to: string) => {
     try {
       await Deno.link(temp, to);
@@ -67,7 +75,9 @@ export async function writeConfigFile(path: string, text: string, force: boolean
   };
   try {
     await withTempFile(dirname(path), basename(path), async (temp) => {
-      await Deno.writeTextFile(temp, text, { createNew: true });
+      await Deno.writeTextFile(temp, text, { createNew: true, mode });
+      // Narrowed only (the umask still narrows the default): 0600 holds whatever the umask.
+      if ((mode & 0o077) === 0) await Deno.chmod(temp, mode);
     }, { publishTo: path, publish: force ? "rename" : publishNoReplace });
   } catch (error) {
     if (error instanceof UsageError) throw error;

@@ -195,7 +195,13 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
       : undefined,
     ping,
   });
-  await writeConfigFile(file, `${JSON.stringify(written, null, 2)}\n`, flags.force);
+  // A ping URL's path is the health check's secret (anyone who has it can ping): owner only.
+  await writeConfigFile(
+    file,
+    `${JSON.stringify(written, null, 2)}\n`,
+    flags.force,
+    ping === undefined ? 0o644 : 0o600,
+  );
   const owner = sudoOwner(ctx);
   await giveTo(owner, [file]);
   const workDir = dirname(file);
