@@ -59,3 +59,13 @@ Deno.test("pull prunes its local backups by --keep-* on its own line, and keeps 
   assert.equal((await pulls(dir.path, path, 3)).length, 2, "no rule: every backup stays");
   assert.equal((await pulls(dir.path, path, 1, ["--keep-last", "1"])).length, 1);
 });
+
+Deno.test("a first pull into an empty backup folder prints no empty prune report", async () => {
+  await using dir = await tempDir();
+  const path = await setUp(dir.path, { count: 2 });
+  await Deno.mkdir(join(dir.path, "bk"));
+  const first = await spawnCli(["pull"], { cwd: dir.path, env: { PATH: path } });
+  assert.equal(first.code, 0, first.stderr);
+  assert.match(first.stdout, /Pulled /);
+  assert.doesNotMatch(first.stdout, /Prune of|no backups/);
+});

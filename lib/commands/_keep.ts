@@ -154,7 +154,12 @@ export function finishWithPrune(
 ): number {
   if (result.prune) reportPrune(ctx, result.prune);
   const ok = (result.prune?.problems.length ?? 0) === 0;
+  // A pull's prune of a folder with nothing in it (a first pull) has nothing to say.
+  const quietPrune = command === "pull" && result.prune !== null &&
+    result.prune.backups.length + result.prune.cleaned.length === 0;
   if (ctx.json) printJson(ctx, { ok, command, ...result, ...pruneJsonError(result.prune) });
-  else if (!ctx.quiet) ctx.io.stdout(text() + (result.prune ? describePrune(result.prune) : ""));
+  else if (!ctx.quiet) {
+    ctx.io.stdout(text() + (result.prune && !quietPrune ? describePrune(result.prune) : ""));
+  }
   return ok ? 0 : 1;
 }
