@@ -162,7 +162,10 @@ const MIB = 1024;
 export function judgeJobTargets(m: JobsMeasurements): TargetRow[] {
   const variants = [
     ...new Set(
-      m.links.flatMap((l) => l.jobs.first.filter((t) => t.litekeep).map((t) => t.tool)),
+      // Every job, not only the first pull: a `--jobs nothing` run has no first pulls.
+      m.links.flatMap((l) =>
+        Object.values(l.jobs).flat().filter((t) => t.litekeep).map((t) => t.tool)
+      ),
     ),
   ];
   const find = (l: LinkJobs, job: Job, tool: string) => l.jobs[job].find((t) => t.tool === tool);
@@ -319,6 +322,8 @@ export function renderJobsReport(m: JobsMeasurements): string {
     "",
   );
   for (const l of m.links) {
+    // A --big run with --rounds 0 measured no job on this link: no empty tables.
+    if (l.rounds === 0) continue;
     out.push(
       `### ${l.mbit} Mbit/s, ${l.rounds} round(s) (\`ssh testpi true\`: ${secs(l.sshStart)} s)`,
       "",

@@ -174,6 +174,20 @@ Deno.test("judgeJobTargets() marks a target failed when the figure misses it, an
   assert.match(md, /\| litekeep \(default\) \| n\/a: --method rejected \|/);
 });
 
+Deno.test("judgeJobTargets() judges the variants of a run that measured only the unchanged pull", () => {
+  const tool = "litekeep (default)";
+  const m = measured({
+    first: { tool, litekeep: true, runs: [] },
+    changed: { tool, litekeep: true, runs: [] },
+    nothing: { tool, litekeep: true, runs: [run(1.2, 0.04e6)] },
+  });
+  m.links[0].jobs.first = [];
+  m.links[0].jobs.changed = [];
+  const t = Object.fromEntries(judgeJobTargets(m).map((r) => [r.id, r.byVariant[tool]]));
+  assert.equal(t[3]?.met, true);
+  assert.match(t[3].figure, /100 Mbit\/s: 1\.20 s/);
+});
+
 Deno.test("boundOf() names ssh start, the link, the remote disk or the CPU", () => {
   assert.equal(boundOf(0.7, 1e3, 100, 0.45, null, 100e6), "ssh start");
   assert.equal(boundOf(9, 100e6, 100, 0.45, 0, 100e6), "link");
@@ -227,6 +241,14 @@ Deno.test("the 1 GB part judges the local peak RSS of the first and the delta pu
   const md = renderJobsReport(m);
   assert.match(md, /\| pull after the 1% change \(delta onto the first pull's copy\) \| delta \|/);
   assert.match(md, /\| pull when nothing changed \| unchanged \|/);
+  assert.match(md, /### 100 Mbit\/s, 1 round/);
+  m.links[0].rounds = 0;
+  assert.doesNotMatch(
+    renderJobsReport(m),
+    /### 100 Mbit\/s/,
+    "a --rounds 0 run has no link tables",
+  );
+  m.links[0].rounds = 1;
   // A baseline's measurements (one first pull, no `pulls`) still render and judge.
   m.big = { size: "1000mb", bytes: 1e9, tool, run: big("first", 110, 40).run };
   const legacy = judgeJobTargets(m).find((r) => r.id === 6)!.byVariant[tool];
