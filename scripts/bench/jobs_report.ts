@@ -56,14 +56,38 @@ export interface WriterCopy {
   detail: string;
 }
 
+/** One pull of the 1 GB database. */
+export interface BigRun {
+  /** `first`: no local copy; `changed`: a delta onto the first pull's copy after the 1% change. */
+  job: Job;
+  run: JobRun | null;
+  /** How it ran, from the pull's `--json`, e.g. `delta, protocol 2, zstd, 1200 of 244000 pages`. */
+  ran?: string;
+  error?: string;
+}
+
 /** The 1 GB local pull. */
 export interface BigPull {
   size: string;
   bytes: number;
   tool: string;
+  /** The first pull (as the baseline, which had no `pulls`, measured it). */
   run: JobRun | null;
   error?: string;
+  /** The first pull, the delta pull after a 1% change, the unchanged pull, in that order. */
+  pulls?: BigRun[];
 }
+
+/** The 1 GB pulls, a baseline's single first pull included. */
+export function bigPulls(big: BigPull): BigRun[] {
+  return big.pulls ?? [{ job: "first", run: big.run, error: big.error }];
+}
+
+export const BIG_TITLES: Record<Job, string> = {
+  first: "first pull (no local copy)",
+  changed: "pull after the 1% change (delta onto the first pull's copy)",
+  nothing: "pull when nothing changed",
+};
 
 /** Everything the report needs. */
 export interface JobsMeasurements {
@@ -138,7 +162,10 @@ const MIB = 1024;
 export function judgeJobTargets(m: JobsMeasurements): TargetRow[] {
   const variants = [
     ...new Set(
-      m.links.flatMap((l) => l.jobs.first.filter((t) => t.litekeep).map((t) => t.tool)),
+      // Every job, not only the first pull: a `--jobs nothing` run has no first pulls.
+      m.links.flatMap((l) =>
+        Object.values(l.jobs).flat().filter((t) => t.litekeep).map((t) => t.tool)
+      ),
     ),
   ];
   const find = (l: LinkJobs, job: Job, tool: string) => l.jobs[job].find((t) => t.tool === tool);
@@ -177,9 +204,16 @@ export function judgeJobTargets(m: JobsMeasurements): TargetRow[] {
         (Object.keys(l.jobs) as Job[]).flatMap((j) => find(l, j, v)?.runs ?? [])
       );
       const peak = maxOf(runs.map(pick));
-      return peak === null
-        ? { met: null, figure: "no remote litekeep ran" }
-        : { met: peak < limit, figure: `peak ${show(peak)}` };
+      const bigRuns = m.big && m.big.tool === v
+        ? bigPulls(m.big).flatMap((p) => p.run ? [p.run] : [])
+        : [];
+      const bigPeak = maxOf(bigRuns.map(pick));
+      if (peak === null && bigPeak === null) return { met: null, figure: "no remote litekeep ran" };
+      const figure = [
+        ...(peak === null ? [] : [`peak ${show(peak)}`]),
+        ...(bigPeak === null ? [] : [`${m.big!.size} pulls: peak ${show(bigPeak)}`]),
+      ].join("; ");
+      return { met: Math.max(peak ?? 0, bigPeak ?? 0) < limit, figure };
     });
   const rows: TargetRow[] = [
     {
@@ -223,9 +257,15 @@ export function judgeJobTargets(m: JobsMeasurements): TargetRow[] {
       text: "local pull of a 1 GB database: local peak RSS under 150 MiB",
       byVariant: per((v) => {
         if (!m.big || m.big.tool !== v) return { met: null, figure: "not run for this variant" };
-        if (!m.big.run) return { met: null, figure: `failed: ${m.big.error ?? "?"}` };
-        const kib = m.big.run.localRssKiB;
-        return { met: kib < 150 * MIB, figure: `${(kib / MIB).toFixed(0)} MiB` };
+        const pulls = bigPulls(m.big).filter((p) => p.job !== "nothing");
+        const parts = pulls.map((p) =>
+          `${p.job === "first" ? "first pull" : `delta pull${p.ran ? ` (${p.ran})` : ""}`} ` +
+          (p.run ? `${(p.run.localRssKiB / MIB).toFixed(0)} MiB` : `failed: ${p.error ?? "?"}`)
+        );
+        const met = pulls.some((p) => !p.run)
+          ? null
+          : pulls.every((p) => p.run!.localRssKiB < 150 * MIB);
+        return { met, figure: parts.join("; ") };
       }),
     },
     {
@@ -282,6 +322,8 @@ export function renderJobsReport(m: JobsMeasurements): string {
     "",
   );
   for (const l of m.links) {
+    // A --big run with --rounds 0 measured no job on this link: no empty tables.
+    if (l.rounds === 0) continue;
     out.push(
       `### ${l.mbit} Mbit/s, ${l.rounds} round(s) (\`ssh testpi true\`: ${secs(l.sshStart)} s)`,
       "",
@@ -345,27 +387,66 @@ export function renderJobsReport(m: JobsMeasurements): string {
     );
   }
   if (m.big) {
-    const r = m.big.run;
+    const pulls = bigPulls(m.big);
     out.push(
       `### Local pull of a ${m.big.size} database (${mb(m.big.bytes)} MB), unshaped veth`,
       "",
-      r
-        ? table([
-          "tool",
-          "seconds",
-          "local peak RSS MiB",
-          "remote peak RSS MiB",
-          "remote MB written",
-        ], [[
-          m.big.tool,
-          secs(r.seconds),
-          String(Math.round(r.localRssKiB / MIB)),
-          r.remoteRssKiB === null ? "-" : String(Math.round(r.remoteRssKiB / MIB)),
-          r.remoteWriteBytes === null ? "-" : mb(r.remoteWriteBytes),
-        ]])
-        : `Failed: ${m.big.error}`,
-      "",
     );
+    if (m.big.pulls) {
+      out.push(
+        `With \`${m.big.tool}\`, one after another onto the same local copy: a first pull, a ` +
+          "pull after 1% of the remote's rows changed (the same change as above, on a copy of " +
+          "the database on the remote), then a pull with nothing changed.",
+        "",
+        table(
+          [
+            "pull",
+            "ran as",
+            "seconds",
+            "MB on the link",
+            "local peak RSS MiB",
+            "remote peak RSS MiB",
+            "remote MB written",
+            "copy",
+          ],
+          pulls.map((p) => {
+            const r = p.run;
+            if (!r) return [BIG_TITLES[p.job], `failed: ${p.error ?? "?"}`, "", "", "", "", "", ""];
+            return [
+              BIG_TITLES[p.job],
+              p.ran ?? "-",
+              secs(r.seconds),
+              mb(r.wireBytes),
+              String(Math.round(r.localRssKiB / MIB)),
+              r.remoteRssKiB === null ? "-" : String(Math.round(r.remoteRssKiB / MIB)),
+              r.remoteWriteBytes === null ? "-" : mb(r.remoteWriteBytes),
+              r.check,
+            ];
+          }),
+        ),
+        "",
+      );
+    } else {
+      const r = m.big.run;
+      out.push(
+        r
+          ? table([
+            "tool",
+            "seconds",
+            "local peak RSS MiB",
+            "remote peak RSS MiB",
+            "remote MB written",
+          ], [[
+            m.big.tool,
+            secs(r.seconds),
+            String(Math.round(r.localRssKiB / MIB)),
+            r.remoteRssKiB === null ? "-" : String(Math.round(r.remoteRssKiB / MIB)),
+            r.remoteWriteBytes === null ? "-" : mb(r.remoteWriteBytes),
+          ]])
+          : `Failed: ${m.big.error}`,
+        "",
+      );
+    }
   }
   const targets = judgeJobTargets(m);
   const variants = [...new Set(targets.flatMap((t) => Object.keys(t.byVariant)))];

@@ -12,6 +12,7 @@ import {
   spliceSection,
   type ToolJob,
 } from "./jobs_report.ts";
+import { ranAs } from "./remote_jobs.ts";
 import { createGymDb } from "../../tests/support/gym.ts";
 import { tempDir } from "../../tests/_helpers.ts";
 
@@ -173,6 +174,20 @@ Deno.test("judgeJobTargets() marks a target failed when the figure misses it, an
   assert.match(md, /\| litekeep \(default\) \| n\/a: --method rejected \|/);
 });
 
+Deno.test("judgeJobTargets() judges the variants of a run that measured only the unchanged pull", () => {
+  const tool = "litekeep (default)";
+  const m = measured({
+    first: { tool, litekeep: true, runs: [] },
+    changed: { tool, litekeep: true, runs: [] },
+    nothing: { tool, litekeep: true, runs: [run(1.2, 0.04e6)] },
+  });
+  m.links[0].jobs.first = [];
+  m.links[0].jobs.changed = [];
+  const t = Object.fromEntries(judgeJobTargets(m).map((r) => [r.id, r.byVariant[tool]]));
+  assert.equal(t[3]?.met, true);
+  assert.match(t[3].figure, /100 Mbit\/s: 1\.20 s/);
+});
+
 Deno.test("boundOf() names ssh start, the link, the remote disk or the CPU", () => {
   assert.equal(boundOf(0.7, 1e3, 100, 0.45, null, 100e6), "ssh start");
   assert.equal(boundOf(9, 100e6, 100, 0.45, 0, 100e6), "link");
@@ -196,4 +211,63 @@ Deno.test("spliceSection() replaces its own section and keeps the rest of the re
     /## New 2\n<!-- bench:remote-jobs jobs end -->\n\n<!-- bench:remote-jobs big begin -->\n## Big\n/,
   );
   assert.equal(spliceSection(other, "## Big 2", "big").match(/## Big/g)?.length, 1);
+});
+
+Deno.test("the 1 GB part judges the local peak RSS of the first and the delta pull, and the agent's", () => {
+  const tool = "litekeep (default)";
+  const m = measured({
+    first: { tool, litekeep: true, runs: [run(3.5, 30e6)] },
+    changed: { tool, litekeep: true, runs: [run(2, 2e6)] },
+    nothing: { tool, litekeep: true, runs: [run(0.6, 0.01e6)] },
+  });
+  const big = (job: "first" | "changed" | "nothing", localMiB: number, remoteMiB: number) => ({
+    job,
+    run: run(10, 1e9, { localRssKiB: localMiB * 1024, remoteRssKiB: remoteMiB * 1024 }),
+    ran: job === "nothing" ? "unchanged" : "delta",
+  });
+  m.big = {
+    size: "1000mb",
+    bytes: 1e9,
+    tool,
+    run: big("first", 100, 40).run,
+    pulls: [big("first", 100, 40), big("changed", 160, 70), big("nothing", 60, 30)],
+  };
+  const t = Object.fromEntries(judgeJobTargets(m).map((r) => [r.id, r.byVariant[tool]]));
+  assert.equal(t[6].met, false, "the delta pull's 160 MiB misses 150 MiB");
+  assert.match(t[6].figure, /first pull 100 MiB/);
+  assert.match(t[6].figure, /delta pull .*160 MiB/);
+  assert.equal(t[5].met, false, "the agent's 70 MiB in the 1 GB delta pull misses 64 MiB");
+  assert.match(t[5].figure, /1000mb pulls: peak 70 MiB/);
+  const md = renderJobsReport(m);
+  assert.match(md, /\| pull after the 1% change \(delta onto the first pull's copy\) \| delta \|/);
+  assert.match(md, /\| pull when nothing changed \| unchanged \|/);
+  assert.match(md, /### 100 Mbit\/s, 1 round/);
+  m.links[0].rounds = 0;
+  assert.doesNotMatch(
+    renderJobsReport(m),
+    /### 100 Mbit\/s/,
+    "a --rounds 0 run has no link tables",
+  );
+  m.links[0].rounds = 1;
+  // A baseline's measurements (one first pull, no `pulls`) still render and judge.
+  m.big = { size: "1000mb", bytes: 1e9, tool, run: big("first", 110, 40).run };
+  const legacy = judgeJobTargets(m).find((r) => r.id === 6)!.byVariant[tool];
+  assert.equal(legacy.met, true);
+  assert.match(renderJobsReport(m), /\| litekeep \(default\) \| 10\.00 \| 110 \|/);
+});
+
+Deno.test("ranAs() says how a pull ran from its --json, an unchanged one included", () => {
+  assert.equal(
+    ranAs({ method: "delta", protocol: 2, compress: "zstd", pagesSent: 12, pages: 300 }),
+    "delta, protocol 2, zstd, 12 of 300 pages",
+  );
+  assert.equal(
+    ranAs({ method: "delta", protocol: 2, unchanged: true, sha256: null }),
+    "unchanged (protocol 2)",
+  );
+  assert.equal(
+    ranAs({ method: "snapshot", protocol: 2, compress: "zstd", pagesSent: null, pages: 300 }),
+    "snapshot, protocol 2, zstd",
+  );
+  assert.equal(ranAs(undefined), "-");
 });

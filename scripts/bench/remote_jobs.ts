@@ -3,7 +3,9 @@
  * `tc tbf` at 100 and 20 Mbit/s, sshd pinned to one core), pulled by every `litekeep pull`
  * variant the CLI offers beside `scp`, `rsync -a` and `rsync -az`, interleaved, for three jobs:
  * the first pull, the pull after a change of 1% of the rows, and the pull when nothing changed.
- * Then one copy each under a 300 commits/s writer, and optionally a pull of a 1 GB database.
+ * Then one copy each under a 300 commits/s writer, and optionally (`--big`) three pulls of a 1 GB
+ * database onto one local copy: the first, a delta after a 1% change on the remote, an unchanged
+ * one, for the local and the remote peak RSS and the remote's writes.
  *
  * ```sh
  * deno task bench:remote-jobs --size 100mb --links 100,20 --rounds 3 --big \
@@ -121,6 +123,23 @@ async function sshStart(): Promise<number> {
 function clean(text: string): string {
   return text.replace(/\s+/g, " ").replace(/\|/g, "/")
     .replace(/\/tmp\/litekeep-bench-jobs-[0-9a-f]+/g, "WORK").slice(0, 160);
+}
+
+/** How a pull ran, from its `--json`: e.g. `delta, protocol 2, zstd, 1200 of 244000 pages`. */
+export function ranAs(json: Record<string, unknown> | undefined): string {
+  if (!json) return "-";
+  if (json.unchanged) return `unchanged (protocol ${json.protocol ?? "?"})`;
+  const parts = [String(json.method ?? "?")];
+  if (json.protocol !== null && json.protocol !== undefined) {
+    parts.push(`protocol ${json.protocol}`);
+  }
+  if (json.compress) parts.push(String(json.compress));
+  if (typeof json.pagesSent === "number") {
+    parts.push(
+      `${json.pagesSent}${typeof json.pages === "number" ? ` of ${json.pages}` : ""} pages`,
+    );
+  }
+  return parts.join(", ");
 }
 
 function rowsOf(path: string): Record<string, number> {
@@ -338,30 +357,59 @@ export async function runJobs(
       const tool = tools.find((t) => t.litekeep)!;
       log(`big pull: ${options.big} (${bigSource.bytes} bytes) with ${tool.id}`);
       await link.setRate(null);
+      // The remote's own copy: the 1% change is made to it, never to the cached database.
+      const remoteBig = join(remoteDir, "big", "gym.db");
+      await Deno.mkdir(join(remoteDir, "big"));
+      await Deno.copyFile(bigSource.path, remoteBig);
       const dir = await Deno.makeTempDir({ dir: work, prefix: "big-" });
-      big = { size: options.big, bytes: bigSource.bytes, tool: tool.id, run: null };
+      const out = join(dir, "big.db");
+      big = { size: options.big, bytes: bigSource.bytes, tool: tool.id, run: null, pulls: [] };
       try {
-        await takeRemote(remoteLog);
-        const out = join(dir, "big.db");
-        const copy = await runCopy(tool, {
-          host: HOST,
-          remoteDb: bigSource.path,
-          out,
-          remoteBin,
-        }, link.bytes);
-        const remote = await takeRemote(remoteLog);
-        big.run = {
-          seconds: copy.seconds,
-          wireBytes: copy.wire.down + copy.wire.up,
-          localRssKiB: copy.maxRssKiB,
-          remoteRssKiB: remote.rss,
-          remoteWriteBytes: remote.write,
-          check: "not checked (1 GB)",
-        };
-      } catch (error) {
-        big.error = (error instanceof Error ? error.message : String(error)).slice(0, 200);
+        for (const job of ["first", "changed", "nothing"] as Job[]) {
+          if (job === "changed") {
+            const bigRows = Object.fromEntries(CHANGED_TABLES.map((t) => [t, bigSource.rows[t]]));
+            applyChange(remoteBig, planChange(bigRows));
+            log(`big pull: 1% of the remote's rows changed`);
+          }
+          const expected = rowsOf(remoteBig);
+          try {
+            await takeRemote(remoteLog);
+            const copy = await runCopy(
+              tool,
+              { host: HOST, remoteDb: remoteBig, out, remoteBin },
+              link.bytes,
+            );
+            const remote = await takeRemote(remoteLog);
+            const rows = rowsOf(out);
+            const diff = Object.keys(expected).filter((t) => rows[t] !== expected[t]);
+            const run: JobRun = {
+              seconds: copy.seconds,
+              wireBytes: copy.wire.down + copy.wire.up,
+              localRssKiB: copy.maxRssKiB,
+              remoteRssKiB: remote.rss,
+              remoteWriteBytes: remote.write,
+              // integrity_check of 1 GB is the pull's own (--verify full); the counts are ours.
+              check: diff.length ? `rows differ in ${diff.join(", ")}` : "row counts ok",
+            };
+            big.pulls!.push({ job, run, ran: ranAs(copy.json) });
+            if (job === "first") big.run = run;
+            log(
+              `big pull ${job}: ${run.seconds.toFixed(2)} s, local ${
+                Math.round(run.localRssKiB / 1024)
+              } MiB, remote ${Math.round((run.remoteRssKiB ?? 0) / 1024)} MiB, remote wrote ${
+                ((run.remoteWriteBytes ?? 0) / 1e6).toFixed(2)
+              } MB, ${ranAs(copy.json)}, ${run.check}`,
+            );
+          } catch (error) {
+            const text = (error instanceof Error ? error.message : String(error)).slice(0, 200);
+            big.pulls!.push({ job, run: null, error: clean(text) });
+            if (job === "first") big.error = text;
+            log(`big pull ${job}: failed: ${text}`);
+          }
+        }
       } finally {
         await Deno.remove(dir, { recursive: true });
+        await Deno.remove(join(remoteDir, "big"), { recursive: true });
       }
     }
 
@@ -399,7 +447,8 @@ export const usage = `Usage: deno task bench:remote-jobs [options]
   --jobs LIST      first,changed,nothing (default all)
   --variants LIST  only these litekeep variants, e.g. "litekeep (default),litekeep delta gzip"
   --no-writer      skip the copies under a 300 commits/s writer
-  --big SIZE       also pull a database of SIZE (e.g. 1000mb) once for the local peak RSS
+  --big SIZE       also pull a database of SIZE (e.g. 1000mb) unshaped, three times onto one
+                   local copy (first, after a 1% change, unchanged): peak RSS both sides
   --label TEXT     the report's title
   --out FILE       splice the report into FILE (default: print it)
   --json FILE      also save the measurements there
