@@ -147,6 +147,26 @@ export function readAt(path: string, offset: number, length: number): Uint8Array
 }
 
 /**
+ * Reads up to `buffer.length` bytes of `path` at `offset` into `buffer` (no allocation: for
+ * loops over many pages that reuse one buffer); returns how many bytes were read.
+ */
+export function readInto(path: string, offset: number, buffer: Uint8Array): number {
+  const { file, done } = acquire(path, false);
+  try {
+    file.seekSync(offset, Deno.SeekMode.Start);
+    let read = 0;
+    while (read < buffer.length) {
+      const n = file.readSync(buffer.subarray(read));
+      if (n === null || n === 0) break;
+      read += n;
+    }
+    return read;
+  } finally {
+    done();
+  }
+}
+
+/**
  * Runs `use` with a positioned reader of `path` and its size, on one descriptor: for parsers
  * that read a file piece by piece (the `-wal`'s frames).
  */

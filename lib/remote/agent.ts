@@ -216,6 +216,8 @@ export interface Agent2Options {
 }
 
 const LOCAL = "the local litekeep";
+/** Pages per read of the image: 256 KiB of 4 KiB pages, one buffer reused for every run. */
+const RUN_PAGES = 64;
 
 /**
  * Answers a protocol-2 pull (see `protocol2.ts`) for `db`: reads the request from `input`, pins
@@ -359,12 +361,23 @@ async function streamImage(image: PinnedImage, s: StreamContext): Promise<void> 
   const trailer = async (t: Omit<Trailer2, "tables">) => {
     await s.sink(jsonFrame(FRAME.TRAILER, { ...t, tables: tableSummaries(conn, s.orderBy) }));
   };
+  // Every pass reads runs of pages into one reused buffer (see PinnedImage.readRun).
+  const eachPage = async (visit: (pageNo: number, page: Uint8Array) => unknown) => {
+    for (let first = 1; first <= pageCount; first += RUN_PAGES) {
+      const count = Math.min(RUN_PAGES, pageCount - first + 1);
+      const run = image.readRun(first, count);
+      for (let i = 0; i < count; i++) {
+        const done = visit(first + i, run.subarray(i * pageSize, (i + 1) * pageSize));
+        if (done instanceof Promise) await done;
+      }
+    }
+  };
   if (!delta) {
-    for (let p = 1; p <= pageCount; p++) {
-      const page = asWritten(p, image.read(p));
+    await eachPage(async (p, bytes) => {
+      const page = asWritten(p, bytes);
       snapshot.update(page);
       await send(batcher.add(p, page));
-    }
+    });
     await send(batcher.flush());
     await trailer({
       sha256: snapshot.digest("hex"),
@@ -378,7 +391,7 @@ async function streamImage(image: PinnedImage, s: StreamContext): Promise<void> 
   // unchanged pull costs one hash of the database, not two (on a Pi 4, without SHA instructions,
   // a pass over 100 MB is about half a second).
   const hashes = new ImageHashes(pageCount, request.blockPages);
-  for (let p = 1; p <= pageCount; p++) hashes.add(p, image.read(p));
+  await eachPage((p, page) => hashes.add(p, page));
   const contentSha256 = hashes.contentSha256();
   if (contentSha256 === request.contentSha256) {
     await trailer({ sha256: null, contentSha256, unchanged: true, pagesSent: 0 });
@@ -394,14 +407,14 @@ async function streamImage(image: PinnedImage, s: StreamContext): Promise<void> 
   );
   // Pass 2, same instant: every page into the snapshot hash, the pages asked for onto the wire.
   let next = 0;
-  for (let p = 1; p <= pageCount; p++) {
-    const page = asWritten(p, image.read(p));
+  await eachPage(async (p, bytes) => {
+    const page = asWritten(p, bytes);
     snapshot.update(page);
     if (want[next] === p) {
       next++;
       await send(batcher.add(p, page));
     }
-  }
+  });
   await send(batcher.flush());
   const sha256 = snapshot.digest("hex");
   await trailer({ sha256, contentSha256, unchanged: false, pagesSent: want.length });

@@ -600,30 +600,42 @@ export function decodeWant(payload: Uint8Array, pages: number, who: string): Uin
   return out;
 }
 
-/** Builds PAGES payloads of records (page number, page) of about PAGES_FRAME_BYTES each. */
+/**
+ * Gathers (number, page) records into PAGES payloads of about {@linkcode PAGES_FRAME_BYTES}.
+ * The records are written into one buffer, reused: a payload `add` or `flush` returns is a view
+ * valid until the next `add` (compress or copy it first), so a pass over a database allocates
+ * nothing per page.
+ */
 export class PageBatcher {
-  #parts: Uint8Array[] = [];
+  #buffer: Uint8Array;
+  #view: DataView;
   #bytes = 0;
   #pages = 0;
 
-  constructor(readonly pageSize: number) {}
+  constructor(readonly pageSize: number) {
+    this.#buffer = new Uint8Array(PAGES_FRAME_BYTES + 4 + pageSize);
+    this.#view = new DataView(this.#buffer.buffer);
+  }
 
   /** Adds a page; returns a full payload when one is ready. */
   add(pageNo: number, page: Uint8Array): Uint8Array | undefined {
-    const record = new Uint8Array(4 + page.length);
-    new DataView(record.buffer).setUint32(0, pageNo);
-    record.set(page, 4);
-    this.#parts.push(record);
-    this.#bytes += record.length;
+    if (this.#bytes + 4 + page.length > this.#buffer.length) {
+      const grown = new Uint8Array(this.#bytes + 4 + page.length);
+      grown.set(this.#buffer.subarray(0, this.#bytes));
+      this.#buffer = grown;
+      this.#view = new DataView(grown.buffer);
+    }
+    this.#view.setUint32(this.#bytes, pageNo);
+    this.#buffer.set(page, this.#bytes + 4);
+    this.#bytes += 4 + page.length;
     this.#pages++;
     return this.#bytes >= PAGES_FRAME_BYTES ? this.flush() : undefined;
   }
 
-  /** The pending payload, if any. */
+  /** The pending payload, if any (a view: see the class doc). */
   flush(): Uint8Array | undefined {
     if (this.#bytes === 0) return undefined;
-    const out = concat(this.#parts, this.#bytes);
-    this.#parts = [];
+    const out = this.#buffer.subarray(0, this.#bytes);
     this.#bytes = 0;
     return out;
   }
