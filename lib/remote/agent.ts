@@ -8,15 +8,9 @@
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { createGzip } from "node:zlib";
-import { withTempFile } from "../files/atomic.ts";
-import { readChunks } from "../engine/db_file.ts";
 import { describeCause, OperationError } from "../errors.ts";
-import { localInfo } from "./info.ts";
-import { PROTOCOL } from "./scripts.ts";
-import { snapshotDatabase } from "../engine/snapshot.ts";
 import { openBackupFile, pragmaValue, tableSummaries } from "../engine/sqlite.ts";
-import { PAGE_HASH_BYTES } from "./protocol.ts";
-import { type SnapshotHeader } from "./headers.ts";
+import type { SnapshotHeader } from "./headers.ts";
 import type { Compression } from "./ops.ts";
 import type { DatabaseSync } from "node:sqlite";
 import { UsageError } from "../errors.ts";
@@ -43,6 +37,22 @@ import {
   type Trailer2,
 } from "./protocol2.ts";
 
+// Protocol 1 (`snapshot`, `delta`, `info`) and protocol 2's backup-API fallback are loaded when
+// used: a protocol-2 pull never loads them (each module costs the agent memory: its peak RSS
+// is held under 64 MiB on a Pi).
+const protocol1 = () =>
+  Promise.all([
+    import("./scripts.ts"),
+    import("./protocol.ts"),
+    import("../engine/db_file.ts"),
+  ]).then(([scripts, protocol, dbFile]) => ({
+    PROTOCOL: scripts.PROTOCOL,
+    PAGE_HASH_BYTES: protocol.PAGE_HASH_BYTES,
+    readChunks: dbFile.readChunks,
+  }));
+const tempFiles = () => import("../files/atomic.ts");
+const snapshots = () => import("../engine/snapshot.ts");
+
 /** Where the agent writes its answer. */
 export type Sink = (chunk: Uint8Array) => Promise<void>;
 
@@ -59,13 +69,15 @@ export interface AgentOptions {
 
 const encoder = new TextEncoder();
 
-function headerLine1(value: unknown): Uint8Array {
+async function headerLine1(value: unknown): Promise<Uint8Array> {
+  const { PROTOCOL } = await protocol1();
   return encoder.encode(`LITEKEEP ${PROTOCOL} ${JSON.stringify(value)}\n`);
 }
 
 /** Answers `info` for `db`. */
 export async function serveInfo(db: string, options: AgentOptions, sink: Sink): Promise<void> {
-  await sink(headerLine1(await localInfo(db, options.orderBy, options.busyTimeoutMs)));
+  const { localInfo } = await import("./info.ts");
+  await sink(await headerLine1(await localInfo(db, options.orderBy, options.busyTimeoutMs)));
 }
 
 /**
@@ -91,6 +103,7 @@ export async function serveSnapshot(
   }
   // A temp like every other (registered, with its "alive" marker), only read, never published:
   // removed on every way out, including a broken pipe when the connection drops.
+  const { withTempFile } = await tempFiles();
   await withTempFile(dir, "remote.db", (temp) => streamSnapshot(db, temp, options, sink, request), {
     publish: "none",
   });
@@ -104,6 +117,8 @@ async function streamSnapshot(
   sink: Sink,
   request?: Uint8Array,
 ): Promise<void> {
+  const { snapshotDatabase } = await snapshots();
+  const { PAGE_HASH_BYTES, readChunks } = await protocol1();
   const snap = await snapshotDatabase(db, temp, { busyTimeoutMs: options.busyTimeoutMs });
   const conn = openBackupFile(temp);
   let header: SnapshotHeader;
@@ -123,7 +138,7 @@ async function streamSnapshot(
   } finally {
     conn.close();
   }
-  await sink(headerLine1(header));
+  await sink(await headerLine1(header));
   const sendChunk = async (data: Uint8Array) => {
     if (data.length === 0) return;
     await sink(encoder.encode(`${data.length.toString(16)}\n`));
@@ -132,7 +147,9 @@ async function streamSnapshot(
   const hash = createHash("sha256");
   // Through db_file.ts, as every raw read of a database file (see there).
   const chunks = readChunks(temp);
-  const skip = request === undefined ? undefined : knownPages(request, header.pageSize);
+  const skip = request === undefined
+    ? undefined
+    : knownPages(request, header.pageSize, PAGE_HASH_BYTES);
   let pageNo = 0;
   // The body: the file, or only the pages the local copy lacks as (number, page) records.
   const body = (block: Uint8Array): Uint8Array => {
@@ -191,6 +208,7 @@ async function streamSnapshot(
 function knownPages(
   request: Uint8Array,
   pageSize: number,
+  PAGE_HASH_BYTES: number,
 ): (pageNo: number, page: Uint8Array) => boolean {
   const newline = request.indexOf(10);
   const localPageSize = Number(new TextDecoder().decode(request.subarray(0, newline)));
@@ -283,6 +301,7 @@ export async function servePull2(
         }`,
       );
     }
+    const [{ withTempFile }, { snapshotDatabase }] = await Promise.all([tempFiles(), snapshots()]);
     await withTempFile(dir, "remote.db", async (temp) => {
       await snapshotDatabase(db, temp, { busyTimeoutMs: options.busyTimeoutMs });
       counter = openBackupFile(temp);
