@@ -12,6 +12,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { createGymDb } from "../../tests/support/gym.ts";
+import { V8_FLAGS } from "../../lib/permissions.ts";
 import { litekeepArgv, remoteLitekeep, startSshd } from "../../tests/support/sshd.ts";
 
 const mb = Number(Deno.args[0] ?? 100);
@@ -102,12 +103,42 @@ try {
       bin,
       "--json",
     ]);
+    // PERF_LOCAL_FLAGS=1: the local side with the binary's V8 flags, as the compiled binary runs.
+    if (Deno.env.get("PERF_LOCAL_FLAGS") === "1") {
+      argv.splice(2, 0, `--v8-flags=${V8_FLAGS.join(",")}`);
+    }
     const t0 = performance.now();
-    const out = await new Deno.Command("/usr/bin/time", {
+    const child = new Deno.Command("/usr/bin/time", {
       args: ["-a", "-o", localRssLog, "-f", "%M %U %S", ...argv],
       stdout: "piped",
       stderr: "piped",
-    }).output();
+    }).spawn();
+    // PERF_TIMELINE=1: the local litekeep's RSS over time (every 50 ms, when it moved 4 MiB).
+    const timeline: string[] = [];
+    let sampling = Deno.env.get("PERF_TIMELINE") === "1";
+    const sampler = (async () => {
+      let last = 0;
+      while (sampling) {
+        await new Promise((r) => setTimeout(r, 50));
+        try {
+          const kids = (await Deno.readTextFile(`/proc/${child.pid}/task/${child.pid}/children`))
+            .trim();
+          if (!kids) continue;
+          const status = await Deno.readTextFile(`/proc/${kids.split(" ")[0]}/status`);
+          const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+          if (Math.abs(rss - last) >= 4) {
+            timeline.push(`${((performance.now() - t0) / 1000).toFixed(2)}s:${rss.toFixed(0)}`);
+            last = rss;
+          }
+        } catch {
+          // Not started yet, or gone.
+        }
+      }
+    })();
+    const out = await child.output();
+    sampling = false;
+    await sampler;
+    if (timeline.length) console.log(`  local RSS MiB: ${timeline.join(" ")}`);
     const seconds = (performance.now() - t0) / 1000;
     if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
     const json = JSON.parse(new TextDecoder().decode(out.stdout));
