@@ -23,8 +23,9 @@ import {
   compressPayload,
   decodeWant,
   encodeDiff,
-  encodeFrame,
   FRAME,
+  frameHead,
+  type FrameType,
   type Header2,
   headerLine,
   ImageHashes,
@@ -372,8 +373,13 @@ async function streamImage(image: PinnedImage, s: StreamContext): Promise<void> 
   }));
   const snapshot = createHash("sha256");
   const batcher = new PageBatcher(pageSize);
+  // The 5-byte head, then the payload as it is: no copy of either into one frame array.
+  const sendFrame = async (type: FrameType, payload: Uint8Array) => {
+    await s.sink(frameHead(type, payload.length));
+    await s.sink(payload);
+  };
   const send = async (payload: Uint8Array | undefined) => {
-    if (payload) await s.sink(encodeFrame(FRAME.PAGES, compressPayload(payload, s.compress)));
+    if (payload) await sendFrame(FRAME.PAGES, compressPayload(payload, s.compress));
   };
   const asWritten = (pageNo: number, page: Uint8Array) =>
     pageNo === 1 ? selfContainedPage1(page) : page;
@@ -416,9 +422,7 @@ async function streamImage(image: PinnedImage, s: StreamContext): Promise<void> 
     await trailer({ sha256: null, contentSha256, unchanged: true, pagesSent: 0 });
     return;
   }
-  await s.sink(
-    encodeFrame(FRAME.DIFF, encodeDiff(hashes.pageHashes, s.localBlocks!, request.blockPages!)),
-  );
+  await sendFrame(FRAME.DIFF, encodeDiff(hashes.pageHashes, s.localBlocks!, request.blockPages!));
   const want = decodeWant(
     (await needFrame(s.input, [FRAME.WANT], LOCAL)).payload,
     pageCount,

@@ -188,6 +188,18 @@ export interface Trailer2 {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/**
+ * A frame's first 5 bytes (type, length), for writers that send the payload after it as it is
+ * (no copy of a large payload into one array).
+ */
+export function frameHead(type: FrameType, length: number): Uint8Array {
+  if (length > MAX_FRAME_BYTES) throw new RangeError("frame too large");
+  const out = new Uint8Array(5);
+  out[0] = type;
+  new DataView(out.buffer).setUint32(1, length);
+  return out;
+}
+
 /** One frame's bytes. */
 export function encodeFrame(type: FrameType, payload: Uint8Array): Uint8Array {
   if (payload.length > MAX_FRAME_BYTES) throw new RangeError("frame too large");
@@ -520,7 +532,9 @@ export function encodeDiff(
 ): Uint8Array {
   const remoteBlocks = blockHashes(remotePageHashes, blockPages);
   const span = blockPages * HASH_BYTES;
-  const parts: Uint8Array[] = [];
+  // Two passes (which blocks differ, then the bytes), so the payload is built once, in place:
+  // for a 1 GB database it is up to 2 MB.
+  const differing: number[] = [];
   let total = 0;
   for (let b = 0; b * HASH_BYTES < remoteBlocks.length; b++) {
     const at = b * HASH_BYTES;
@@ -530,14 +544,19 @@ export function encodeDiff(
         localBlockHashes.subarray(at, at + HASH_BYTES),
       );
     if (same) continue;
-    const hashes = remotePageHashes.subarray(b * span, (b + 1) * span);
-    const part = new Uint8Array(4 + hashes.length);
-    new DataView(part.buffer).setUint32(0, b);
-    part.set(hashes, 4);
-    parts.push(part);
-    total += part.length;
+    differing.push(b);
+    total += 4 + Math.min(span, remotePageHashes.length - b * span);
   }
-  return concat(parts, total);
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  let offset = 0;
+  for (const b of differing) {
+    const hashes = remotePageHashes.subarray(b * span, (b + 1) * span);
+    view.setUint32(offset, b);
+    out.set(hashes, offset + 4);
+    offset += 4 + hashes.length;
+  }
+  return out;
 }
 
 /**
@@ -686,14 +705,4 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
 }
