@@ -19,6 +19,7 @@ import { type PinnedImage, withImage } from "../engine/page_reader.ts";
 import { VERSION } from "../version.ts";
 import type { StreamReader } from "./stream.ts";
 import {
+  collectEvery,
   type Compress2,
   compressPayload,
   decodeWant,
@@ -387,7 +388,10 @@ async function streamImage(image: PinnedImage, s: StreamContext): Promise<void> 
     await s.sink(jsonFrame(FRAME.TRAILER, { ...t, tables: tableSummaries(conn, s.orderBy) }));
   };
   // Every pass reads runs of pages into one reused buffer (see PinnedImage.readRun).
-  const eachPage = async (visit: (pageNo: number, page: Uint8Array) => unknown) => {
+  const eachPage = async (
+    visit: (pageNo: number, page: Uint8Array) => unknown,
+    hashing = false,
+  ) => {
     for (let first = 1; first <= pageCount; first += RUN_PAGES) {
       const count = Math.min(RUN_PAGES, pageCount - first + 1);
       const run = image.readRun(first, count);
@@ -395,6 +399,8 @@ async function streamImage(image: PinnedImage, s: StreamContext): Promise<void> 
         const done = visit(first + i, run.subarray(i * pageSize, (i + 1) * pageSize));
         if (done instanceof Promise) await done;
       }
+      // Pass 1's hashes collect their own garbage (ImageHashes); the sending passes do here.
+      if (!hashing) collectEvery(first + count - 1);
     }
   };
   if (!delta) {
@@ -416,7 +422,7 @@ async function streamImage(image: PinnedImage, s: StreamContext): Promise<void> 
   // unchanged pull costs one hash of the database, not two (on a Pi 4, without SHA instructions,
   // a pass over 100 MB is about half a second).
   const hashes = new ImageHashes(pageCount, request.blockPages);
-  await eachPage((p, page) => hashes.add(p, page));
+  await eachPage((p, page) => hashes.add(p, page), true);
   const contentSha256 = hashes.contentSha256();
   if (contentSha256 === request.contentSha256) {
     await trailer({ sha256: null, contentSha256, unchanged: true, pagesSent: 0 });

@@ -154,7 +154,10 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
         // read, different files): the write waits for it (see writeIntoLocal), so the local
         // database is not touched before the copy passed. Not when the page sizes differ:
         // writeInto then changes the journal mode before the backup, so the check comes first.
-        const overlap = exists && await samePageSize(temp, localDb);
+        // Nor for large copies: the two side by side took a 1 GB delta pull from 107 to 154 MiB
+        // peak RSS (the memory bound wins there; the time saved is ~1 s per 100 MB).
+        const overlap = exists && await samePageSize(temp, localDb) &&
+          (await Deno.stat(temp)).size <= OVERLAP_MAX_BYTES;
         if (!overlap) await checking;
         options.onProgress?.({ phase: exists ? "backup" : "replace" });
         // An existing database is written INTO here, with the temp as the source; a missing
@@ -348,6 +351,9 @@ async function writeIntoLocal(
   }
   return written.kept?.file ?? null;
 }
+
+/** The largest copy whose check runs beside the old database's backup (see pullDatabase). */
+const OVERLAP_MAX_BYTES = 512 << 20;
 
 /** True when the copy and the local database have the same page size (headers, offset 16). */
 async function samePageSize(temp: string, localDb: string): Promise<boolean> {
