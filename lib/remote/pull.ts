@@ -357,7 +357,11 @@ const OVERLAP_MAX_BYTES = 512 << 20;
 
 /** True when the copy and the local database have the same page size (headers, offset 16). */
 async function samePageSize(temp: string, localDb: string): Promise<boolean> {
-  const [a, b] = await Promise.all([checkDatabaseFile(temp), checkDatabaseFile(localDb)]);
+  // A 0-byte local database (page size 0 here) has no backup to overlap with.
+  const [a, b] = await Promise.all([
+    checkDatabaseFile(temp),
+    checkDatabaseFile(localDb, "local database", { allowEmpty: true }),
+  ]);
   return a.pageSize === b.pageSize;
 }
 
