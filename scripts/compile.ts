@@ -8,7 +8,7 @@
  */
 // deno-lint-ignore-file no-console
 import { join } from "node:path";
-import { PERMISSIONS } from "../lib/permissions.ts";
+import { PERMISSIONS, V8_FLAGS } from "../lib/permissions.ts";
 
 /** The targets litekeep ships for: Raspberry Pi OS 64-bit, Macs, Linux PCs. */
 export const TARGETS = [
@@ -28,6 +28,7 @@ for (const target of wanted) {
     "compile",
     "--no-check",
     ...PERMISSIONS,
+    `--v8-flags=${V8_FLAGS.join(",")}`,
     // Workers are not found by static analysis: the integrity-check worker is included by hand.
     "--include",
     join(root, "lib", "engine", "check_worker.ts"),

@@ -183,10 +183,11 @@ Deno.test("PageBatcher and decodePages() carry records through each compression"
     const batcher = new PageBatcher(4096);
     const payloads: Uint8Array[] = [];
     for (let p = 1; p <= 200; p++) {
+      // A payload is a view of the batcher's buffer, valid until the next add: keep a copy.
       const full = batcher.add(p, page(p % 256));
-      if (full) payloads.push(full);
+      if (full) payloads.push(full.slice());
     }
-    payloads.push(batcher.flush()!);
+    payloads.push(batcher.flush()!.slice());
     assert.equal(batcher.flush(), undefined);
     const seen: number[] = [];
     for (const payload of payloads) {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { corruptIndexPage, makeDb, pull, startSshd, tempDir } from "./_helpers.ts";
+import { corruptIndexPage, ls, makeDb, pull, startSshd, tempDir } from "./_helpers.ts";
 
 Deno.test("pull --method scp of a copy that fails its check says it was likely torn, not to check the remote", async () => {
   // Found by the new-user trial: a copy torn by the app's writes was blamed on the remote.
@@ -31,4 +31,25 @@ Deno.test("pull --method scp --quiet says nothing when nothing is wrong", async 
   assert.equal(loud.code, 0, loud.stderr);
   assert.match(loud.stderr, /^\S+ scp copies the raw files: .*--method snapshot/m);
   assert.doesNotMatch(loud.stderr, /warning:/);
+});
+
+Deno.test("pull of a copy that fails its check into an existing database leaves it and its backups as they were", async () => {
+  // The check runs beside the backup of the old local database: a failed copy must not leave
+  // that backup behind, nor change the database.
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const remote = join(dir.path, "remote.db");
+  makeDb(remote, { wal: false });
+  await corruptIndexPage(remote);
+  const local = join(dir.path, "local.db");
+  makeDb(local, { payments: 3000, seed: 7 });
+  const before = await Deno.readFile(local);
+  const res = await pull(sshd, remote, local, "--method", "scp");
+  assert.equal(res.code, 1, res.stderr);
+  assert.match(res.stderr, /failed its integrity check/);
+  assert.deepEqual(await Deno.readFile(local), before, "the local database is as it was");
+  // No backup file or sidecar (the folder's own lock and set registry may be there).
+  const backups = await ls(join(dir.path, "backups")).catch(() => []);
+  assert.deepEqual(backups.filter((n) => !n.startsWith(".")), []);
+  assert.deepEqual((await ls(dir.path)).filter((n) => n.startsWith(".litekeep-tmp-")), []);
 });

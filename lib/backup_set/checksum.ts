@@ -31,7 +31,7 @@ export async function hashFile(path: string, algorithm: ChecksumAlgorithm): Prom
   const { createHash } = await import("node:crypto");
   const hash = createHash(algorithm);
   // Through db_file.ts: the file may be a database this process has a connection on.
-  for await (const chunk of readChunks(path)) hash.update(chunk);
+  for await (const chunk of readChunks(path, 1 << 20, { reuse: true })) hash.update(chunk);
   return hash.digest("hex");
 }
 

@@ -119,6 +119,18 @@ function acquire(path: string, write: boolean): { file: Deno.FsFile; done: () =>
   };
 }
 
+/** Reads up to `buffer.length` bytes at `offset` into `buffer`; the view of what was read. */
+function readFromInto(file: Deno.FsFile, offset: number, buffer: Uint8Array): Uint8Array {
+  file.seekSync(offset, Deno.SeekMode.Start);
+  let read = 0;
+  while (read < buffer.length) {
+    const n = file.readSync(buffer.subarray(read));
+    if (n === null || n === 0) break;
+    read += n;
+  }
+  return buffer.subarray(0, read);
+}
+
 /** Reads up to `length` bytes at `offset` of an acquired descriptor, in one synchronous turn. */
 function readFrom(file: Deno.FsFile, offset: number, length: number): Uint8Array {
   const buffer = new Uint8Array(length);
@@ -147,6 +159,19 @@ export function readAt(path: string, offset: number, length: number): Uint8Array
 }
 
 /**
+ * Reads up to `buffer.length` bytes of `path` at `offset` into `buffer` (no allocation: for
+ * loops over many pages that reuse one buffer); returns how many bytes were read.
+ */
+export function readInto(path: string, offset: number, buffer: Uint8Array): number {
+  const { file, done } = acquire(path, false);
+  try {
+    return readFromInto(file, offset, buffer).length;
+  } finally {
+    done();
+  }
+}
+
+/**
  * Runs `use` with a positioned reader of `path` and its size, on one descriptor: for parsers
  * that read a file piece by piece (the `-wal`'s frames).
  */
@@ -166,15 +191,24 @@ export function readWith<T>(
  * The content of `path` in chunks of `chunkBytes`, from the start to the end it has when each
  * chunk is read. The descriptor is held across the awaits between chunks; every chunk is a
  * positioned read, so sharing it with other users is safe.
+ *
+ * With `reuse`, every chunk is a view of one buffer, valid until the next chunk is asked for:
+ * for consumers done with a chunk by then (a hash, an awaited write). A fresh 1 MiB per chunk
+ * let up to V8's external memory limit (~64 MB) of dead buffers pile up: hashing a 100 MB
+ * backup peaked at 150 MB RSS.
  */
 export async function* readChunks(
   path: string,
   chunkBytes = 1 << 20,
+  options: { reuse?: boolean } = {},
 ): AsyncGenerator<Uint8Array> {
   const { file, done } = acquire(path, false);
+  const buffer = options.reuse ? new Uint8Array(chunkBytes) : undefined;
   try {
     for (let offset = 0;; offset += chunkBytes) {
-      const chunk = readFrom(file, offset, chunkBytes);
+      const chunk = buffer
+        ? readFromInto(file, offset, buffer)
+        : readFrom(file, offset, chunkBytes);
       if (chunk.length === 0) return;
       yield chunk;
       if (chunk.length < chunkBytes) return;
@@ -233,7 +267,7 @@ export function openWriter(path: string): FileWriter {
  */
 export async function copyOut(path: string, dest: string): Promise<void> {
   using out = await Deno.open(dest, { write: true, createNew: true });
-  for await (const chunk of readChunks(path)) {
+  for await (const chunk of readChunks(path, 1 << 20, { reuse: true })) {
     let written = 0;
     while (written < chunk.length) written += await out.write(chunk.subarray(written));
   }

@@ -8,15 +8,9 @@
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { createGzip } from "node:zlib";
-import { withTempFile } from "../files/atomic.ts";
-import { readChunks } from "../engine/db_file.ts";
 import { describeCause, OperationError } from "../errors.ts";
-import { localInfo } from "./info.ts";
-import { PROTOCOL } from "./scripts.ts";
-import { snapshotDatabase } from "../engine/snapshot.ts";
 import { openBackupFile, pragmaValue, tableSummaries } from "../engine/sqlite.ts";
-import { PAGE_HASH_BYTES } from "./protocol.ts";
-import { type SnapshotHeader } from "./headers.ts";
+import type { SnapshotHeader } from "./headers.ts";
 import type { Compression } from "./ops.ts";
 import type { DatabaseSync } from "node:sqlite";
 import { UsageError } from "../errors.ts";
@@ -25,12 +19,14 @@ import { type PinnedImage, withImage } from "../engine/page_reader.ts";
 import { VERSION } from "../version.ts";
 import type { StreamReader } from "./stream.ts";
 import {
+  collectEvery,
   type Compress2,
   compressPayload,
   decodeWant,
   encodeDiff,
-  encodeFrame,
   FRAME,
+  frameHead,
+  type FrameType,
   type Header2,
   headerLine,
   ImageHashes,
@@ -42,6 +38,22 @@ import {
   selfContainedPage1,
   type Trailer2,
 } from "./protocol2.ts";
+
+// Protocol 1 (`snapshot`, `delta`, `info`) and protocol 2's backup-API fallback are loaded when
+// used: a protocol-2 pull never loads them (each module costs the agent memory: its peak RSS
+// is held under 64 MiB on a Pi).
+const protocol1 = () =>
+  Promise.all([
+    import("./scripts.ts"),
+    import("./protocol.ts"),
+    import("../engine/db_file.ts"),
+  ]).then(([scripts, protocol, dbFile]) => ({
+    PROTOCOL: scripts.PROTOCOL,
+    PAGE_HASH_BYTES: protocol.PAGE_HASH_BYTES,
+    readChunks: dbFile.readChunks,
+  }));
+const tempFiles = () => import("../files/atomic.ts");
+const snapshots = () => import("../engine/snapshot.ts");
 
 /** Where the agent writes its answer. */
 export type Sink = (chunk: Uint8Array) => Promise<void>;
@@ -59,13 +71,15 @@ export interface AgentOptions {
 
 const encoder = new TextEncoder();
 
-function headerLine1(value: unknown): Uint8Array {
+async function headerLine1(value: unknown): Promise<Uint8Array> {
+  const { PROTOCOL } = await protocol1();
   return encoder.encode(`LITEKEEP ${PROTOCOL} ${JSON.stringify(value)}\n`);
 }
 
 /** Answers `info` for `db`. */
 export async function serveInfo(db: string, options: AgentOptions, sink: Sink): Promise<void> {
-  await sink(headerLine1(await localInfo(db, options.orderBy, options.busyTimeoutMs)));
+  const { localInfo } = await import("./info.ts");
+  await sink(await headerLine1(await localInfo(db, options.orderBy, options.busyTimeoutMs)));
 }
 
 /**
@@ -91,6 +105,7 @@ export async function serveSnapshot(
   }
   // A temp like every other (registered, with its "alive" marker), only read, never published:
   // removed on every way out, including a broken pipe when the connection drops.
+  const { withTempFile } = await tempFiles();
   await withTempFile(dir, "remote.db", (temp) => streamSnapshot(db, temp, options, sink, request), {
     publish: "none",
   });
@@ -104,6 +119,8 @@ async function streamSnapshot(
   sink: Sink,
   request?: Uint8Array,
 ): Promise<void> {
+  const { snapshotDatabase } = await snapshots();
+  const { PAGE_HASH_BYTES, readChunks } = await protocol1();
   const snap = await snapshotDatabase(db, temp, { busyTimeoutMs: options.busyTimeoutMs });
   const conn = openBackupFile(temp);
   let header: SnapshotHeader;
@@ -123,7 +140,7 @@ async function streamSnapshot(
   } finally {
     conn.close();
   }
-  await sink(headerLine1(header));
+  await sink(await headerLine1(header));
   const sendChunk = async (data: Uint8Array) => {
     if (data.length === 0) return;
     await sink(encoder.encode(`${data.length.toString(16)}\n`));
@@ -132,7 +149,9 @@ async function streamSnapshot(
   const hash = createHash("sha256");
   // Through db_file.ts, as every raw read of a database file (see there).
   const chunks = readChunks(temp);
-  const skip = request === undefined ? undefined : knownPages(request, header.pageSize);
+  const skip = request === undefined
+    ? undefined
+    : knownPages(request, header.pageSize, PAGE_HASH_BYTES);
   let pageNo = 0;
   // The body: the file, or only the pages the local copy lacks as (number, page) records.
   const body = (block: Uint8Array): Uint8Array => {
@@ -191,6 +210,7 @@ async function streamSnapshot(
 function knownPages(
   request: Uint8Array,
   pageSize: number,
+  PAGE_HASH_BYTES: number,
 ): (pageNo: number, page: Uint8Array) => boolean {
   const newline = request.indexOf(10);
   const localPageSize = Number(new TextDecoder().decode(request.subarray(0, newline)));
@@ -216,6 +236,8 @@ export interface Agent2Options {
 }
 
 const LOCAL = "the local litekeep";
+/** Pages per read of the image: 256 KiB of 4 KiB pages, one buffer reused for every run. */
+const RUN_PAGES = 64;
 
 /**
  * Answers a protocol-2 pull (see `protocol2.ts`) for `db`: reads the request from `input`, pins
@@ -281,6 +303,7 @@ export async function servePull2(
         }`,
       );
     }
+    const [{ withTempFile }, { snapshotDatabase }] = await Promise.all([tempFiles(), snapshots()]);
     await withTempFile(dir, "remote.db", async (temp) => {
       await snapshotDatabase(db, temp, { busyTimeoutMs: options.busyTimeoutMs });
       counter = openBackupFile(temp);
@@ -351,20 +374,41 @@ async function streamImage(image: PinnedImage, s: StreamContext): Promise<void> 
   }));
   const snapshot = createHash("sha256");
   const batcher = new PageBatcher(pageSize);
+  // The 5-byte head, then the payload as it is: no copy of either into one frame array.
+  const sendFrame = async (type: FrameType, payload: Uint8Array) => {
+    await s.sink(frameHead(type, payload.length));
+    await s.sink(payload);
+  };
   const send = async (payload: Uint8Array | undefined) => {
-    if (payload) await s.sink(encodeFrame(FRAME.PAGES, compressPayload(payload, s.compress)));
+    if (payload) await sendFrame(FRAME.PAGES, compressPayload(payload, s.compress));
   };
   const asWritten = (pageNo: number, page: Uint8Array) =>
     pageNo === 1 ? selfContainedPage1(page) : page;
   const trailer = async (t: Omit<Trailer2, "tables">) => {
     await s.sink(jsonFrame(FRAME.TRAILER, { ...t, tables: tableSummaries(conn, s.orderBy) }));
   };
+  // Every pass reads runs of pages into one reused buffer (see PinnedImage.readRun).
+  const eachPage = async (
+    visit: (pageNo: number, page: Uint8Array) => unknown,
+    hashing = false,
+  ) => {
+    for (let first = 1; first <= pageCount; first += RUN_PAGES) {
+      const count = Math.min(RUN_PAGES, pageCount - first + 1);
+      const run = image.readRun(first, count);
+      for (let i = 0; i < count; i++) {
+        const done = visit(first + i, run.subarray(i * pageSize, (i + 1) * pageSize));
+        if (done instanceof Promise) await done;
+      }
+      // Pass 1's hashes collect their own garbage (ImageHashes); the sending passes do here.
+      if (!hashing) collectEvery(first + count - 1);
+    }
+  };
   if (!delta) {
-    for (let p = 1; p <= pageCount; p++) {
-      const page = asWritten(p, image.read(p));
+    await eachPage(async (p, bytes) => {
+      const page = asWritten(p, bytes);
       snapshot.update(page);
       await send(batcher.add(p, page));
-    }
+    });
     await send(batcher.flush());
     await trailer({
       sha256: snapshot.digest("hex"),
@@ -378,15 +422,13 @@ async function streamImage(image: PinnedImage, s: StreamContext): Promise<void> 
   // unchanged pull costs one hash of the database, not two (on a Pi 4, without SHA instructions,
   // a pass over 100 MB is about half a second).
   const hashes = new ImageHashes(pageCount, request.blockPages);
-  for (let p = 1; p <= pageCount; p++) hashes.add(p, image.read(p));
+  await eachPage((p, page) => hashes.add(p, page), true);
   const contentSha256 = hashes.contentSha256();
   if (contentSha256 === request.contentSha256) {
     await trailer({ sha256: null, contentSha256, unchanged: true, pagesSent: 0 });
     return;
   }
-  await s.sink(
-    encodeFrame(FRAME.DIFF, encodeDiff(hashes.pageHashes, s.localBlocks!, request.blockPages!)),
-  );
+  await sendFrame(FRAME.DIFF, encodeDiff(hashes.pageHashes, s.localBlocks!, request.blockPages!));
   const want = decodeWant(
     (await needFrame(s.input, [FRAME.WANT], LOCAL)).payload,
     pageCount,
@@ -394,14 +436,14 @@ async function streamImage(image: PinnedImage, s: StreamContext): Promise<void> 
   );
   // Pass 2, same instant: every page into the snapshot hash, the pages asked for onto the wire.
   let next = 0;
-  for (let p = 1; p <= pageCount; p++) {
-    const page = asWritten(p, image.read(p));
+  await eachPage(async (p, bytes) => {
+    const page = asWritten(p, bytes);
     snapshot.update(page);
     if (want[next] === p) {
       next++;
       await send(batcher.add(p, page));
     }
-  }
+  });
   await send(batcher.flush());
   const sha256 = snapshot.digest("hex");
   await trailer({ sha256, contentSha256, unchanged: false, pagesSent: want.length });

@@ -36,6 +36,9 @@ import { checkTables } from "./headers.ts";
 import { malformed, type StreamReader } from "./stream.ts";
 import type { Fetched, FetchOptions } from "./fetch.ts";
 
+/** Local pages per read of the local image (see PinnedImage.readRun). */
+const RUN_PAGES = 64;
+
 /** What a protocol-2 fetch adds to `Fetched`. */
 export interface Fetched2 extends Fetched {
   protocol: 2;
@@ -95,7 +98,15 @@ export async function fetchPull2(
     let hashes: ImageHashes | undefined;
     if (image) {
       hashes = new ImageHashes(image.pageCount, BLOCK_PAGES);
-      for (let p = 1; p <= image.pageCount; p++) hashes.add(p, image.read(p));
+      // Runs of pages into one reused buffer: nothing allocated per page.
+      for (let first = 1; first <= image.pageCount; first += RUN_PAGES) {
+        const count = Math.min(RUN_PAGES, image.pageCount - first + 1);
+        const run = image.readRun(first, count);
+        const size = image.pageSize;
+        for (let i = 0; i < count; i++) {
+          hashes.add(first + i, run.subarray(i * size, (i + 1) * size));
+        }
+      }
       const request: Request = {
         mode: "delta",
         pageSize: image.pageSize,
@@ -232,7 +243,10 @@ async function receivePages(
       if (image === undefined || next > image.pageCount) {
         throw malformed(host, "pages", `page ${next} was neither sent nor held locally`);
       }
-      await put(image.read(next));
+      // A run of local pages at once (put copies them out of the reused run buffer).
+      const count = Math.min(RUN_PAGES, until - next, image.pageCount - next + 1);
+      const run = image.readRun(next, count);
+      for (let i = 0; i < count; i++) await put(run.subarray(i * pageSize, (i + 1) * pageSize));
     }
   };
   let wanted = 0;

@@ -146,14 +146,26 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
         options.onProgress?.({ phase: "check" });
         // Protocol 2 synced the temp on the handle that wrote it.
         if (fetched.protocol !== 2) await syncFile(temp);
-        const checked = await checkCopy(temp, fetched, source, warnings, verify);
+        const checking = checkCopy(temp, fetched, source, warnings, verify);
+        // Settled below (awaited in every path); this only keeps an early failure from being
+        // reported as unhandled while the backup still runs.
+        checking.catch(() => {});
+        // The check runs in its worker while the old local database is backed up (both only
+        // read, different files): the write waits for it (see writeIntoLocal), so the local
+        // database is not touched before the copy passed. Not when the page sizes differ:
+        // writeInto then changes the journal mode before the backup, so the check comes first.
+        // Nor for large copies: the two side by side took a 1 GB delta pull from 107 to 154 MiB
+        // peak RSS (the memory bound wins there; the time saved is ~1 s per 100 MB).
+        const overlap = exists && await samePageSize(temp, localDb) &&
+          (await Deno.stat(temp)).size <= OVERLAP_MAX_BYTES;
+        if (!overlap) await checking;
         options.onProgress?.({ phase: exists ? "backup" : "replace" });
         // An existing database is written INTO here, with the temp as the source; a missing
         // one gets the temp itself, published below without replacing one that appeared.
         const backupFile = exists
-          ? await writeIntoLocal(temp, options, warnings, target === "database")
+          ? await writeIntoLocal(temp, options, warnings, target === "database", checking)
           : null;
-        return { fetched, ...checked, backupFile };
+        return { fetched, ...await checking, backupFile };
       },
       {
         publishTo: localDb,
@@ -289,6 +301,7 @@ async function writeIntoLocal(
   options: PullOptions,
   warnings: string[],
   hasData: boolean,
+  checked: Promise<unknown>,
 ): Promise<string | null> {
   const { localDb } = options;
   const backupDir = options.backupDir ?? defaultBackupDir(localDb);
@@ -298,17 +311,30 @@ async function writeIntoLocal(
   // The backup of the old local database is taken while its write lock is held, and the
   // write is checked to start before any other commit (see writeInto): every commit of a
   // local writer is in that backup or comes after the new content.
+  // The copy's check (started by the caller) ends before the write begins: after the backup
+  // when there is one (they overlap), else before writeInto is called.
   const keep = localBackup
-    ? () =>
-      backupHoldingLocks({
+    ? async () => {
+      const kept = await backupHoldingLocks({
         db: localDb,
         backupDir,
         checksum: options.checksum,
         busyTimeoutMs: options.busyTimeoutMs,
         now: options.now,
         sourceChecked: true,
-      })
+      });
+      try {
+        await checked;
+      } catch (error) {
+        // The copy failed: no pull happened, so no backup of one is left behind.
+        await removeQuietly(kept.file);
+        if (kept.sidecar) await removeQuietly(kept.sidecar);
+        throw error;
+      }
+      return kept;
+    }
     : undefined;
+  if (!keep) await checked;
   const written = await writeInto(temp, localDb, {
     busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
     doing: "Cannot pull into",
@@ -324,6 +350,19 @@ async function writeIntoLocal(
     warnings.push(`"${localDb}" could not go back to WAL mode (another connection is open)`);
   }
   return written.kept?.file ?? null;
+}
+
+/** The largest copy whose check runs beside the old database's backup (see pullDatabase). */
+const OVERLAP_MAX_BYTES = 512 << 20;
+
+/** True when the copy and the local database have the same page size (headers, offset 16). */
+async function samePageSize(temp: string, localDb: string): Promise<boolean> {
+  // A 0-byte local database (page size 0 here) has no backup to overlap with.
+  const [a, b] = await Promise.all([
+    checkDatabaseFile(temp),
+    checkDatabaseFile(localDb, "local database", { allowEmpty: true }),
+  ]);
+  return a.pageSize === b.pageSize;
 }
 
 /**

@@ -6,7 +6,7 @@
  * @module
  */
 import { join } from "node:path";
-import { PERMISSIONS } from "../../lib/permissions.ts";
+import { PERMISSIONS, V8_FLAGS } from "../../lib/permissions.ts";
 
 /** The repository root. */
 export const ROOT = new URL("../..", import.meta.url).pathname;
@@ -189,7 +189,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
 
 /**
  * A `litekeep` for the remote side: runs this source tree under deno with the binary's
- * permissions (the binary's stand-in: the remote runs the same binary).
+ * permissions and V8 flags (the binary's stand-in: the remote runs the same binary).
  *
  * @param rssLog when given, each run appends its peak memory in KiB (GNU time `%M`) to it
  */
@@ -198,9 +198,9 @@ export async function remoteLitekeep(dir: string, rssLog?: string): Promise<stri
   const time = rssLog ? `/usr/bin/time -a -o ${rssLog} -f %M ` : "";
   await Deno.writeTextFile(
     path,
-    `#!/bin/sh\nexec ${time}${Deno.execPath()} run --quiet ${PERMISSIONS.join(" ")} ${
-      join(ROOT, "main.ts")
-    } "$@"\n`,
+    `#!/bin/sh\nexec ${time}${Deno.execPath()} run --quiet --v8-flags=${V8_FLAGS.join(",")} ${
+      PERMISSIONS.join(" ")
+    } ${join(ROOT, "main.ts")} "$@"\n`,
   );
   await Deno.chmod(path, 0o755);
   return path;
