@@ -22,6 +22,7 @@ import {
   headerLine,
   ImageHashes,
   jsonFrame,
+  MAX_WANT_PAGES,
   maxPagesPayload,
   needFrame,
   PageBatcher,
@@ -168,6 +169,24 @@ Deno.test("wantedPages() asks for every page past the local end, and refuses a b
   const twice = new Uint8Array([...diff.subarray(0, 4 + 32), ...diff.subarray(0, 4 + 32)]);
   assert.throws(() => wantedPages(twice, local.pageHashes, 13, 4, "pi"), /out of order/);
   assert.equal(blockHashes(local.pageHashes, 4).length, 3 * 8);
+});
+
+Deno.test("wantedPages() refuses a header of more pages than one WANT can list, allocating nothing", () => {
+  const local = new ImageHashes(10, 4);
+  for (let p = 1; p <= 10; p++) local.add(p, page(p));
+  // A hostile header's 2^32 - 2 pages: without the bound, a Set of 16M numbers, then RangeError.
+  assert.throws(
+    () => wantedPages(new Uint8Array(0), local.pageHashes, 0xfffffffe, 4, "pi"),
+    (e: unknown) =>
+      e instanceof OperationError && /"pi" announced 4294967294 pages/.test(e.message),
+  );
+  // Exactly as many as fit: page 1 and every page past the local end.
+  const fit = MAX_WANT_PAGES + 9;
+  assert.equal(wantedPages(new Uint8Array(0), local.pageHashes, fit, 4, "pi").length, fit - 9);
+  assert.throws(
+    () => wantedPages(new Uint8Array(0), local.pageHashes, fit + 1, 4, "pi"),
+    OperationError,
+  );
 });
 
 Deno.test("encodeWant() and decodeWant() round-trip; decodeWant() refuses disorder and range", () => {

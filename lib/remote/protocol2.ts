@@ -543,8 +543,20 @@ export function wantedPages(
   blockPages: number,
   who: string,
 ): number[] {
-  const want = new Set<number>([1]);
   const localPages = localPageHashes.length / HASH_BYTES;
+  // Every page past the local end is listed, and WANT is one frame: a header that claims more
+  // pages than it can list (a hostile remote's 2^32, or a remote 64 GiB larger than the local
+  // copy) is refused before anything is allocated for them.
+  const tooMany = (count: number) =>
+    new OperationError(
+      `"${who}" announced ${remotePages} pages: the ${count} the local copy would ask for are ` +
+        `more than one request can list (${MAX_WANT_PAGES})`,
+      { hint: "pull with --method snapshot; the local database was not changed" },
+    );
+  if (remotePages - localPages > MAX_WANT_PAGES) throw tooMany(remotePages - localPages);
+  // Page 1, then the differing pages the local copy holds (ascending: blocks are), then every
+  // page past its end.
+  const want: number[] = [1];
   let at = 0;
   let lastBlock = -1;
   while (at < diff.length) {
@@ -560,19 +572,23 @@ export function wantedPages(
     if (at + count * HASH_BYTES > diff.length) throw malformed(who, "diff", "a block is cut off");
     for (let i = 0; i < count; i++) {
       const pageNo = first + i;
+      // Pages past the local end are in blocks the local side lacks, so the agent listed them;
+      // they are all added below, so a DIFF that omits them cannot leave holes.
+      if (pageNo === 1 || pageNo > localPages) continue;
       const remote = diff.subarray(at + i * HASH_BYTES, at + (i + 1) * HASH_BYTES);
-      const local = pageNo <= localPages
-        ? localPageHashes.subarray((pageNo - 1) * HASH_BYTES, pageNo * HASH_BYTES)
-        : undefined;
-      if (local === undefined || !equalBytes(remote, local)) want.add(pageNo);
+      const local = localPageHashes.subarray((pageNo - 1) * HASH_BYTES, pageNo * HASH_BYTES);
+      if (!equalBytes(remote, local)) want.push(pageNo);
     }
     at += count * HASH_BYTES;
   }
-  // Pages past the local end are in blocks the local side lacks, so the agent listed them;
-  // added again here so a DIFF that omits them cannot leave holes.
-  for (let p = localPages + 1; p <= remotePages; p++) want.add(p);
-  return [...want].sort((a, b) => a - b);
+  const past = Math.max(0, remotePages - Math.max(localPages, 1));
+  if (want.length + past > MAX_WANT_PAGES) throw tooMany(want.length + past);
+  for (let p = Math.max(localPages, 1) + 1; p <= remotePages; p++) want.push(p);
+  return want;
 }
+
+/** The most page numbers one WANT frame holds. */
+export const MAX_WANT_PAGES = MAX_FRAME_BYTES / 4;
 
 /** The WANT payload. */
 export function encodeWant(pages: number[]): Uint8Array {
