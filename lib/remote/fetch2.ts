@@ -88,6 +88,9 @@ export async function fetchPull2(
     await child.finish(idleTimeoutMs(options.remote));
     return result;
   } catch (error) {
+    // An agent waiting for WANT (this side failed on the DIFF) reads until its stdin ends:
+    // without this it would end only when the grace runs out, and be blamed for the failure.
+    await child.closeStdin();
     throw await remoteFailure(child, reader, source, error);
   }
 
@@ -118,6 +121,18 @@ export async function fetchPull2(
       if (frame.type === FRAME.TRAILER) {
         const trailer = checkTrailer2(parseJsonPayload(frame.payload, host), host);
         if (!trailer.unchanged) throw malformed(host, "trailer", "a trailer where DIFF was due");
+        // "Unchanged" leaves the local copy as it is: only the content hash may decide it, and
+        // this side checks it (and the shape) itself rather than take the remote's word.
+        if (
+          trailer.contentSha256 !== hashes!.contentSha256() ||
+          header.pages !== image!.pageCount || header.pageSize !== image!.pageSize
+        ) {
+          throw malformed(
+            host,
+            "trailer",
+            "it says unchanged, but its content hash or size is not the local copy's",
+          );
+        }
         await endOfStream(reader, host);
         await child.closeStdin();
         return fetched(header, trailer, true);
