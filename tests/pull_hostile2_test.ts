@@ -31,6 +31,20 @@ if (SCENARIO === "lie-unchanged") {
   await out.write(jsonFrame(FRAME.TRAILER, {
     sha256: null, contentSha256: "0".repeat(64), unchanged: true, pagesSent: 0, tables: [],
   }));
+} else if (SCENARIO === "delta-other-page-size") {
+  // A delta in 512-byte pages against a local copy of larger ones: the local pages cannot be
+  // spliced into it.
+  const pages = request.pageCount * (pageSize / 512);
+  await out.write(headerLine({
+    tool: "litekeep", version: "0", sqlite: "3", journalMode: "wal", pageSize: 512, pages,
+    size: pages * 512, mode: "delta", compress: "none", reader: "pages", fallback: null,
+  }));
+  await out.write(encodeFrame(FRAME.DIFF, new Uint8Array(0)));
+  await readFrame(input, [FRAME.WANT], "local").catch(() => undefined);
+  await out.write(jsonFrame(FRAME.TRAILER, {
+    sha256: "0".repeat(64), contentSha256: "0".repeat(64), unchanged: false, pagesSent: 0,
+    tables: [],
+  }));
 } else if (SCENARIO === "huge-pages") {
   await out.write(header(0xfffffffe));
   await out.write(encodeFrame(FRAME.DIFF, new Uint8Array(0)));
@@ -56,6 +70,7 @@ for (
   const [scenario, message] of [
     ["lie-unchanged", /content hash/],
     ["huge-pages", /pages/],
+    ["delta-other-page-size", /page size/],
   ] as const
 ) {
   Deno.test(`pull in protocol 2 refuses a remote agent that answers ${scenario}`, async () => {
@@ -64,7 +79,7 @@ for (
     const remote = join(dir.path, "remote.db");
     makeDb(remote, { payments: 500 });
     const local = join(dir.path, "local.db");
-    makeDb(local, { payments: 7 });
+    makeDb(local, { payments: 20_000 });
     const before = await Deno.readFile(local);
     const bin = await hostileAgent(dir.path, scenario);
     const res = await pull(sshd, remote, local, "--remote-bin", bin, "--json");

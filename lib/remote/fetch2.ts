@@ -115,6 +115,15 @@ export async function fetchPull2(
     if (header.mode === "delta" && hashes === undefined) {
       throw malformed(host, "header", "a delta came where a whole snapshot was asked for");
     }
+    // Local pages are spliced into a delta: only pages of the same size can be.
+    if (header.mode === "delta" && header.pageSize !== image!.pageSize) {
+      throw malformed(
+        host,
+        "header",
+        `a delta in pages of ${header.pageSize} bytes, where the local copy's page size is ` +
+          `${image!.pageSize}`,
+      );
+    }
     let want: number[] | undefined;
     if (header.mode === "delta") {
       const frame = await needFrame(reader, [FRAME.DIFF, FRAME.TRAILER], host);
