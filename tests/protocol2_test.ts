@@ -13,6 +13,7 @@ import {
   decodePages,
   decodeWant,
   decompressPayload,
+  diffFrame,
   encodeDiff,
   encodeFrame,
   encodeWant,
@@ -241,4 +242,14 @@ Deno.test("checkTrailer2() refuses a trailer without its hashes", () => {
   assert.throws(() => checkTrailer2({ ...ok, sha256: null }, "pi"), /"sha256"/);
   assert.throws(() => checkTrailer2({ ...ok, unchanged: "no" }, "pi"), /"unchanged"/);
   assert.throws(() => checkTrailer2({ ...ok, pagesSent: -1 }, "pi"), /"pagesSent"/);
+});
+
+Deno.test("diffFrame() refuses a DIFF larger than a frame with the remedy, not a RangeError", () => {
+  // 8.4M pages (32 GiB of 4 KiB pages), every block differing from an empty local copy.
+  const diff = encodeDiff(new Uint8Array(8 * 8_400_000), new Uint8Array(0), 128);
+  assert.throws(
+    () => diffFrame(diff),
+    (e: unknown) => e instanceof OperationError && /--method snapshot/.test(e.message),
+  );
+  assert.equal(diffFrame(new Uint8Array(12)).length, 5 + 12);
 });

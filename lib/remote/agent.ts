@@ -28,6 +28,7 @@ import {
   type Compress2,
   compressPayload,
   decodeWant,
+  diffFrame,
   encodeDiff,
   encodeFrame,
   FRAME,
@@ -385,7 +386,7 @@ async function streamImage(image: PinnedImage, s: StreamContext): Promise<void> 
     return;
   }
   await s.sink(
-    encodeFrame(FRAME.DIFF, encodeDiff(hashes.pageHashes, s.localBlocks!, request.blockPages!)),
+    diffFrame(encodeDiff(hashes.pageHashes, s.localBlocks!, request.blockPages!)),
   );
   const want = decodeWant(
     (await needFrame(s.input, [FRAME.WANT], LOCAL)).payload,

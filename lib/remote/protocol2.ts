@@ -530,6 +530,23 @@ export function encodeDiff(
 }
 
 /**
+ * The DIFF frame. Every differing block costs 8 bytes a page: a remote of more than ~32 GiB of
+ * 4 KiB pages whose blocks all differ (after a VACUUM, or against an unrelated local copy)
+ * needs more than one frame holds, and is refused with the remedy rather than a RangeError.
+ *
+ * @throws {OperationError} when the DIFF is larger than {@linkcode MAX_FRAME_BYTES}
+ */
+export function diffFrame(diff: Uint8Array): Uint8Array {
+  if (diff.length > MAX_FRAME_BYTES) {
+    throw new OperationError(
+      `the pages that differ from the local copy need a DIFF of ${diff.length} bytes, more ` +
+        `than one frame holds (${MAX_FRAME_BYTES}): pull with --method snapshot`,
+    );
+  }
+  return encodeFrame(FRAME.DIFF, diff);
+}
+
+/**
  * The WANT list from a DIFF: page 1 always (its header bytes differ legitimately, and it is one
  * page), every page of a listed block whose hash differs from the local one, and every page past
  * the local copy's end.
