@@ -102,7 +102,11 @@ export const FRAME = {
 /** A frame type. */
 export type FrameType = typeof FRAME[keyof typeof FRAME];
 
-/** The largest frame accepted (a DIFF of a 4 TB database stays far below). */
+/**
+ * The largest frame accepted. A DIFF costs 8 bytes a page of each differing block, so one
+ * where every block differs fits up to ~32 GiB of 4 KiB pages ({@linkcode diffFrame}); a WANT
+ * lists up to 16M pages ({@linkcode MAX_WANT_PAGES}).
+ */
 export const MAX_FRAME_BYTES = 64 << 20;
 /** Bytes of a page or block hash on the wire. */
 export const HASH_BYTES = 8;
