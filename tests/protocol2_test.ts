@@ -13,6 +13,7 @@ import {
   decodePages,
   decodeWant,
   decompressPayload,
+  diffFrame,
   encodeDiff,
   encodeFrame,
   encodeWant,
@@ -22,6 +23,7 @@ import {
   headerLine,
   ImageHashes,
   jsonFrame,
+  MAX_WANT_PAGES,
   maxPagesPayload,
   needFrame,
   PageBatcher,
@@ -170,6 +172,24 @@ Deno.test("wantedPages() asks for every page past the local end, and refuses a b
   assert.equal(blockHashes(local.pageHashes, 4).length, 3 * 8);
 });
 
+Deno.test("wantedPages() refuses a header of more pages than one WANT can list, allocating nothing", () => {
+  const local = new ImageHashes(10, 4);
+  for (let p = 1; p <= 10; p++) local.add(p, page(p));
+  // A hostile header's 2^32 - 2 pages: without the bound, a Set of 16M numbers, then RangeError.
+  assert.throws(
+    () => wantedPages(new Uint8Array(0), local.pageHashes, 0xfffffffe, 4, "pi"),
+    (e: unknown) =>
+      e instanceof OperationError && /"pi" announced 4294967294 pages/.test(e.message),
+  );
+  // Exactly as many as fit: page 1 and every page past the local end.
+  const fit = MAX_WANT_PAGES + 9;
+  assert.equal(wantedPages(new Uint8Array(0), local.pageHashes, fit, 4, "pi").length, fit - 9);
+  assert.throws(
+    () => wantedPages(new Uint8Array(0), local.pageHashes, fit + 1, 4, "pi"),
+    OperationError,
+  );
+});
+
 Deno.test("encodeWant() and decodeWant() round-trip; decodeWant() refuses disorder and range", () => {
   assert.deepEqual([...decodeWant(encodeWant([1, 5, 9]), 9, "pi")], [1, 5, 9]);
   assert.throws(() => decodeWant(encodeWant([5, 1]), 9, "pi"), /out of order/);
@@ -223,4 +243,14 @@ Deno.test("checkTrailer2() refuses a trailer without its hashes", () => {
   assert.throws(() => checkTrailer2({ ...ok, sha256: null }, "pi"), /"sha256"/);
   assert.throws(() => checkTrailer2({ ...ok, unchanged: "no" }, "pi"), /"unchanged"/);
   assert.throws(() => checkTrailer2({ ...ok, pagesSent: -1 }, "pi"), /"pagesSent"/);
+});
+
+Deno.test("diffFrame() refuses a DIFF larger than a frame with the remedy, not a RangeError", () => {
+  // 8.4M pages (32 GiB of 4 KiB pages), every block differing from an empty local copy.
+  const diff = encodeDiff(new Uint8Array(8 * 8_400_000), new Uint8Array(0), 128);
+  assert.throws(
+    () => diffFrame(diff),
+    (e: unknown) => e instanceof OperationError && /--method snapshot/.test(e.message),
+  );
+  assert.equal(diffFrame(new Uint8Array(12)).length, 5 + 12);
 });

@@ -19,6 +19,7 @@ import { type PinnedImage, withImage } from "../engine/page_reader.ts";
 import { VERSION } from "../version.ts";
 import type { StreamReader } from "./stream.ts";
 import {
+  checkDiffSize,
   collectEvery,
   type Compress2,
   compressPayload,
@@ -428,7 +429,10 @@ async function streamImage(image: PinnedImage, s: StreamContext): Promise<void> 
     await trailer({ sha256: null, contentSha256, unchanged: true, pagesSent: 0 });
     return;
   }
-  await sendFrame(FRAME.DIFF, encodeDiff(hashes.pageHashes, s.localBlocks!, request.blockPages!));
+  await sendFrame(
+    FRAME.DIFF,
+    checkDiffSize(encodeDiff(hashes.pageHashes, s.localBlocks!, request.blockPages!)),
+  );
   const want = decodeWant(
     (await needFrame(s.input, [FRAME.WANT], LOCAL)).payload,
     pageCount,

@@ -91,6 +91,9 @@ export async function fetchPull2(
     await child.finish(idleTimeoutMs(options.remote));
     return result;
   } catch (error) {
+    // An agent waiting for WANT (this side failed on the DIFF) reads until its stdin ends:
+    // without this it would end only when the grace runs out, and be blamed for the failure.
+    await child.closeStdin();
     throw await remoteFailure(child, reader, source, error);
   }
 
@@ -123,12 +126,33 @@ export async function fetchPull2(
     if (header.mode === "delta" && hashes === undefined) {
       throw malformed(host, "header", "a delta came where a whole snapshot was asked for");
     }
+    // Local pages are spliced into a delta: only pages of the same size can be.
+    if (header.mode === "delta" && header.pageSize !== image!.pageSize) {
+      throw malformed(
+        host,
+        "header",
+        `a delta in pages of ${header.pageSize} bytes, where the local copy's page size is ` +
+          `${image!.pageSize}`,
+      );
+    }
     let want: number[] | undefined;
     if (header.mode === "delta") {
       const frame = await needFrame(reader, [FRAME.DIFF, FRAME.TRAILER], host);
       if (frame.type === FRAME.TRAILER) {
         const trailer = checkTrailer2(parseJsonPayload(frame.payload, host), host);
         if (!trailer.unchanged) throw malformed(host, "trailer", "a trailer where DIFF was due");
+        // "Unchanged" leaves the local copy as it is: only the content hash may decide it, and
+        // this side checks it (and the shape) itself rather than take the remote's word.
+        if (
+          trailer.contentSha256 !== hashes!.contentSha256() ||
+          header.pages !== image!.pageCount || header.pageSize !== image!.pageSize
+        ) {
+          throw malformed(
+            host,
+            "trailer",
+            "it says unchanged, but its content hash or size is not the local copy's",
+          );
+        }
         await endOfStream(reader, host);
         await child.closeStdin();
         return fetched(header, trailer, true);

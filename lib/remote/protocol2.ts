@@ -102,7 +102,11 @@ export const FRAME = {
 /** A frame type. */
 export type FrameType = typeof FRAME[keyof typeof FRAME];
 
-/** The largest frame accepted (a DIFF of a 4 TB database stays far below). */
+/**
+ * The largest frame accepted. A DIFF costs 8 bytes a page of each differing block, so one
+ * where every block differs fits up to ~32 GiB of 4 KiB pages ({@linkcode diffFrame}); a WANT
+ * lists up to 16M pages ({@linkcode MAX_WANT_PAGES}).
+ */
 export const MAX_FRAME_BYTES = 64 << 20;
 /** Bytes of a page or block hash on the wire. */
 export const HASH_BYTES = 8;
@@ -569,6 +573,32 @@ export function encodeDiff(
 }
 
 /**
+ * The DIFF frame. Every differing block costs 8 bytes a page: a remote of more than ~32 GiB of
+ * 4 KiB pages whose blocks all differ (after a VACUUM, or against an unrelated local copy)
+ * needs more than one frame holds, and is refused with the remedy rather than a RangeError.
+ *
+ * @throws {OperationError} when the DIFF is larger than {@linkcode MAX_FRAME_BYTES}
+ */
+export function diffFrame(diff: Uint8Array): Uint8Array {
+  return encodeFrame(FRAME.DIFF, checkDiffSize(diff));
+}
+
+/**
+ * `diff` itself, when one frame holds it.
+ *
+ * @throws {OperationError} when it does not (a database of tens of GiB whose blocks all differ)
+ */
+export function checkDiffSize(diff: Uint8Array): Uint8Array {
+  if (diff.length > MAX_FRAME_BYTES) {
+    throw new OperationError(
+      `the pages that differ from the local copy need a DIFF of ${diff.length} bytes, more ` +
+        `than one frame holds (${MAX_FRAME_BYTES}): pull with --method snapshot`,
+    );
+  }
+  return diff;
+}
+
+/**
  * The WANT list from a DIFF: page 1 always (its header bytes differ legitimately, and it is one
  * page), every page of a listed block whose hash differs from the local one, and every page past
  * the local copy's end.
@@ -582,8 +612,20 @@ export function wantedPages(
   blockPages: number,
   who: string,
 ): number[] {
-  const want = new Set<number>([1]);
   const localPages = localPageHashes.length / HASH_BYTES;
+  // Every page past the local end is listed, and WANT is one frame: a header that claims more
+  // pages than it can list (a hostile remote's 2^32, or a remote 64 GiB larger than the local
+  // copy) is refused before anything is allocated for them.
+  const tooMany = (count: number) =>
+    new OperationError(
+      `"${who}" announced ${remotePages} pages: the ${count} the local copy would ask for are ` +
+        `more than one request can list (${MAX_WANT_PAGES})`,
+      { hint: "pull with --method snapshot; the local database was not changed" },
+    );
+  if (remotePages - localPages > MAX_WANT_PAGES) throw tooMany(remotePages - localPages);
+  // Page 1, then the differing pages the local copy holds (ascending: blocks are), then every
+  // page past its end.
+  const want: number[] = [1];
   let at = 0;
   let lastBlock = -1;
   while (at < diff.length) {
@@ -599,19 +641,23 @@ export function wantedPages(
     if (at + count * HASH_BYTES > diff.length) throw malformed(who, "diff", "a block is cut off");
     for (let i = 0; i < count; i++) {
       const pageNo = first + i;
+      // Pages past the local end are in blocks the local side lacks, so the agent listed them;
+      // they are all added below, so a DIFF that omits them cannot leave holes.
+      if (pageNo === 1 || pageNo > localPages) continue;
       const remote = diff.subarray(at + i * HASH_BYTES, at + (i + 1) * HASH_BYTES);
-      const local = pageNo <= localPages
-        ? localPageHashes.subarray((pageNo - 1) * HASH_BYTES, pageNo * HASH_BYTES)
-        : undefined;
-      if (local === undefined || !equalBytes(remote, local)) want.add(pageNo);
+      const local = localPageHashes.subarray((pageNo - 1) * HASH_BYTES, pageNo * HASH_BYTES);
+      if (!equalBytes(remote, local)) want.push(pageNo);
     }
     at += count * HASH_BYTES;
   }
-  // Pages past the local end are in blocks the local side lacks, so the agent listed them;
-  // added again here so a DIFF that omits them cannot leave holes.
-  for (let p = localPages + 1; p <= remotePages; p++) want.add(p);
-  return [...want].sort((a, b) => a - b);
+  const past = Math.max(0, remotePages - Math.max(localPages, 1));
+  if (want.length + past > MAX_WANT_PAGES) throw tooMany(want.length + past);
+  for (let p = Math.max(localPages, 1) + 1; p <= remotePages; p++) want.push(p);
+  return want;
 }
+
+/** The most page numbers one WANT frame holds. */
+export const MAX_WANT_PAGES = MAX_FRAME_BYTES / 4;
 
 /** The WANT payload. */
 export function encodeWant(pages: number[]): Uint8Array {
