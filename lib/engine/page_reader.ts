@@ -186,6 +186,19 @@ export async function readPages(
   onPage: (pageNumber: number, bytes: Uint8Array) => void | Promise<void>,
   options: PageReaderOptions,
 ): Promise<PageReadResult> {
+  return await pinned(path, options, (instant) => emitPages(path, instant, onPage));
+}
+
+/**
+ * Opens `path`, pins its instant (`pinInstant`) and gives it to `use`; the read transaction that
+ * holds the instant ends when `use`'s promise settles. The one way in for `readPages` and
+ * `withImage`.
+ */
+async function pinned<T>(
+  path: string,
+  options: PageReaderOptions,
+  use: (instant: Instant) => Promise<T>,
+): Promise<T | PageFallback> {
   const header = await checkDatabaseFile(path);
   // No write lock can be taken there, and SQLite cannot create a -shm: snapshot.ts's view of
   // the file is the way.
@@ -201,7 +214,7 @@ export async function readPages(
   try {
     const instant = pinInstant(path, reader, options);
     if (instant.kind === "fallback") return instant;
-    return await emitPages(path, instant, onPage);
+    return await use(instant);
   } finally {
     try {
       reader.exec("ROLLBACK");
@@ -341,7 +354,6 @@ async function emitPages(
   onPage: (pageNumber: number, bytes: Uint8Array) => void | Promise<void>,
 ): Promise<PageReadResult> {
   const { pageSize, pageCount, frames } = instant;
-  const lockBytePage = Math.floor(LOCK_BYTE_OFFSET / pageSize) + 1;
   // One batch buffer for the whole image: a fresh one per batch left up to V8's external
   // memory limit (~64 MB) of dead buffers before a collection (a 100 MB backup peaked at
   // 140 MB RSS).
@@ -349,21 +361,9 @@ async function emitPages(
   for (let first = 1; first <= pageCount; first += BATCH_PAGES) {
     const count = Math.min(BATCH_PAGES, pageCount - first + 1);
     const batch = buffer.subarray(0, count * pageSize);
-    // Pages past the file's end must all come from the -wal: read what the file has.
-    const got = readInto(path, (first - 1) * pageSize, batch);
+    fillRun(path, instant, first, batch);
     for (let page = first; page < first + count; page++) {
-      const bytes = batch.subarray((page - first) * pageSize, (page - first + 1) * pageSize);
-      const at = frames.get(page);
-      let length = pageSize;
-      if (page === lockBytePage) bytes.fill(0);
-      else if (at !== undefined) length = readInto(`${path}-wal`, at, bytes);
-      else length = Math.max(0, Math.min(pageSize, got - (page - first) * pageSize));
-      if (length !== pageSize) {
-        throw new OperationError(
-          `Cannot read page ${page} of "${path}": ${length} of ${pageSize} bytes found`,
-        );
-      }
-      await onPage(page, bytes);
+      await onPage(page, batch.subarray((page - first) * pageSize, (page - first + 1) * pageSize));
     }
   }
   return {
@@ -375,6 +375,34 @@ async function emitPages(
     // Frames of pages past the end (a VACUUM shrank the database) are not part of the image.
     walPages: [...frames.keys()].filter((page) => page <= pageCount).length,
   };
+}
+
+/**
+ * Fills `out` (a whole number of pages) with the instant's pages from `first` on: one read of
+ * the database file, each page then replaced by its frame when it has one; the lock-byte page is
+ * zeros.
+ *
+ * @throws {OperationError} when a page cannot be read whole
+ */
+function fillRun(path: string, instant: Instant, first: number, out: Uint8Array): void {
+  const { pageSize, frames } = instant;
+  const count = out.length / pageSize;
+  const lockBytePage = Math.floor(LOCK_BYTE_OFFSET / pageSize) + 1;
+  // Pages past the file's end must all come from the -wal: read what the file has.
+  const got = count === 0 ? 0 : readInto(path, (first - 1) * pageSize, out);
+  for (let page = first; page < first + count; page++) {
+    const slot = out.subarray((page - first) * pageSize, (page - first + 1) * pageSize);
+    const at = frames.get(page);
+    let length = pageSize;
+    if (page === lockBytePage) slot.fill(0);
+    else if (at !== undefined) length = readInto(`${path}-wal`, at, slot);
+    else length = Math.max(0, Math.min(pageSize, got - (page - first) * pageSize));
+    if (length !== pageSize) {
+      throw new OperationError(
+        `Cannot read page ${page} of "${path}": ${length} of ${pageSize} bytes found`,
+      );
+    }
+  }
 }
 
 function fallback(reason: FallbackReason, detail: string): PageFallback {
@@ -423,35 +451,14 @@ export async function withImage<T>(
   options: PageReaderOptions,
   fn: (image: PinnedImage) => Promise<T>,
 ): Promise<{ kind: "image"; value: T } | PageFallback> {
-  const header = await checkDatabaseFile(path);
-  if (header.wal && onReadOnlyMedia(dirname(path))) {
-    return fallback("read-only-media", `"${dirname(path)}" is on read-only media`);
-  }
-  let reader: DatabaseSync;
-  try {
-    reader = openReadOnly(path, options.busyTimeoutMs);
-  } catch (error) {
-    throw sqliteFailure(error, "Cannot open database", path);
-  }
-  try {
-    const instant = pinInstant(path, reader, options);
-    if (instant.kind === "fallback") return instant;
-    const { pageSize, pageCount, frames } = instant;
-    const lockBytePage = Math.floor(LOCK_BYTE_OFFSET / pageSize) + 1;
+  return await pinned(path, options, async (instant) => {
+    const { pageSize, pageCount } = instant;
     const read = (page: number): Uint8Array => {
       if (!Number.isInteger(page) || page < 1 || page > pageCount) {
         throw new RangeError(`page ${page} is not in 1..${pageCount}`);
       }
-      if (page === lockBytePage) return new Uint8Array(pageSize);
-      const at = frames.get(page);
-      const bytes = at !== undefined
-        ? readAt(`${path}-wal`, at, pageSize)
-        : readAt(path, (page - 1) * pageSize, pageSize);
-      if (bytes.length !== pageSize) {
-        throw new OperationError(
-          `Cannot read page ${page} of "${path}": ${bytes.length} of ${pageSize} bytes found`,
-        );
-      }
+      const bytes = new Uint8Array(pageSize);
+      fillRun(path, instant, page, bytes);
       return bytes;
     };
     let run = new Uint8Array(0);
@@ -462,21 +469,7 @@ export async function withImage<T>(
       }
       if (run.length < count * pageSize) run = new Uint8Array(count * pageSize);
       const out = run.subarray(0, count * pageSize);
-      // Pages past the file's end must all come from the -wal: read what the file has.
-      const got = count === 0 ? 0 : readInto(path, (first - 1) * pageSize, out);
-      for (let page = first; page <= last; page++) {
-        const slot = out.subarray((page - first) * pageSize, (page - first + 1) * pageSize);
-        const at = frames.get(page);
-        let length = pageSize;
-        if (page === lockBytePage) slot.fill(0);
-        else if (at !== undefined) length = readInto(`${path}-wal`, at, slot);
-        else length = Math.max(0, Math.min(pageSize, got - (page - first) * pageSize));
-        if (length !== pageSize) {
-          throw new OperationError(
-            `Cannot read page ${page} of "${path}": ${length} of ${pageSize} bytes found`,
-          );
-        }
-      }
+      fillRun(path, instant, first, out);
       return out;
     };
     const value = await fn({
@@ -487,13 +480,6 @@ export async function withImage<T>(
       read,
       readRun,
     });
-    return { kind: "image", value };
-  } finally {
-    try {
-      reader.exec("ROLLBACK");
-    } catch {
-      // No transaction was open.
-    }
-    reader.close();
-  }
+    return { kind: "image" as const, value };
+  });
 }
