@@ -143,6 +143,43 @@ export async function spawnCli(args: string[], options: CliOptions = {}): Promis
   return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
 }
 
+/**
+ * `systemd-analyze verify` of unit `files`, at `SYSTEMD_LOG_LEVEL` `level` (unset: its default).
+ * What it printed, as text.
+ */
+export async function systemdVerify(
+  files: string[],
+  level?: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command("systemd-analyze", {
+    args: ["verify", ...files],
+    stdout: "piped",
+    stderr: "piped",
+    ...(level === undefined ? {} : { env: { SYSTEMD_LOG_LEVEL: level } }),
+  }).output();
+  const text = new TextDecoder();
+  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+}
+
+/**
+ * The plist `file` as python3's plistlib reads it (an independent reader of Apple's format).
+ *
+ * @throws {Error} when plistlib cannot read it
+ */
+export async function readPlist(file: string): Promise<Record<string, unknown>> {
+  const out = await new Deno.Command("python3", {
+    args: [
+      "-c",
+      "import json,plistlib,sys; print(json.dumps(plistlib.load(open(sys.argv[1],'rb'))))",
+      file,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (out.code !== 0) throw new Error(new TextDecoder().decode(out.stderr));
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
 /** Fails in CI when a tool is missing; elsewhere says whether to skip. */
 export async function have(tool: string): Promise<boolean> {
   try {

@@ -9,11 +9,13 @@ import {
   have,
   ls,
   makeDb,
+  readPlist,
   remoteLitekeep,
   ROOT,
   spawnCli,
   sqlite3,
   startSshd,
+  systemdVerify,
   tempDir,
 } from "./_helpers.ts";
 
@@ -144,17 +146,13 @@ Deno.test("README launchd agent is a plist launchd can read, with absolute paths
   await using dir = await tempDir();
   const file = join(dir.path, "agent.plist");
   await Deno.writeTextFile(file, plist);
-  const out = await new Deno.Command("python3", {
-    args: [
-      "-c",
-      "import json,plistlib,sys; print(json.dumps(plistlib.load(open(sys.argv[1],'rb'))))",
-      file,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  const agent = JSON.parse(new TextDecoder().decode(out.stdout));
+  const agent = await readPlist(file) as {
+    Label: string;
+    StartCalendarInterval: unknown;
+    ProgramArguments: string[];
+    WorkingDirectory: string;
+    StandardOutPath: string;
+  };
   assert.equal(agent.Label, "com.litekeep.pull.gym_system");
   assert.deepEqual(agent.StartCalendarInterval, { Minute: 0 });
   for (const path of [agent.ProgramArguments[0], agent.WorkingDirectory, agent.StandardOutPath]) {
@@ -181,12 +179,8 @@ Deno.test("README systemd units pass systemd-analyze verify", async () => {
     );
   }
   assert.match(units[1], /^Persistent=true$/m);
-  const out = await new Deno.Command("systemd-analyze", {
-    args: ["verify", ...files],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const said = new TextDecoder().decode(out.stderr);
+  const out = await systemdVerify(files);
+  const said = out.stderr;
   assert.equal(out.code, 0, said);
   assert.equal(said, "");
 });

@@ -9,7 +9,7 @@ import {
   setupJobs,
   systemdUnits,
 } from "../lib/cli/schedule.ts";
-import { have, tempDir } from "./_helpers.ts";
+import { have, readPlist, systemdVerify, tempDir } from "./_helpers.ts";
 
 /** A program that prints each argument it gets on a line of its own. */
 async function argPrinter(dir: string): Promise<string> {
@@ -117,24 +117,15 @@ Deno.test("systemdUnits() pass systemd-analyze verify, with Persistent=true", as
     const unitDir = join(dir.path, `units-${kind}`);
     await Deno.mkdir(unitDir);
     for (const u of units) await Deno.writeTextFile(join(unitDir, u.name), u.text);
-    const out = await new Deno.Command("systemd-analyze", {
-      args: ["verify", ...units.map((u) => join(unitDir, u.name))],
-      stdout: "piped",
-      stderr: "piped",
-      env: { SYSTEMD_LOG_LEVEL: "warning" },
-    }).output();
-    const said = new TextDecoder().decode(out.stderr);
+    const files = units.map((u) => join(unitDir, u.name));
+    const out = await systemdVerify(files, "warning");
+    const said = out.stderr;
     assert.equal(out.code, 0, said);
     // Warnings (an unknown key, a specifier that does not parse) still exit 0.
     assert.equal(said, "");
     // A specifier that does not parse in Description= is said only at level info.
-    const info = await new Deno.Command("systemd-analyze", {
-      args: ["verify", ...units.map((u) => join(unitDir, u.name))],
-      stdout: "piped",
-      stderr: "piped",
-      env: { SYSTEMD_LOG_LEVEL: "info" },
-    }).output();
-    assert.doesNotMatch(new TextDecoder().decode(info.stderr), /specifier/i);
+    const info = await systemdVerify(files, "info");
+    assert.doesNotMatch(info.stderr, /specifier/i);
     for (const u of units.filter((u) => u.name.endsWith(".timer"))) {
       assert.match(u.text, /^Persistent=true$/m);
     }
@@ -176,17 +167,7 @@ Deno.test("launchdAgents() are plists launchd reads: argv, calendar, log, label"
     const file = join(dir.path, `${agent.label}.plist`);
     await Deno.writeTextFile(file, agent.plist);
     // python3's plistlib as the independent reader of Apple's format.
-    const out = await new Deno.Command("python3", {
-      args: [
-        "-c",
-        "import json,plistlib,sys; print(json.dumps(plistlib.load(open(sys.argv[1],'rb'))))",
-        file,
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-    const plist = JSON.parse(new TextDecoder().decode(out.stdout));
+    const plist = await readPlist(file);
     const job = s.jobs[i];
     assert.deepEqual(plist, {
       Label: agent.label,
@@ -221,14 +202,9 @@ Deno.test("systemdUnits(): systemd itself reads WorkingDirectory= as the folder,
   const service = systemdUnits(s)[0];
   const path = join(dir.path, service.name);
   await Deno.writeTextFile(path, service.text);
-  const out = await new Deno.Command("systemd-analyze", {
-    args: ["verify", path],
-    stdout: "piped",
-    stderr: "piped",
-    env: { SYSTEMD_LOG_LEVEL: "debug" },
-  }).output();
+  const out = await systemdVerify([path], "debug");
   // The debug log dumps the unit as loaded (on stdout or stderr, by version).
-  const dump = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  const dump = out.stdout + out.stderr;
   const read = /^\s*WorkingDirectory: (.*)$/m.exec(dump);
   assert.ok(read, dump.slice(-2000));
   assert.equal(read[1], home);
@@ -254,13 +230,8 @@ Deno.test("systemdUnits(): systemd finds the program at a path holding $, % and 
   const service = systemdUnits(s)[0];
   const path = join(dir.path, service.name);
   await Deno.writeTextFile(path, service.text);
-  const out = await new Deno.Command("systemd-analyze", {
-    args: ["verify", path],
-    stdout: "piped",
-    stderr: "piped",
-    env: { SYSTEMD_LOG_LEVEL: "warning" },
-  }).output();
-  const said = new TextDecoder().decode(out.stderr);
+  const out = await systemdVerify([path], "warning");
+  const said = out.stderr;
   assert.equal(out.code, 0, said);
   assert.equal(said, "");
 });
