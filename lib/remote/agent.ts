@@ -84,6 +84,24 @@ export async function serveInfo(db: string, options: AgentOptions, sink: Sink): 
 }
 
 /**
+ * The folder for a snapshot's temporary file: `tmpDir`, else $TMPDIR, else /tmp.
+ *
+ * @throws {OperationError} when it is missing or not a folder
+ */
+async function tempFolder(options: AgentOptions): Promise<string> {
+  const dir = options.tmpDir || options.envTmpDir || "/tmp";
+  const folder = await Deno.stat(dir).catch((cause) => cause as Error);
+  if (folder instanceof Error || !folder.isDirectory) {
+    throw new OperationError(
+      `cannot create a temporary file in "${dir}": ${
+        folder instanceof Error ? describeCause(folder) : "it is not a folder"
+      }`,
+    );
+  }
+  return dir;
+}
+
+/**
  * Answers `snapshot` (or `delta`, when `request` holds the local copy's page hashes) for `db`:
  * a consistent snapshot into a temporary file, then the header, the chunked (optionally gzip
  * level 1) body and the sha256 trailer. The temporary file is removed on every way out,
@@ -95,15 +113,7 @@ export async function serveSnapshot(
   sink: Sink,
   request?: Uint8Array,
 ): Promise<void> {
-  const dir = options.tmpDir || options.envTmpDir || "/tmp";
-  const folder = await Deno.stat(dir).catch((cause) => cause as Error);
-  if (folder instanceof Error || !folder.isDirectory) {
-    throw new OperationError(
-      `cannot create a temporary file in "${dir}": ${
-        folder instanceof Error ? describeCause(folder) : "it is not a folder"
-      }`,
-    );
-  }
+  const dir = await tempFolder(options);
   // A temp like every other (registered, with its "alive" marker), only read, never published:
   // removed on every way out, including a broken pipe when the connection drops.
   const { withTempFile } = await tempFiles();
@@ -295,15 +305,7 @@ export async function servePull2(
     if (result.kind === "image") return;
     closeCounter();
     const why = `${result.reason}: ${result.detail}`;
-    const dir = options.tmpDir || options.envTmpDir || "/tmp";
-    const folder = await Deno.stat(dir).catch((cause) => cause as Error);
-    if (folder instanceof Error || !folder.isDirectory) {
-      throw new OperationError(
-        `cannot create a temporary file in "${dir}": ${
-          folder instanceof Error ? describeCause(folder) : "it is not a folder"
-        }`,
-      );
-    }
+    const dir = await tempFolder(options);
     const [{ withTempFile }, { snapshotDatabase }] = await Promise.all([tempFiles(), snapshots()]);
     await withTempFile(dir, "remote.db", async (temp) => {
       await snapshotDatabase(db, temp, { busyTimeoutMs: options.busyTimeoutMs });

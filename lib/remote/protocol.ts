@@ -39,11 +39,35 @@ export class NoHeaderError extends OperationError {}
  * @throws {OperationError} when another protocol version answers, or a line is endless
  */
 export async function readHeader<T>(reader: StreamReader, host: string): Promise<T> {
+  const { version, json } = await findHeaderLine(reader, host);
+  if (version !== PROTOCOL) {
+    throw new OperationError(
+      `"${host}" speaks litekeep protocol ${version}, this litekeep speaks ${PROTOCOL}`,
+      {
+        hint:
+          "the remote litekeep is older or newer: install the same version on both hosts, or use --remote-tool python3",
+      },
+    );
+  }
+  return parseJson<T>(json, host);
+}
+
+/**
+ * Finds a `LITEKEEP <version> {...}` line of any version, skipping up to 64 KiB of banner
+ * lines before it: the one header search of protocols 1 and 2.
+ *
+ * @returns the version and the header's JSON text
+ * @throws {NoHeaderError} when no header comes
+ * @throws {OperationError} when a line is endless
+ */
+export async function findHeaderLine(
+  reader: StreamReader,
+  host: string,
+): Promise<{ version: number; json: string }> {
   let skipped = 0;
-  let line: string | undefined;
-  let m: RegExpExecArray | null = null;
   let first: string | undefined;
   for (;;) {
+    let line: string | undefined;
     try {
       line = await reader.line(MAX_HEADER_BYTES);
     } catch (error) {
@@ -51,30 +75,18 @@ export async function readHeader<T>(reader: StreamReader, host: string): Promise
       throw malformed(host, "header", `a line longer than ${MAX_HEADER_BYTES >> 20} MiB`);
     }
     if (line === undefined) break;
-    m = /^LITEKEEP (\d+) (\{.*\})$/.exec(line);
-    if (m) break;
+    const m = /^LITEKEEP (\d+) (\{.*\})$/.exec(line);
+    if (m) return { version: Number(m[1]), json: m[2] };
     first ??= line;
     skipped += line.length + 1;
     if (skipped > 1 << 16) break;
   }
-  if (!m) {
-    throw new NoHeaderError(
-      `Unexpected answer from "${host}": ${
-        first === undefined ? "nothing (the connection closed)" : JSON.stringify(first.slice(0, 80))
-      }`,
-      { hint: "something on the remote printed text; check its shell startup files" },
-    );
-  }
-  if (Number(m[1]) !== PROTOCOL) {
-    throw new OperationError(
-      `"${host}" speaks litekeep protocol ${m[1]}, this litekeep speaks ${PROTOCOL}`,
-      {
-        hint:
-          "the remote litekeep is older or newer: install the same version on both hosts, or use --remote-tool python3",
-      },
-    );
-  }
-  return parseJson<T>(m[2], host);
+  throw new NoHeaderError(
+    `Unexpected answer from "${host}": ${
+      first === undefined ? "nothing (the connection closed)" : JSON.stringify(first.slice(0, 80))
+    }`,
+    { hint: "something on the remote printed text; check its shell startup files" },
+  );
 }
 
 /** Reads the trailer line: `{"sha256": 64 hex digits or null}`, and nothing after it. */

@@ -82,8 +82,8 @@ import { createHash } from "node:crypto";
 import { constants, gunzipSync, gzipSync, zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { describeCause, OperationError } from "../errors.ts";
 import type { TableSummary } from "../engine/sqlite.ts";
-import { LineTooLongError, malformed, MAX_HEADER_BYTES, type StreamReader } from "./stream.ts";
-import { NoHeaderError } from "./protocol.ts";
+import { malformed, type StreamReader } from "./stream.ts";
+import { findHeaderLine } from "./protocol.ts";
 
 /** The protocol version of this module. */
 export const PROTOCOL2 = 2;
@@ -301,37 +301,14 @@ function lost(who: string): OperationError {
  * @throws {OperationError} when another version answers or a field is wrong
  */
 export async function readHeader2(reader: StreamReader, host: string): Promise<Header2> {
-  let skipped = 0;
-  let first: string | undefined;
-  for (;;) {
-    let line: string | undefined;
-    try {
-      line = await reader.line(MAX_HEADER_BYTES);
-    } catch (error) {
-      if (!(error instanceof LineTooLongError)) throw error;
-      throw malformed(host, "header", `a line longer than ${MAX_HEADER_BYTES >> 20} MiB`);
-    }
-    if (line === undefined) break;
-    const m = /^LITEKEEP (\d+) (\{.*\})$/.exec(line);
-    if (m) {
-      if (Number(m[1]) !== PROTOCOL2) {
-        throw new OperationError(
-          `"${host}" answered in litekeep protocol ${m[1]} where ${PROTOCOL2} was asked for`,
-          { hint: "install the same litekeep version on both hosts" },
-        );
-      }
-      return checkHeader2(parseJsonPayload(encoder.encode(m[2]), host), host);
-    }
-    first ??= line;
-    skipped += line.length + 1;
-    if (skipped > 1 << 16) break;
+  const { version, json } = await findHeaderLine(reader, host);
+  if (version !== PROTOCOL2) {
+    throw new OperationError(
+      `"${host}" answered in litekeep protocol ${version} where ${PROTOCOL2} was asked for`,
+      { hint: "install the same litekeep version on both hosts" },
+    );
   }
-  throw new NoHeaderError(
-    `Unexpected answer from "${host}": ${
-      first === undefined ? "nothing (the connection closed)" : JSON.stringify(first.slice(0, 80))
-    }`,
-    { hint: "something on the remote printed text; check its shell startup files" },
-  );
+  return checkHeader2(parseJsonPayload(encoder.encode(json), host), host);
 }
 
 /** Checks every field of a protocol-2 header. @throws {OperationError} naming the field */
