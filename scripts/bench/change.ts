@@ -8,6 +8,7 @@
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
+import { random } from "../../tests/support/gym.ts";
 
 /** The gym's tables the change touches. */
 export const CHANGED_TABLES = ["members", "lockers", "rentals", "payments"] as const;
@@ -25,18 +26,6 @@ export interface ChangePlan {
   transactions: RowChange[][];
   updates: number;
   inserts: number;
-}
-
-/** A small deterministic generator (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

@@ -44,7 +44,7 @@ export interface Method {
 }
 
 /** A `litekeep pull` method; `extra` are its flags beyond source and destination. */
-function pull(
+export function pull(
   id: string,
   files: CopyFiles,
   extra: string[],

@@ -20,7 +20,7 @@ import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DatabaseSync } from "node:sqlite";
 import { applyChange, CHANGED_TABLES, planChange } from "./change.ts";
-import { helpChoices, type PullVariant, pullVariants } from "./pull_options.ts";
+import { helpChoices, pullVariants } from "./pull_options.ts";
 import {
   type BigPull,
   type Job,
@@ -34,7 +34,7 @@ import {
   type WriterCopy,
 } from "./jobs_report.ts";
 import { prepareSource } from "./remote.ts";
-import { type Method, METHODS, runCopy } from "./remote_copy.ts";
+import { type Method, METHODS, pull, runCopy } from "./remote_copy.ts";
 import { inspectCopy, judgeWriterCopy, tableRows } from "./remote_check.ts";
 import { createShapedLink } from "./netns.ts";
 import { rotate, spread } from "./report.ts";
@@ -87,24 +87,6 @@ async function takeRemote(log: string): Promise<{ rss: number | null; write: num
   return {
     rss: Math.max(...lines.map((l) => l[0])),
     write: lines.reduce((n, l) => n + l[1] * 512, 0),
-  };
-}
-
-function litekeepMethod(v: PullVariant, remoteBin: string): Method {
-  return {
-    id: v.label,
-    files: "snapshot",
-    litekeep: true,
-    argv: (c) =>
-      litekeepArgv([
-        "pull",
-        `${c.host}:${c.remoteDb}`,
-        c.out,
-        "--remote-bin",
-        remoteBin,
-        ...v.flags,
-        "--json",
-      ]),
   };
 }
 
@@ -209,7 +191,7 @@ export async function runJobs(
     log(`litekeep variants: ${variants.map((v) => v.label).join(", ")}`);
     const tools: Method[] = [
       ...OTHER_TOOLS.map((id) => METHODS[id]),
-      ...variants.map((v) => litekeepMethod(v, remoteBin)),
+      ...variants.map((v) => pull(v.label, "snapshot", v.flags)),
     ];
 
     await using link = await createShapedLink({

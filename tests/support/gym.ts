@@ -43,7 +43,7 @@ CREATE INDEX payments_paid_at ON payments(paid_at);
 `;
 
 /** A small fast deterministic generator (mulberry32). */
-function random(seed: number): () => number {
+export function random(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
