@@ -9,11 +9,10 @@
  *
  * @module
  */
-import { type BackupEntry, listBackups, readSetManifest } from "./names.ts";
+import { type BackupEntry, listBackupFolderOrFail, readSetManifest } from "./names.ts";
 import { readSidecar, type Sidecar } from "./checksum.ts";
 import { isNamedInFuture } from "./retention.ts";
 import { verifyBackup, type VerifyReport } from "../engine/verify.ts";
-import { describeCause, OperationError } from "../errors.ts";
 
 /**
  * The state of a backup's checksum: `ok` / `mismatch` (hashed, with `verify`), `not-checked`
@@ -194,15 +193,7 @@ export interface ListOptions {
  * @throws {OperationError} when the folder or its manifest cannot be read
  */
 export async function listBackupFolder(dir: string, options: ListOptions): Promise<BackupListing> {
-  let entries: BackupEntry[];
-  try {
-    entries = await listBackups(dir, options.stem);
-  } catch (cause) {
-    throw new OperationError(`Cannot list backups in "${dir}": ${describeCause(cause)}`, {
-      cause,
-      hint: "check the folder's permissions",
-    });
-  }
+  const entries = await listBackupFolderOrFail(dir, options.stem);
   const sets = await readSetManifest(dir);
   const facts: BackupFacts[] = [];
   for (const [i, entry] of entries.entries()) {

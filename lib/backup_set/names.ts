@@ -64,6 +64,23 @@ export function parseBackupName(
 }
 
 /**
+ * `listBackups` for the commands that go through a whole folder (prune, list): a folder that
+ * cannot be read is their error, named.
+ *
+ * @throws {OperationError} when `dir` cannot be read
+ */
+export async function listBackupFolderOrFail(dir: string, stem?: string): Promise<BackupEntry[]> {
+  try {
+    return await listBackups(dir, stem);
+  } catch (cause) {
+    throw new OperationError(`Cannot list backups in "${dir}": ${describeCause(cause)}`, {
+      cause,
+      hint: "check the folder's permissions",
+    });
+  }
+}
+
+/**
  * The backups in `dir`, oldest first (by the time in the name, then the `_N` suffix).
  *
  * @param stem only backups of this database stem

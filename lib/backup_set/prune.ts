@@ -9,7 +9,7 @@
  */
 import { basename } from "node:path";
 import { cleanTemps, STALE_TEMP_MS, syncDir } from "../files/atomic.ts";
-import { type BackupEntry, listBackups } from "./names.ts";
+import { type BackupEntry, listBackupFolderOrFail } from "./names.ts";
 import { exists } from "../engine/view.ts";
 import { CHECKSUM_ALGORITHMS } from "./checksum.ts";
 import { describeCause, OperationError } from "../errors.ts";
@@ -143,15 +143,7 @@ async function planWithoutLock(
     warnings: [],
     problems: [],
   };
-  let all: BackupEntry[];
-  try {
-    all = await listBackups(dir, options.stem);
-  } catch (cause) {
-    throw new OperationError(`Cannot list backups in "${dir}": ${describeCause(cause)}`, {
-      cause,
-      hint: "check the folder's permissions",
-    });
-  }
+  const all = await listBackupFolderOrFail(dir, options.stem);
   const stems = [...new Set(all.map((b) => b.stem))].sort();
   for (const stem of stems) {
     const backups = all.filter((b) => b.stem === stem).reverse();
