@@ -38,7 +38,7 @@ import { type Method, METHODS, pull, runCopy } from "./remote_copy.ts";
 import { inspectCopy, judgeWriterCopy, tableRows } from "./remote_check.ts";
 import { createShapedLink } from "./netns.ts";
 import { rotate, spread } from "./report.ts";
-import { PERMISSIONS } from "../../lib/permissions.ts";
+import { PERMISSIONS, V8_FLAGS } from "../../lib/permissions.ts";
 import { litekeepArgv, ROOT, startSshd } from "../../tests/support/sshd.ts";
 import { startWriter } from "../../tests/support/writer.ts";
 
@@ -65,12 +65,15 @@ export interface JobsOptions {
   command?: string;
 }
 
-/** A remote litekeep that appends `%M %O` (peak KiB, 512-byte blocks written) to `log`. */
+/**
+ * A remote litekeep that appends `%M %O` (peak KiB, 512-byte blocks written) to `log`, run with
+ * the V8 flags the compiled binary has baked in (without them its RSS is not the binary's).
+ */
 async function measuredRemoteLitekeep(dir: string, log: string): Promise<string> {
   const path = join(dir, "litekeep");
   await Deno.writeTextFile(
     path,
-    `#!/bin/sh\nexec /usr/bin/time -a -o ${log} -f "%M %O" ${Deno.execPath()} run --quiet ${
+    `#!/bin/sh\nexec /usr/bin/time -a -o ${log} -f "%M %O" ${Deno.execPath()} run --quiet --v8-flags=${V8_FLAGS.join(",")} ${
       PERMISSIONS.join(" ")
     } ${join(ROOT, "main.ts")} "$@"\n`,
   );
