@@ -103,6 +103,12 @@ Deno.test("helpChoices() reads the choices of a flag from today's and a later he
     "litekeep snapshot gzip",
     "litekeep scp",
   ]);
+  assert.deepEqual(pullVariants(["delta"], ["zstd"], true).map((v) => v.flags.join(" ")), [
+    "",
+    "--verify quick",
+    "--verify none --no-local-backup",
+    "--method delta",
+  ]);
 });
 
 function run(seconds: number, wireBytes: number, extra: Partial<JobRun> = {}): JobRun {

@@ -38,10 +38,23 @@ export interface PullVariant {
 /**
  * The pulls to run: the default (no flags), each method alone, and each method with each
  * compression but the first listed (the default), except `scp`, which copies files and does not
- * compress.
+ * compress. With `lighter` (the litekeep has `--verify` and `--no-local-backup`): also the
+ * default with `--verify quick`, and with neither check nor backup of the old local copy, which
+ * shows what the proofs cost beside the transfer.
  */
-export function pullVariants(methods: string[], compressions: string[]): PullVariant[] {
+export function pullVariants(
+  methods: string[],
+  compressions: string[],
+  lighter = false,
+): PullVariant[] {
   const out: PullVariant[] = [{ label: "litekeep (default)", flags: [] }];
+  if (lighter) {
+    out.push({ label: "litekeep --verify quick", flags: ["--verify", "quick"] });
+    out.push({
+      label: "litekeep --verify none --no-local-backup",
+      flags: ["--verify", "none", "--no-local-backup"],
+    });
+  }
   for (const m of methods) {
     out.push({ label: `litekeep ${m}`, flags: ["--method", m] });
     if (m === "scp") continue;

@@ -73,9 +73,9 @@ async function measuredRemoteLitekeep(dir: string, log: string): Promise<string>
   const path = join(dir, "litekeep");
   await Deno.writeTextFile(
     path,
-    `#!/bin/sh\nexec /usr/bin/time -a -o ${log} -f "%M %O" ${Deno.execPath()} run --quiet --v8-flags=${V8_FLAGS.join(",")} ${
-      PERMISSIONS.join(" ")
-    } ${join(ROOT, "main.ts")} "$@"\n`,
+    `#!/bin/sh\nexec /usr/bin/time -a -o ${log} -f "%M %O" ${Deno.execPath()} run --quiet --v8-flags=${
+      V8_FLAGS.join(",")
+    } ${PERMISSIONS.join(" ")} ${join(ROOT, "main.ts")} "$@"\n`,
   );
   await Deno.chmod(path, 0o755);
   return path;
@@ -189,7 +189,11 @@ export async function runJobs(
         stderr: "piped",
       }).output()).stdout,
     );
-    let variants = pullVariants(helpChoices(help, "--method"), helpChoices(help, "--compress"));
+    let variants = pullVariants(
+      helpChoices(help, "--method"),
+      helpChoices(help, "--compress"),
+      /--verify\b/.test(help) && /--no-local-backup\b/.test(help),
+    );
     if (options.variants) variants = variants.filter((v) => options.variants!.includes(v.label));
     log(`litekeep variants: ${variants.map((v) => v.label).join(", ")}`);
     const tools: Method[] = [
