@@ -13,6 +13,8 @@ import {
 } from "../lib/remote/zstd_level.ts";
 
 const FRAME = 256 << 10;
+/** A frame's reading and hashing, beside compression. */
+const OTHER_MS = 1;
 /** Compression milliseconds of one frame at each level: level 1 at 0.5 ms, as measured. */
 const cost = (level: number) => 0.5 * RELATIVE_COST[LEVELS.indexOf(level)];
 
@@ -31,7 +33,8 @@ function drive(
     const level = c.level;
     levels.push(level);
     const compressMs = compress(level);
-    c.observe({ bytes: FRAME, compressMs, waitMs: wait(level, compressMs) });
+    const waitMs = wait(level, compressMs);
+    c.observe({ bytes: FRAME, compressMs, waitMs, periodMs: OTHER_MS + compressMs + waitMs });
   }
   return levels;
 }
@@ -41,7 +44,7 @@ function drive(
  * bytes' time (`linkMs` at level 1, shrinking with the level as measured on a gym database).
  * The agent waits for the difference when the link is slower.
  */
-function link(linkMs: number, otherMs = 1) {
+function link(linkMs: number, otherMs = OTHER_MS) {
   const size: Record<number, number> = { 1: 10.83, 3: 10.88, 6: 8.99, 8: 8.67 };
   return (level: number, compressMs: number) =>
     Math.max(0.05, linkMs * size[level] / size[1] - otherMs - compressMs);
@@ -127,6 +130,18 @@ Deno.test("LevelController follows a link that gets slower, then faster", () => 
   const slow = drive(c, 30 * WINDOW_FRAMES, link(11));
   const again = drive(c, 20 * WINDOW_FRAMES, () => 0.05);
   assert.deepEqual([fast.at(-1), slow.at(-1), again.at(-1)], [1, 8, 1]);
+});
+
+Deno.test("LevelController goes back to a faster pace when the wait is not the link's", () => {
+  const c = new LevelController();
+  // Every frame waits 3 ms at any level (another process holds the core, or the receiver is
+  // slow): the wait covers level 6's extra cost, but each frame at 6 takes longer than at 3.
+  // Each trial of 6 lasts one window, and after two failed ones it is retried one window in
+  // nine.
+  const levels = drive(c, 80 * WINDOW_FRAMES, () => 3);
+  assert.ok(levels.some((l) => l > 3), "it tried 6");
+  const tail = levels.slice(-45 * WINDOW_FRAMES).filter((l) => l > 3).length / WINDOW_FRAMES;
+  assert.ok(tail <= 5, `${tail} of the last 45 windows above 3`);
 });
 
 Deno.test("LevelController with forced levels cycles them frame by frame, whatever the costs", () => {

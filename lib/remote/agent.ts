@@ -394,6 +394,9 @@ async function streamImage(image: PinnedImage, s: StreamContext): Promise<void> 
   // time a frame spent compressing against the time its write waited (zstd_level.ts). Any
   // level decodes the same, so the receiver needs nothing.
   const levels = new LevelController(s.zstdLevels);
+  // The end of the last frame's write: a frame's whole time runs from there (the first's from
+  // its compression).
+  let lastWritten: number | undefined;
   const send = async (payload: Uint8Array | undefined) => {
     if (!payload) return;
     if (s.compress !== "zstd") {
@@ -404,11 +407,14 @@ async function streamImage(image: PinnedImage, s: StreamContext): Promise<void> 
     const wire = compressPayload(payload, "zstd", levels.level);
     const compressed = performance.now();
     await sendFrame(FRAME.PAGES, wire);
+    const written = performance.now();
     levels.observe({
       bytes: payload.length,
       compressMs: compressed - started,
-      waitMs: performance.now() - compressed,
+      waitMs: written - compressed,
+      periodMs: written - (lastWritten ?? started),
     });
+    lastWritten = written;
   };
   const asWritten = (pageNo: number, page: Uint8Array) =>
     pageNo === 1 ? selfContainedPage1(page) : page;

@@ -20,6 +20,16 @@
  *   0.1-0.3 ms here, a tenth of a level-6 frame's compression);
  * - else keep the level.
  *
+ * The wait is not always the link's: on one core, time the agent waits may be time sshd or
+ * another process held that core, or the receiver may be short of CPU, and then a harder level
+ * only takes from them. So every raise is a trial: when the first window at the new level is
+ * {@linkcode PACE_MARGIN} slower (a frame's whole time, reading to written, per byte of pages)
+ * than the window before it, the level goes back. After any step down no raise is tried for
+ * {@linkcode HOLD_WINDOWS} windows, twice and then four times that after trials that failed in
+ * a row: a level that does not pay is retried one window in nine at most. (The margin is wide
+ * because over a shaped link the pace of two windows at the same level differs by up to half:
+ * ssh and TCP take the data in bursts.)
+ *
  * Raising when the wait covers the extra cost is exact for an ideal pipeline: the frame's time
  * is the larger of the agent's work and the link's, and the next level only adds the first and
  * only shrinks the second. The margin is for what is not ideal: the estimate of a level not yet
@@ -48,6 +58,10 @@ export const RAISE_MARGIN = 2;
 export const RAISE_WAIT = 0.5;
 /** Lower when the wait is under this share of the compression time. */
 export const LOWER_WAIT = 0.25;
+/** A raise is undone when its first window's pace is this share slower than before it. */
+export const PACE_MARGIN = 0.25;
+/** Windows without a raise after a step down. */
+export const HOLD_WINDOWS = 2;
 
 /** What one frame cost, as the sender measured it. */
 export interface FrameCost {
@@ -57,6 +71,11 @@ export interface FrameCost {
   compressMs: number;
   /** Milliseconds spent waiting for the sink to take the compressed frame. */
   waitMs: number;
+  /**
+   * Milliseconds of the frame's whole time, from the end of the last frame's write (or the
+   * start) to the end of this one's: reading and hashing its pages, compressing, waiting.
+   */
+  periodMs: number;
 }
 
 /**
@@ -69,8 +88,14 @@ export class LevelController {
   #forced: readonly number[] | undefined;
   #frame = 0;
   #window: FrameCost[] = [];
-  /** Milliseconds per byte each step cost when it last ran a whole window. */
+  /** Milliseconds of compression per byte of each step, when it last ran a whole window. */
   #costPerByte: (number | undefined)[] = LEVELS.map(() => undefined);
+  /** The pace of the window before the last raise, until the first window after it. */
+  #trial: number | undefined;
+  /** Windows left without a raise. */
+  #hold = 0;
+  /** Raises undone in a row. */
+  #failures = 0;
 
   constructor(forced?: readonly number[]) {
     this.#step = LEVELS.indexOf(START_LEVEL);
@@ -100,17 +125,35 @@ export class LevelController {
     const compressMs = window.reduce((n, f) => n + f.compressMs, 0) / frames;
     const waitMs = window.reduce((n, f) => n + f.waitMs, 0) / frames;
     const here = compressMs / bytes;
+    const pace = window.reduce((n, f) => n + f.periodMs, 0) / frames / bytes;
     this.#costPerByte[this.#step] = here;
-    if (this.#step + 1 < LEVELS.length) {
+    if (this.#hold > 0) this.#hold--;
+    if (this.#trial !== undefined) {
+      const before = this.#trial;
+      this.#trial = undefined;
+      if (pace > before * (1 + PACE_MARGIN)) {
+        this.#failures = Math.min(this.#failures + 1, 2);
+        this.#down();
+        return;
+      }
+      this.#failures = 0;
+    }
+    if (this.#step + 1 < LEVELS.length && this.#hold === 0) {
       const next = this.#costPerByte[this.#step + 1] ??
         here * RELATIVE_COST[this.#step + 1] / RELATIVE_COST[this.#step];
       const extraMs = Math.max(0, next - here) * bytes;
       if (waitMs > RAISE_MARGIN * extraMs && waitMs >= RAISE_WAIT * compressMs) {
         this.#step++;
+        this.#trial = pace;
         return;
       }
     }
-    if (this.#step > 0 && waitMs < LOWER_WAIT * compressMs) this.#step--;
+    if (this.#step > 0 && waitMs < LOWER_WAIT * compressMs) this.#down();
+  }
+
+  #down(): void {
+    this.#step--;
+    this.#hold = HOLD_WINDOWS << this.#failures;
   }
 }
 
