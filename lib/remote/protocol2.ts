@@ -55,7 +55,8 @@
  * not on the wire: a zstd frame decodes the same at any level, so a receiver takes whatever
  * comes. The litekeep agent adapts it to backpressure (lib/remote/zstd_level.ts: harder when
  * its writes wait on the link, lighter when it is CPU-bound; levels 1-8, starting at 3), for
- * the snapshot's and the delta's pages alike. Page 1 is sent as the local file will hold it: bytes 18-19
+ * the snapshot's and the delta's pages alike. Tests only: `LITEKEEP_ZSTD_LEVELS=1,19,6` in the
+ * agent's environment makes it cycle through those levels instead (lib/commands/agent.ts). Page 1 is sent as the local file will hold it: bytes 18-19
  * set to 1 (rollback-journal mode, self-contained).
  *
  * ## Hashes
