@@ -9,6 +9,7 @@
 import { serveInfo, servePull2, serveSnapshot } from "../remote/agent.ts";
 import { type Compress2, defaultCompress2, PROTOCOL2 } from "../remote/protocol2.ts";
 import { StreamReader } from "../remote/stream.ts";
+import { parseForcedLevels } from "../remote/zstd_level.ts";
 import type { Context } from "../cli/context.ts";
 import { BusyError, LitekeepError, UsageError } from "../errors.ts";
 import { PROTOCOL } from "../remote/scripts.ts";
@@ -112,7 +113,20 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
       const input = new StreamReader(ctx.io.stdinStream?.() ?? new Blob([]).stream(), {
         host: "the local litekeep",
       });
-      await servePull2(flags.db, { ...options, compress: flags.compress2 }, sink, input);
+      // Tests only: a zstd level sequence to cycle through instead of the adaptive choice,
+      // to prove that frames of mixed levels make the same copy (tests/pull_levels2_test.ts).
+      let zstdLevels: number[] | undefined;
+      try {
+        zstdLevels = parseForcedLevels(ctx.io.env("LITEKEEP_ZSTD_LEVELS"));
+      } catch (error) {
+        return fail("usage", (error as Error).message);
+      }
+      await servePull2(
+        flags.db,
+        { ...options, compress: flags.compress2, zstdLevels },
+        sink,
+        input,
+      );
     } else if (flags.op === "snapshot") await serveSnapshot(flags.db, options, sink);
     else if (flags.op === "delta") {
       await serveSnapshot(flags.db, options, sink, await ctx.io.readStdin());

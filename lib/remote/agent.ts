@@ -39,6 +39,7 @@ import {
   selfContainedPage1,
   type Trailer2,
 } from "./protocol2.ts";
+import { LevelController } from "./zstd_level.ts";
 
 // Protocol 1 (`snapshot`, `delta`, `info`) and protocol 2's backup-API fallback are loaded when
 // used: a protocol-2 pull never loads them (each module costs the agent memory: its peak RSS
@@ -244,6 +245,11 @@ export interface Agent2Options {
   orderBy: Record<string, string>;
   busyTimeoutMs: number;
   envTmpDir?: string;
+  /**
+   * zstd levels to cycle through frame by frame instead of the adaptive choice (tests only:
+   * `LITEKEEP_ZSTD_LEVELS`, see lib/commands/agent.ts).
+   */
+  zstdLevels?: number[];
 }
 
 const LOCAL = "the local litekeep";
@@ -288,6 +294,7 @@ export async function servePull2(
       sink,
       input,
       compress: options.compress,
+      zstdLevels: options.zstdLevels,
       orderBy: options.orderBy,
       conn: () => counter!,
       reader,
@@ -348,6 +355,7 @@ interface StreamContext {
   sink: Sink;
   input: StreamReader;
   compress: Compress2;
+  zstdLevels?: number[];
   orderBy: Record<string, string>;
   conn: () => DatabaseSync;
   reader: Header2["reader"];
@@ -382,8 +390,31 @@ async function streamImage(image: PinnedImage, s: StreamContext): Promise<void> 
     await s.sink(frameHead(type, payload.length));
     await s.sink(payload);
   };
+  // zstd's level adapts to backpressure, for the snapshot's and the delta's pages alike: the
+  // time a frame spent compressing against the time its write waited (zstd_level.ts). Any
+  // level decodes the same, so the receiver needs nothing.
+  const levels = new LevelController(s.zstdLevels);
+  // The end of the last frame's write: a frame's whole time runs from there (the first's from
+  // its compression).
+  let lastWritten: number | undefined;
   const send = async (payload: Uint8Array | undefined) => {
-    if (payload) await sendFrame(FRAME.PAGES, compressPayload(payload, s.compress));
+    if (!payload) return;
+    if (s.compress !== "zstd") {
+      await sendFrame(FRAME.PAGES, compressPayload(payload, s.compress));
+      return;
+    }
+    const started = performance.now();
+    const wire = compressPayload(payload, "zstd", levels.level);
+    const compressed = performance.now();
+    await sendFrame(FRAME.PAGES, wire);
+    const written = performance.now();
+    levels.observe({
+      bytes: payload.length,
+      compressMs: compressed - started,
+      waitMs: written - compressed,
+      periodMs: written - (lastWritten ?? started),
+    });
+    lastWritten = written;
   };
   const asWritten = (pageNo: number, page: Uint8Array) =>
     pageNo === 1 ? selfContainedPage1(page) : page;
