@@ -283,6 +283,12 @@ export interface FileWriter extends Disposable {
   /** Writes `bytes` at byte `offset`. */
   writeAt(offset: number, bytes: Uint8Array): void;
   /**
+   * Writes `bytes` at byte `offset` on a thread of Deno's pool (a write to the page cache blocks
+   * while the disk catches up), so the caller goes on meanwhile. It seeks, then writes: no other
+   * write of this writer may start before it settles, and `bytes` must not change until then.
+   */
+  writeAtAsync(offset: number, bytes: Uint8Array): Promise<void>;
+  /**
    * Flushes what was written so far to the disk (fdatasync) on a thread of Deno's pool, so that
    * the caller goes on writing meanwhile; the writer must not be disposed before it settles.
    */
@@ -301,6 +307,11 @@ export function openWriter(path: string): FileWriter {
       file.seekSync(offset, Deno.SeekMode.Start);
       let written = 0;
       while (written < bytes.length) written += file.writeSync(bytes.subarray(written));
+    },
+    async writeAtAsync(offset, bytes) {
+      file.seekSync(offset, Deno.SeekMode.Start);
+      let written = 0;
+      while (written < bytes.length) written += await file.write(bytes.subarray(written));
     },
     syncData() {
       return file.syncData();

@@ -189,6 +189,10 @@ async function snapshotFromPages(
     : undefined;
   // The flush of the last FLUSH_BYTES, running while the next ones are read and written.
   let syncing: Promise<void> | undefined;
+  // Two buffers: one is written on Deno's thread pool (its write blocks while the disk catches
+  // up) while the other is filled and hashed here; a buffer is reused only once its write is done.
+  let spare: Uint8Array | undefined;
+  let writing: Promise<void> | undefined;
   let result: PageReadResult;
   using out = openWriter(dest);
   const flush = async () => {
@@ -196,7 +200,12 @@ async function snapshotFromPages(
     try {
       const bytes = buffer.subarray(0, filled);
       hash?.update(bytes);
-      out.writeAt(flushedAt, bytes);
+      // One write at a time, in file order: the file is then exactly the bytes hashed.
+      await writing;
+      writing = out.writeAtAsync(flushedAt, bytes);
+      // Its error is thrown where it is awaited, not reported as unhandled before that.
+      writing.catch(() => {});
+      [buffer, spare] = [spare ?? new Uint8Array(buffer.length), buffer];
       const before = Math.floor(flushedAt / FLUSH_BYTES);
       flushedAt += filled;
       filled = 0;
@@ -206,6 +215,7 @@ async function snapshotFromPages(
       if (Math.floor(flushedAt / FLUSH_BYTES) > before) {
         await syncing;
         syncing = out.syncData();
+        syncing.catch(() => {});
       }
     } catch (error) {
       throw writeFailed(error);
@@ -243,8 +253,14 @@ async function snapshotFromPages(
     }
     if (result.kind === "fallback") return { reason: result.reason, detail: result.detail };
     await flush();
+    try {
+      await writing;
+    } catch (error) {
+      throw writeFailed(error);
+    }
   } finally {
-    // The descriptor stays open until its flush has settled (its error, if any, is below).
+    // The descriptor stays open until its write and flush have settled (errors: above, below).
+    await writing?.catch(() => {});
     await syncing?.catch(() => {});
   }
   try {
