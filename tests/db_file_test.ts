@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join, relative } from "node:path";
 import { hashFile } from "../lib/backup_set/checksum.ts";
 import { checkDatabaseFile, openReadOnly } from "../lib/engine/sqlite.ts";
+import { readAt } from "../lib/engine/db_file.ts";
 import { databaseStats } from "../lib/backup_set/stats.ts";
 import { localInfo } from "../lib/remote/info.ts";
 import { have, makeDb, ROOT, tempDir } from "./_helpers.ts";
@@ -61,6 +62,43 @@ Deno.test("openReadOnly() keeps descriptors only while a connection is open", as
   }
   // Closed with its last connection: nothing leaks however often this runs.
   assert.equal(fds(), before);
+});
+
+Deno.test("raw reads follow a name to the file it shows now: replaced, renamed over, symlink retargeted", async () => {
+  await using dir = await tempDir();
+  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  const write = (name: string, content: string) =>
+    Deno.writeTextFileSync(join(dir.path, name), content);
+  const db = join(dir.path, "gym.db");
+  makeDb(db, { payments: 50 });
+  write("a.bin", "first a");
+  write("b.bin", "second b");
+  const link = join(dir.path, "link.bin");
+  Deno.symlinkSync(join(dir.path, "a.bin"), link);
+  // With and without a connection open (descriptors kept, or opened and closed per read).
+  for (const connected of [false, true]) {
+    using reader = connected ? openReadOnly(db, 1000) : undefined;
+    reader?.prepare("SELECT count(*) FROM payments").get();
+    assert.equal(text(readAt(link, 0, 100)), "first a");
+    Deno.removeSync(link);
+    Deno.symlinkSync(join(dir.path, "b.bin"), link);
+    assert.equal(text(readAt(link, 0, 100)), "second b", "the retargeted symlink");
+    Deno.removeSync(link);
+    Deno.symlinkSync(join(dir.path, "a.bin"), link);
+    assert.equal(text(readAt(link, 0, 100)), "first a", "retargeted back");
+    // A file renamed over the name: the new inode is read, not a kept descriptor of the old.
+    const plain = join(dir.path, "plain.bin");
+    write("plain.bin", "old file");
+    assert.equal(text(readAt(plain, 0, 100)), "old file");
+    write("new.bin", "new file");
+    Deno.renameSync(join(dir.path, "new.bin"), plain);
+    assert.equal(text(readAt(plain, 0, 100)), "new file", "the file renamed over it");
+    // A plain name replaced by a symlink to another file.
+    Deno.removeSync(plain);
+    Deno.symlinkSync(join(dir.path, "b.bin"), plain);
+    assert.equal(text(readAt(plain, 0, 100)), "second b", "the name now a symlink");
+    Deno.removeSync(plain);
+  }
 });
 
 /**

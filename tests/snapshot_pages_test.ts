@@ -10,7 +10,8 @@ import assert from "node:assert/strict";
 import { backup, DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { snapshotDatabase } from "../lib/engine/snapshot.ts";
-import { ls, makeDb, python3Until, runCli, sqlite3, tempDir } from "./_helpers.ts";
+import { backupDatabase, backupTestHooks } from "../lib/backup_set/backup.ts";
+import { have, ls, makeDb, python3Until, runCli, sqlite3, tempDir } from "./_helpers.ts";
 import { ledgerIds, startLedgerWriter } from "./support/ledger.ts";
 
 /** Page 1 bytes a backup API copy rewrites (change counter, schema cookie, version-valid-for); 18-19 are checked apart. */
@@ -180,4 +181,116 @@ Deno.test("backup --json and --verbose say how the snapshot was copied", async (
   assert.match(fell.stderr, /debug: snapshot: copied by SQLite's backup API, .*\(journal: /);
   const quiet = await runCli(["backup", db]);
   assert.doesNotMatch(quiet.stderr, /snapshot: copied/);
+});
+
+const NOW = new Date(2025, 9, 19, 15, 55, 38);
+const TOOLS = { sha256: "sha256sum", md5: "md5sum" } as const;
+
+/** What `sha256sum` / `md5sum` print for `file`: the independent judge of a sidecar's hex. */
+async function toolHex(file: string, algorithm: "sha256" | "md5"): Promise<string> {
+  const out = await new Deno.Command(TOOLS[algorithm], { args: [file], stdout: "piped" }).output();
+  assert.ok(out.success, `${TOOLS[algorithm]} ${file} failed`);
+  return new TextDecoder().decode(out.stdout).split(" ")[0];
+}
+
+/** Runs `sha256sum -c` / `md5sum -c` on the backup's sidecar from inside its folder. */
+async function sidecarChecks(file: string, algorithm: "sha256" | "md5"): Promise<boolean> {
+  const slash = file.lastIndexOf("/");
+  const out = await new Deno.Command(TOOLS[algorithm], {
+    args: ["-c", `${file.slice(slash + 1)}.${algorithm}`],
+    cwd: file.slice(0, slash),
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  return out.success;
+}
+
+for (const pageSize of [512, 4096, 65536]) {
+  Deno.test(`the page reader's snapshot is hashed as it is written: sha256sum -c and md5sum -c agree (${pageSize}-byte pages)`, async () => {
+    await using dir = await tempDir();
+    const db = join(dir.path, "live.db");
+    await walOnlyRows(db, pageSize);
+    assert.ok((await Deno.stat(`${db}-wal`)).size > 0, "the rows must be in the -wal");
+    for (const algorithm of ["sha256", "md5"] as const) {
+      assert.ok(await have(TOOLS[algorithm]), `${TOOLS[algorithm]} is needed`);
+      // The snapshot itself gives the hex of the bytes it wrote.
+      const copy = join(dir.path, `copy-${algorithm}.db`);
+      const snap = await snapshotDatabase(db, copy, { busyTimeoutMs: 5000, checksum: algorithm });
+      assert.equal(snap.method, "pages");
+      assert.deepEqual(snap.checksum, { algorithm, hex: await toolHex(copy, algorithm) });
+      // And a backup's sidecar, made from that hex, passes the coreutils check.
+      const backupDir = join(dir.path, `backups-${algorithm}`);
+      const result = await backupDatabase({
+        db,
+        backupDir,
+        now: NOW,
+        checksum: algorithm,
+        verify: "none",
+      });
+      assert.equal(result.snapshot.method, "pages");
+      assert.equal(result.checksum?.hex, await toolHex(result.file, algorithm));
+      assert.ok(await sidecarChecks(result.file, algorithm), `${TOOLS[algorithm]} -c failed`);
+      assert.equal(await sqlite3(result.file, "SELECT count(*) FROM t"), "560");
+    }
+  });
+}
+
+Deno.test("sidecars hashed as the copy is written pass sha256sum -c under a 300 commits/s writer", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "gym.db");
+  makeDb(db, { payments: 20_000 });
+  await using writer = await startLedgerWriter(db, dir.path, 300);
+  const backupDir = join(dir.path, "backups");
+  const files: string[] = [];
+  for (let n = 0; n < 12; n++) {
+    const algorithm = n % 2 ? "md5" : "sha256";
+    const result = await backupDatabase({
+      db,
+      backupDir,
+      now: new Date(NOW.getTime() + n * 1000),
+      checksum: algorithm,
+      verify: n % 3 ? "none" : "quick",
+    });
+    assert.equal(result.snapshot.method, "pages", JSON.stringify(result.snapshot.fallback));
+    assert.ok(await sidecarChecks(result.file, algorithm), `${result.file}: sidecar wrong`);
+    files.push(result.file);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+  }
+  const ledger = await writer.stop();
+  assert.ok(ledger.committed.length > 100, `only ${ledger.committed.length} commits`);
+  const counts = new Set<number>();
+  for (const file of files) {
+    assert.equal(await sqlite3(file, "PRAGMA integrity_check"), "ok", file);
+    counts.add(ledgerIds([file]).size);
+  }
+  assert.ok(counts.size > 1, "the writer's commits must land between the backups");
+});
+
+Deno.test("the sidecar is the hash of what was written: no pass reads the backup back", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "gym.db");
+  makeDb(db, { payments: 3000 });
+  let written = "";
+  // Once the copy is written and synced, and before the sidecar is made, a byte of the file
+  // changes on disk: a hash that read the file back would hash the changed byte.
+  backupTestHooks.afterCopy = async (temp) => {
+    written = await toolHex(temp, "sha256");
+    const size = (await Deno.stat(temp)).size;
+    using f = await Deno.open(temp, { read: true, write: true });
+    await f.seek(size - 100, Deno.SeekMode.Start);
+    const byte = new Uint8Array(1);
+    await f.read(byte);
+    await f.seek(size - 100, Deno.SeekMode.Start);
+    await f.write(new Uint8Array([byte[0] ^ 0xff]));
+  };
+  try {
+    const result = await backupDatabase({ db, now: NOW, verify: "none" });
+    assert.equal(result.snapshot.method, "pages");
+    assert.ok(written.length === 64, "the hook must have run");
+    assert.equal(result.checksum?.hex, written);
+    assert.notEqual(await toolHex(result.file, "sha256"), written, "the file must have changed");
+    assert.equal(await sidecarChecks(result.file, "sha256"), false);
+  } finally {
+    backupTestHooks.afterCopy = undefined;
+  }
 });

@@ -96,6 +96,13 @@ export interface BackupResult {
   warnings: string[];
 }
 
+/**
+ * For tests only: `afterCopy` runs once the copy is written and synced, before it is checked
+ * and its sidecar made (how a test proves the sidecar is the hash of what was written, with no
+ * pass reading the file back). Nothing in lib/ sets it.
+ */
+export const backupTestHooks: { afterCopy?: (temp: string) => void | Promise<void> } = {};
+
 /** How a backup's temporary file ends: pull's and restore's temps in the same folder do not. */
 const BACKUP_TEMP_SUFFIX = "_backup.db";
 
@@ -225,7 +232,8 @@ export async function backupHoldingLocks(
 }
 
 /**
- * Snapshots the database into `temp`, syncs it, then checks and hashes the synced copy.
+ * Snapshots the database into `temp` (hashed as it is written, when the page reader copies),
+ * syncs it, then checks it (and hashes the backup API's copy).
  *
  * @throws {OperationError} when the copy fails its check: it is then discarded
  */
@@ -239,16 +247,24 @@ async function copyAndCheck(
   const snap = await snapshotDatabase(db, temp, {
     busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
     sourceChecked: options.sourceChecked,
+    // The page reader hashes the copy as it writes it; the backup API's copy is hashed below.
+    checksum: checksum === "none" ? undefined : checksum,
     onProgress: (copiedPages, totalPages) =>
       options.onProgress?.({ phase: "copy", copiedPages, totalPages }),
   });
   await syncFile(temp);
+  await backupTestHooks.afterCopy?.(temp);
   options.onProgress?.({ phase: "check" });
-  // Hash here while a worker checks: two cores, one pass each over the same synced file.
+  // The page reader's copy was hashed as it was written (`snap.checksum`). The backup API's is
+  // hashed here, from the synced file, while a worker checks it: two cores, one pass each.
   const [inspection, hex] = await Promise.all([
     // --verify none reads nothing back, not even row counts: the copy alone is timed.
     verify === "none" ? tableNamesOnly(temp) : inspectInWorker(temp, verify),
-    checksum === "none" ? Promise.resolve(null) : hashFile(temp, checksum),
+    checksum === "none"
+      ? Promise.resolve(null)
+      : snap.checksum?.algorithm === checksum
+      ? Promise.resolve(snap.checksum.hex)
+      : hashFile(temp, checksum),
   ]);
   if (inspection.problems.length > 0) {
     throw new OperationError(

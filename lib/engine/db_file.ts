@@ -44,18 +44,54 @@ interface Kept {
   ino: number | null;
 }
 
-/** The database a file belongs to (itself, or the one its suffix names), by real path. */
-function canonical(path: string): { db: string; file: string } {
+/**
+ * Real paths of databases, by absolute name: `realpath(3)` costs a syscall per path component,
+ * and the page reader and protocol 2's delta read through here once a batch or a page (~0.1 s of
+ * a 100 MB delta pull). See {@linkcode canonical} for why a cached one is safe.
+ */
+const realPaths = new Map<string, string>();
+/** More distinct databases than this in one run is not a use litekeep has: start over. */
+const REAL_PATHS_MAX = 1024;
+
+/**
+ * The database a file belongs to (itself, or the one its suffix names), by real path, and the
+ * absolute name it was given by (`shown`) when that is not `file`.
+ *
+ * `fresh` (what `connectionOpened` asks) always resolves the name; reads may use the real path
+ * cached for it. Why a cached one never sends a read to another file than a fresh one would:
+ * - `realpath` depends on names only, never on which inode a name holds: a file replaced or
+ *   renamed over under the same name (a new `-wal`, a restore's rename) resolves to the same
+ *   path as before, and `acquire` then stats and opens that path, so it reaches the new file
+ *   exactly as before, and tells a kept descriptor of the old inode from it by `ino`.
+ * - A name that resolved to itself (no symlink in it) names, when opened, whatever a fresh
+ *   `realpath` of it would name: the kernel follows the same components. A read reaches the
+ *   same inode; only the table key could differ, if a component became a symlink since, and
+ *   `connectionOpened` resolves afresh and updates the cache, so a connection's key and the
+ *   reads after it agree (a rename of the path under an open connection is outside what the
+ *   locks can survive anyway: the connection's own key was fixed at its open).
+ * - A name that went through a symlink (`shown` differs from `file`): `acquire` checks that both
+ *   names still show the same inode, else it resolves afresh. A retargeted symlink is followed.
+ * A name that does not exist is not cached: it may appear later, as a symlink.
+ */
+function canonical(path: string, fresh = false): { db: string; file: string; shown?: string } {
   const abs = resolve(path);
   const suffix = SIDE_SUFFIXES.find((s) => abs.endsWith(s)) ?? "";
-  let db = abs.slice(0, abs.length - suffix.length);
-  try {
-    // Locks belong to the file, not to the name: a symlink must share the table entry.
-    db = Deno.realPathSync(db);
-  } catch {
-    // Not there (yet): the name is all there is.
+  const name = abs.slice(0, abs.length - suffix.length);
+  let db = fresh ? undefined : realPaths.get(name);
+  if (db === undefined) {
+    db = name;
+    try {
+      // Locks belong to the file, not to the name: a symlink must share the table entry.
+      db = Deno.realPathSync(name);
+      if (realPaths.size >= REAL_PATHS_MAX) realPaths.clear();
+      realPaths.set(name, db);
+    } catch {
+      // Not there (yet): the name is all there is.
+      realPaths.delete(name);
+    }
   }
-  return { db, file: db + suffix };
+  const file = db + suffix;
+  return file === abs ? { db, file } : { db, file, shown: abs };
 }
 
 /**
@@ -65,7 +101,7 @@ function canonical(path: string): { db: string; file: string } {
  * @returns the release; calling it more than once is harmless
  */
 export function connectionOpened(path: string): () => void {
-  const { db } = canonical(path);
+  const { db } = canonical(path, true);
   connections.set(db, (connections.get(db) ?? 0) + 1);
   let released = false;
   return () => {
@@ -85,9 +121,21 @@ export function connectionOpened(path: string): () => void {
 
 /** A descriptor for `path`: a kept one when its database has connections open. */
 function acquire(path: string, write: boolean): { file: Deno.FsFile; done: () => void } {
-  const { db, file: name } = canonical(path);
+  let { db, file: name, shown } = canonical(path);
   // One stat serves both checks below: reads of WAL frames come here once a page.
-  const info = Deno.statSync(name);
+  let info: Deno.FileInfo | undefined;
+  if (shown !== undefined) {
+    // Through a symlink: its target may have changed since the real path was cached.
+    try {
+      info = Deno.statSync(name);
+      const now = Deno.statSync(shown);
+      if (now.ino !== info.ino || now.dev !== info.dev) info = undefined;
+    } catch {
+      info = undefined;
+    }
+    if (info === undefined) ({ db, file: name } = canonical(path, true));
+  }
+  info ??= Deno.statSync(name);
   // A FIFO or device under a database's name would block open(2) forever.
   if (!info.isFile) {
     throw new OperationError(`"${name}" is not a regular file (a FIFO, a device or a socket)`, {
@@ -235,6 +283,12 @@ export interface FileWriter extends Disposable {
   /** Writes `bytes` at byte `offset`. */
   writeAt(offset: number, bytes: Uint8Array): void;
   /**
+   * Writes `bytes` at byte `offset` on a thread of Deno's pool (a write to the page cache blocks
+   * while the disk catches up), so the caller goes on meanwhile. It seeks, then writes: no other
+   * write of this writer may start before it settles, and `bytes` must not change until then.
+   */
+  writeAtAsync(offset: number, bytes: Uint8Array): Promise<void>;
+  /**
    * Flushes what was written so far to the disk (fdatasync) on a thread of Deno's pool, so that
    * the caller goes on writing meanwhile; the writer must not be disposed before it settles.
    */
@@ -253,6 +307,11 @@ export function openWriter(path: string): FileWriter {
       file.seekSync(offset, Deno.SeekMode.Start);
       let written = 0;
       while (written < bytes.length) written += file.writeSync(bytes.subarray(written));
+    },
+    async writeAtAsync(offset, bytes) {
+      file.seekSync(offset, Deno.SeekMode.Start);
+      let written = 0;
+      while (written < bytes.length) written += await file.write(bytes.subarray(written));
     },
     syncData() {
       return file.syncData();

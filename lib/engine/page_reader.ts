@@ -45,7 +45,8 @@
  * backup API: it is given as zeros. Page 1 is given as stored: its header still says WAL (bytes
  * 18-19 are 2) and its change counter and version-valid-for (24-27, 92-99) are as the last
  * writer left them; a caller writing a standalone file sets 18-19 to 1, as `makeSelfContained`
- * does.
+ * does (`snapshot.ts` also sets the page count at 28, which `readPages`'s `onImage` gives before
+ * page 1, and 92 equal to 24, so SQLite trusts that count).
  *
  * Where the instant cannot be proved from the files (no `-shm`, as with a heap-memory WAL
  * index; an unknown WAL-index version; header copies that differ; read-only media, where no
@@ -127,6 +128,20 @@ export interface PageReaderOptions {
   writeLockHeld?: boolean;
 }
 
+/** The shape of a pinned image, known before its first page: see {@linkcode ReadPagesOptions}. */
+export type ImageShape = Omit<PageImage, "kind" | "walPages">;
+
+/** How `readPages` reads, and what it tells before the first page. */
+export interface ReadPagesOptions extends PageReaderOptions {
+  /**
+   * Called once the instant is pinned (after step 4: the write lock is released, R's read
+   * transaction still holds the instant), before the first `onPage`, with the image's shape: a
+   * writer of a standalone file can then make page 1 self-contained (its page count) as soon as
+   * it is given, and write and hash the file in order, in one pass. Not called on a fallback.
+   */
+  onImage?: (shape: ImageShape) => void;
+}
+
 /** The fields of a WAL-index header (`-shm`) that the reader uses. */
 export interface WalIndex {
   pageSize: number;
@@ -171,7 +186,8 @@ export function parseWalIndex(bytes: Uint8Array): WalIndex | PageFallback {
 
 /**
  * Gives `onPage` every page of the live database `path` at one instant, in order from page 1
- * (see the module doc for why the pages are consistent). The read transaction that holds the
+ * (see the module doc for why the pages are consistent); `options.onImage` is told the image's
+ * page count and size first. The read transaction that holds the
  * instant lasts until the last `onPage` has returned (or its promise settled). `bytes` is a view
  * of a buffer reused for the next pages: valid until `onPage` returns (or its promise settles);
  * copy what must outlive that.
@@ -184,9 +200,13 @@ export function parseWalIndex(bytes: Uint8Array): WalIndex | PageFallback {
 export async function readPages(
   path: string,
   onPage: (pageNumber: number, bytes: Uint8Array) => void | Promise<void>,
-  options: PageReaderOptions,
+  options: ReadPagesOptions,
 ): Promise<PageReadResult> {
-  return await pinned(path, options, (instant) => emitPages(path, instant, onPage));
+  return await pinned(path, options, (instant) => {
+    const { pageSize, pageCount, journalMode, mxFrame } = instant;
+    options.onImage?.({ pageSize, pageCount, journalMode, mxFrame });
+    return emitPages(path, instant, onPage);
+  });
 }
 
 /**

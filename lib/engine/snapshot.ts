@@ -22,7 +22,12 @@ import {
   pragmaValue,
   sqliteFailure,
 } from "./sqlite.ts";
-import { type FallbackReason, type PageReadResult, readPages } from "./page_reader.ts";
+import {
+  type FallbackReason,
+  type ImageShape,
+  type PageReadResult,
+  readPages,
+} from "./page_reader.ts";
 import { makeTempFolder } from "../files/temp.ts";
 import { exists, onReadOnlyMedia, tempView } from "./view.ts";
 
@@ -44,6 +49,12 @@ export interface SnapshotOptions {
    * @default "free some space there, or choose another backup folder"
    */
   spaceHint?: string;
+  /**
+   * Hash the snapshot with this algorithm as it is written (page reader only): the result's
+   * `checksum` is then the hex of exactly the bytes written, in file order, with no pass that
+   * reads the file back. The backup API path gives none; its caller hashes the file.
+   */
+  checksum?: "sha256" | "md5";
 }
 
 /** Why a snapshot was copied by the backup API rather than from the page reader. */
@@ -76,6 +87,8 @@ export interface SnapshotResult {
   method: "pages" | "backup-api";
   /** Why the backup API was used (absent when the page reader made the snapshot). */
   fallback?: SnapshotFallback;
+  /** The hash of the bytes written, when `checksum` was asked and the page reader copied. */
+  checksum?: { algorithm: "sha256" | "md5"; hex: string };
 }
 
 /**
@@ -129,11 +142,13 @@ async function restrictMode(dest: string, mode: number): Promise<void> {
 }
 
 /**
- * The snapshot from the page reader, written into the empty `dest` in large positioned writes,
- * page 1 last (its header made self-contained: rollback-journal mode, the instant's page count
- * at offset 28 and the version-valid-for at 92 equal to the change counter at 24, so SQLite
- * trusts that count, as it does a file the backup API wrote). Or why the backup API must be
- * used, with nothing written.
+ * The snapshot from the page reader, written into the empty `dest` in large positioned writes in
+ * file order, page 1 made self-contained as it is given (rollback-journal mode, the instant's
+ * page count, which `onImage` gives before page 1, at offset 28 and the version-valid-for at 92
+ * equal to the change counter at 24, so SQLite trusts that count, as it does a file the backup
+ * API wrote). Each write's bytes are hashed (`options.checksum`) just before they go to the
+ * file: the file is written once, from offset 0 to its end, so the hash is the file's. Or why
+ * the backup API must be used, with nothing written.
  *
  * A `-journal` beside the database sends the snapshot to the backup API: the page reader's
  * write-lock connection is read-write, and a read-write connection rolls a hot journal back,
@@ -167,15 +182,30 @@ async function snapshotFromPages(
   let buffer: Uint8Array | undefined;
   let filled = 0;
   let flushedAt = 0;
-  let page1: Uint8Array | undefined;
+  let shape: ImageShape | undefined;
+  // Loaded only when asked: see `hashFile` (node:crypto costs start-up to commands that never hash).
+  const hash = options.checksum
+    ? (await import("node:crypto")).createHash(options.checksum)
+    : undefined;
   // The flush of the last FLUSH_BYTES, running while the next ones are read and written.
   let syncing: Promise<void> | undefined;
+  // Two buffers: one is written on Deno's thread pool (its write blocks while the disk catches
+  // up) while the other is filled and hashed here; a buffer is reused only once its write is done.
+  let spare: Uint8Array | undefined;
+  let writing: Promise<void> | undefined;
   let result: PageReadResult;
   using out = openWriter(dest);
   const flush = async () => {
     if (!buffer || filled === 0) return;
     try {
-      out.writeAt(flushedAt, buffer.subarray(0, filled));
+      const bytes = buffer.subarray(0, filled);
+      hash?.update(bytes);
+      // One write at a time, in file order: the file is then exactly the bytes hashed.
+      await writing;
+      writing = out.writeAtAsync(flushedAt, bytes);
+      // Its error is thrown where it is awaited, not reported as unhandled before that.
+      writing.catch(() => {});
+      [buffer, spare] = [spare ?? new Uint8Array(buffer.length), buffer];
       const before = Math.floor(flushedAt / FLUSH_BYTES);
       flushedAt += filled;
       filled = 0;
@@ -185,6 +215,7 @@ async function snapshotFromPages(
       if (Math.floor(flushedAt / FLUSH_BYTES) > before) {
         await syncing;
         syncing = out.syncData();
+        syncing.catch(() => {});
       }
     } catch (error) {
       throw writeFailed(error);
@@ -193,10 +224,10 @@ async function snapshotFromPages(
   try {
     try {
       result = await readPages(source, async (page, bytes) => {
-        if (page === 1) page1 = bytes.slice();
         buffer ??= new Uint8Array(Math.max(WRITE_BYTES, bytes.length));
         if (filled + bytes.length > buffer.length) await flush();
         buffer.set(bytes, filled);
+        if (page === 1) selfContainedPage1(buffer.subarray(filled, filled + bytes.length), shape);
         filled += bytes.length;
         copied = page;
         if (page % (options.stepPages ?? 4096) === 0) {
@@ -205,6 +236,7 @@ async function snapshotFromPages(
       }, {
         busyTimeoutMs: Math.min(options.busyTimeoutMs, PAGE_READER_WAIT_MS),
         writeLockHeld: options.sourceChecked,
+        onImage: (image) => shape = image,
       });
     } catch (error) {
       // Once a page is given, the snapshot is the page reader's: its failure is the snapshot's.
@@ -221,8 +253,14 @@ async function snapshotFromPages(
     }
     if (result.kind === "fallback") return { reason: result.reason, detail: result.detail };
     await flush();
+    try {
+      await writing;
+    } catch (error) {
+      throw writeFailed(error);
+    }
   } finally {
-    // The descriptor stays open until its flush has settled (its error, if any, is below).
+    // The descriptor stays open until its write and flush have settled (errors: above, below).
+    await writing?.catch(() => {});
     await syncing?.catch(() => {});
   }
   try {
@@ -230,20 +268,11 @@ async function snapshotFromPages(
   } catch (error) {
     throw writeFailed(error);
   }
-  if (!page1 || copied !== result.pageCount) {
+  // The hash is the file's only if the file is exactly what was written: every page, once.
+  if (copied !== result.pageCount || flushedAt !== result.pageCount * result.pageSize) {
     throw new OperationError(
       `Cannot snapshot "${source}": the page reader gave ${copied} of ${result.pageCount} pages`,
     );
-  }
-  const view = new DataView(page1.buffer, page1.byteOffset, page1.byteLength);
-  page1[18] = 1;
-  page1[19] = 1;
-  view.setUint32(28, result.pageCount);
-  view.setUint32(92, view.getUint32(24));
-  try {
-    out.writeAt(0, page1);
-  } catch (error) {
-    throw writeFailed(error);
   }
   options.onProgress?.(copied, copied);
   return {
@@ -251,7 +280,24 @@ async function snapshotFromPages(
     pageSize: result.pageSize,
     // What a new connection says: a rollback-journal database is in the default mode there.
     journalMode: result.journalMode === "wal" ? "wal" : "delete",
+    ...(hash && options.checksum
+      ? { checksum: { algorithm: options.checksum, hex: hash.digest("hex") } }
+      : {}),
   };
+}
+
+/**
+ * Makes the page reader's page 1 (in place) the header of a standalone file: rollback-journal
+ * mode (18-19), the instant's page count at 28, and the version-valid-for at 92 equal to the
+ * change counter at 24, so SQLite trusts that count, as it does a file the backup API wrote.
+ */
+function selfContainedPage1(page1: Uint8Array, shape: ImageShape | undefined): void {
+  if (!shape) throw new Error("the page reader gave page 1 before the image's shape");
+  const view = new DataView(page1.buffer, page1.byteOffset, page1.byteLength);
+  page1[18] = 1;
+  page1[19] = 1;
+  view.setUint32(28, shape.pageCount);
+  view.setUint32(92, view.getUint32(24));
 }
 
 /** The snapshot by SQLite's backup API inside one read transaction (see the module doc). */

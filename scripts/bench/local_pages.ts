@@ -7,6 +7,10 @@
  * isolates the copy from the process start and the folder work.
  *
  *   deno run --allow-all scripts/bench/local_pages.ts [--size 1gb] [--runs 3] [--data DIR]
+ *     [--before DIR]
+ *
+ * `--before DIR`: a checkout of another commit (e.g. `git worktree add DIR COMMIT`); its
+ * `litekeep backup` rows run interleaved with this checkout's, in the same rounds.
  *
  * Prints a markdown section for docs/BENCHMARKS.md on stdout; progress on stderr. The database is
  * cached in DIR (default `bench-data/`, git-ignored) between runs. Every run starts after a
@@ -30,6 +34,7 @@ const flags = parseArgs({
     size: { type: "string", default: "1gb" },
     runs: { type: "string", default: "3" },
     data: { type: "string", default: join(ROOT, "bench-data") },
+    before: { type: "string" },
   },
 }).values;
 const size = flags.size as SizeName;
@@ -52,16 +57,20 @@ try {
       await new Deno.Command("sync").output();
     },
   });
+  const cases = [
+    ["litekeep backup --verify none", ["--verify", "none"]],
+    ["litekeep backup --verify none --checksum none", ["--verify", "none", "--checksum", "none"]],
+  ] as const;
+  const before = flags.before ? join(resolve(flags.before), "main.ts") : undefined;
   const tools: Tool[] = [
-    litekeepBackup("litekeep backup --verify none", source.path, ["--verify", "none"], check),
-    litekeepBackup("litekeep backup --verify none --checksum none", source.path, [
-      "--verify",
-      "none",
-      "--checksum",
-      "none",
-    ], check),
+    ...cases.map(([name, args]) => litekeepBackup(name, source.path, [...args], check)),
     sqliteBackupTool(source),
     cpTool(source),
+    ...(before
+      ? cases.map(([name, args]) =>
+        litekeepBackup(`before: ${name}`, source.path, [...args], check, before)
+      )
+      : []),
   ].map(syncFirst);
   const samples = await runInterleaved(tools, { runs, work, log, label: size });
   const memory = await canMeasureMemory();
@@ -80,6 +89,7 @@ try {
       `${seconds(times.median)} (${seconds(times.min)}-${seconds(times.max)})`,
       own,
       ratio(median[i] / median[sqliteIndex]),
+      ratio(median[i] / median[sqliteIndex + 1]),
       rss,
     ];
   });
@@ -123,6 +133,7 @@ try {
         "wall s, median (min-max)",
         "litekeep's own s",
         "vs sqlite3 .backup",
+        "vs cp",
         "peak RSS MiB",
       ],
       rows,

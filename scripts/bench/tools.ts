@@ -25,18 +25,24 @@ async function assertSelfContained(path: string, what: string): Promise<void> {
 /**
  * `litekeep backup SRC --backup-dir OUT --json` plus `flags`. The check proves the published
  * backup self-contained, its sidecar's checksum right, and the copy itself by `checkFile`
- * (integrity and rows); it reports litekeep's own `durationMs` as `coreMs`.
+ * (integrity and rows); it reports litekeep's own `durationMs` as `coreMs`. `main`: another
+ * checkout's `main.ts` to run instead of this one's (a before/after comparison in one run).
  */
 export function litekeepBackup(
   name: string,
   db: string,
   flags: string[],
   checkFile: (file: string, what: string) => Figures | void,
+  main?: string,
 ): Tool {
+  const argv = (args: string[]) => {
+    const words = litekeepArgv(args);
+    return main ? words.map((w) => w.endsWith("/main.ts") ? main : w) : words;
+  };
   return {
     name,
-    labels: { [db]: "SRC" },
-    steps: (out) => [litekeepArgv(["backup", db, "--backup-dir", out, "--json", ...flags])],
+    labels: main ? { [db]: "SRC", [main]: "BEFORE/main.ts" } : { [db]: "SRC" },
+    steps: (out) => [argv(["backup", db, "--backup-dir", out, "--json", ...flags])],
     async check(out, stdout) {
       const result = JSON.parse(stdout) as BackupResult & { ok: boolean };
       if (!result.ok || dirname(result.file) !== out) {
