@@ -287,9 +287,9 @@ async function receivePages(
           { hint: "run the pull again; the local database was not changed" },
         );
       }
+      // Not synced here: the temp is a source written INTO the local database (SQLite's commit
+      // makes that durable) or, on a first pull, synced by pull beside its check (pull.ts).
       await flush();
-      // Synced on the handle that wrote it (pull skips its own sync for protocol 2).
-      await file.sync();
       onProgress(pages * pageSize);
       if (hash.digest("hex") !== trailer.sha256) {
         throw new OperationError(`The copy from "${host}" does not match the remote's sha256`, {

@@ -13,9 +13,9 @@
 import { basename, dirname } from "node:path";
 import {
   cleanTemps,
+  openToSync,
   removeQuietly,
   STALE_TEMP_MS,
-  syncFile,
   withTempFile,
 } from "../files/atomic.ts";
 import { backupHoldingLocks, defaultBackupDir, lockBackupFolder } from "../backup_set/backup.ts";
@@ -144,8 +144,17 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
           return { fetched, inspection: undefined, differences: [], backupFile: null };
         }
         options.onProgress?.({ phase: "check" });
-        // Protocol 2 synced the temp on the handle that wrote it.
-        if (fetched.protocol !== 2) await syncFile(temp);
+        // The temp is synced only when it is published by rename (no local database): its
+        // content must be on the disk before its name is, or a crash could leave a database of
+        // holes under the final name. The sync runs beside the check (both only read it), on a
+        // descriptor opened before the check's worker and closed after it (see openToSync).
+        // Written INTO an existing database, the temp is only the source of SQLite's backup
+        // API, read back from the page cache and deleted after: SQLite's commit makes the
+        // target durable, and a crash before it leaves the local database as it was and the
+        // temp to the next run's cleanup, so a sync of it would buy nothing.
+        using syncer = exists ? undefined : await openToSync(temp);
+        const syncing = syncer?.sync();
+        syncing?.catch(() => {});
         const checking = checkCopy(temp, fetched, source, warnings, verify);
         // Settled below (awaited in every path); this only keeps an early failure from being
         // reported as unhandled while the backup still runs.
@@ -165,11 +174,14 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
         const backupFile = exists
           ? await writeIntoLocal(temp, options, warnings, target === "database", checking)
           : null;
-        return { fetched, ...await checking, backupFile };
+        const checked = await checking;
+        await syncing;
+        return { fetched, ...checked, backupFile };
       },
       {
         publishTo: localDb,
         publish: exists ? "none" : (temp, to) => publishNew(temp, to, "Cannot pull into"),
+        // Synced above, beside the check, when it is published.
         synced: true,
       },
     );
