@@ -18,7 +18,12 @@ import {
   STALE_TEMP_MS,
   withTempFile,
 } from "../files/atomic.ts";
-import { backupHoldingLocks, defaultBackupDir, lockBackupFolder } from "../backup_set/backup.ts";
+import {
+  backupHoldingLocks,
+  type BackupResult,
+  defaultBackupDir,
+  lockBackupFolder,
+} from "../backup_set/backup.ts";
 import { type ChecksumAlgorithm } from "../backup_set/checksum.ts";
 import { DEFAULT_BUSY_TIMEOUT_MS } from "../limits.ts";
 import { describeCause, inFolder, LitekeepError, OperationError } from "../errors.ts";
@@ -31,7 +36,15 @@ import { type RemoteSpec } from "./ssh.ts";
 import { type RemoteOptions } from "./ops.ts";
 import { publishNew } from "../engine/publish.ts";
 import { writeInto } from "../engine/write_into.ts";
-import { checkDatabaseFile, refuseStaleSideFiles, type TableSummary } from "../engine/sqlite.ts";
+import {
+  checkDatabaseFile,
+  openReadOnly,
+  pragmaValue,
+  refuseStaleSideFiles,
+  type TableSummary,
+} from "../engine/sqlite.ts";
+import type { DatabaseSync } from "node:sqlite";
+import { closeLeavingNoSideFiles, sideFilesOf } from "./fetch2.ts";
 import { describeSource, type Fetched, fetchInto, type TransferReport } from "./fetch.ts";
 import { inspectInWorker } from "../engine/verify.ts";
 import type { VerifyMode } from "../engine/sqlite.ts";
@@ -67,6 +80,11 @@ export interface PullOptions {
    */
   prune?: ValidPolicy;
   onProgress?: (progress: PullProgress) => void;
+  /**
+   * For tests: runs once the old local database's backup taken beside the transfer is done
+   * (its file), before the write; a commit made here must make the pull take it again.
+   */
+  onEarlyBackup?: (file: string) => void | Promise<void>;
 }
 
 /** What a pull did. */
@@ -132,13 +150,25 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
 
   const warnings: string[] = [];
   const verify = options.verify ?? "full";
+  // The old local database's backup starts once the remote is known to differ, beside the
+  // transfer (see EarlyBackup). Not for large databases: its check beside the copy's took a
+  // 1 GB pull past its memory bound (see OVERLAP_MAX_BYTES).
+  await using early = target === "database" && (options.localBackup ?? true) &&
+      (await Deno.stat(localDb)).size <= OVERLAP_MAX_BYTES
+    ? new EarlyBackup(options, await sideFilesOf(localDb))
+    : undefined;
   try {
     const { value: got } = await withTempFile(
       dir,
       basename(localDb),
       async (temp) => {
         // An empty local file is no delta base: the whole database travels.
-        const fetched = await fetchInto(temp, options, target === "database", warnings);
+        const fetched = await fetchInto(
+          temp,
+          { ...options, onChanged: early && (() => early.start()) },
+          target === "database",
+          warnings,
+        );
         // Nothing changed: nothing is written, backed up or checked again.
         if (fetched.unchanged) {
           return { fetched, inspection: undefined, differences: [], backupFile: null };
@@ -165,14 +195,17 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
         // writeInto then changes the journal mode before the backup, so the check comes first.
         // Nor for large copies: the two side by side took a 1 GB delta pull from 107 to 154 MiB
         // peak RSS (the memory bound wins there; the time saved is ~1 s per 100 MB).
-        const overlap = exists && await samePageSize(temp, localDb) &&
-          (await Deno.stat(temp)).size <= OVERLAP_MAX_BYTES;
+        const sameSize = exists && await samePageSize(temp, localDb);
+        const overlap = sameSize && (await Deno.stat(temp)).size <= OVERLAP_MAX_BYTES;
+        // A page size change needs the database with no other connection open: the early
+        // backup's watch is closed, and the backup taken under the lock as before.
+        if (!sameSize) await early?.drop();
         if (!overlap) await checking;
         options.onProgress?.({ phase: exists ? "backup" : "replace" });
         // An existing database is written INTO here, with the temp as the source; a missing
         // one gets the temp itself, published below without replacing one that appeared.
         const backupFile = exists
-          ? await writeIntoLocal(temp, options, warnings, target === "database", checking)
+          ? await writeIntoLocal(temp, options, warnings, target === "database", checking, early)
           : null;
         const checked = await checking;
         await syncing;
@@ -314,19 +347,35 @@ async function writeIntoLocal(
   warnings: string[],
   hasData: boolean,
   checked: Promise<unknown>,
+  early: EarlyBackup | undefined,
 ): Promise<string | null> {
   const { localDb } = options;
   const backupDir = options.backupDir ?? defaultBackupDir(localDb);
   // An empty (0-byte) local database has nothing to back up.
   const localBackup = (options.localBackup ?? true) && hasData;
-  await using _folderLock = localBackup ? await lockBackupFolder(backupDir) : undefined;
-  // The backup of the old local database is taken while its write lock is held, and the
-  // write is checked to start before any other commit (see writeInto): every commit of a
-  // local writer is in that backup or comes after the new content.
+  // The early backup ends with this write: its folder lock is released before any prune.
+  await using _early = early;
+  // A backup taken beside the transfer is awaited here, and the copy's check with it, before
+  // the write lock is taken: under the lock, only its version is compared (see EarlyBackup).
+  const taken = await early?.taken();
+  if (taken) {
+    await checked;
+    await options.onEarlyBackup?.(taken.file);
+  }
+  // Held already when the early backup took it.
+  await using _folderLock = localBackup && !early?.holdsFolderLock
+    ? await lockBackupFolder(backupDir)
+    : undefined;
+  // The backup of the old local database is taken while its write lock is held (or the early
+  // one is accepted there, when no commit came since its instant), and the write is checked
+  // to start before any other commit (see writeInto): every commit of a local writer is in
+  // that backup or comes after the new content.
   // The copy's check (started by the caller) ends before the write begins: after the backup
   // when there is one (they overlap), else before writeInto is called.
   const keep = localBackup
     ? async () => {
+      const accepted = await early?.claim();
+      if (accepted) return accepted;
       const kept = await backupHoldingLocks({
         db: localDb,
         backupDir,
@@ -366,6 +415,140 @@ async function writeIntoLocal(
 
 /** The largest copy whose check runs beside the old database's backup (see pullDatabase). */
 const OVERLAP_MAX_BYTES = 512 << 20;
+
+/**
+ * The old local database's backup, taken beside the transfer WITHOUT its write lock (the
+ * application's writers go on), and accepted at the write only when it still holds every
+ * commit.
+ *
+ * Why that proves as much as a backup taken under the write lock: `watch`, a connection
+ * opened before the backup starts, reads `PRAGMA data_version` first. That value changes, on
+ * that connection, whenever any other connection has committed since (SQLite compares the WAL
+ * index, or the file's change counter in rollback mode, at each read). The backup's instant
+ * comes after that first read, so if the value is the same when it is read again under the
+ * write lock (in writeInto's `keep`, where no one can commit), no commit happened between the
+ * backup's instant and the lock: the backup is the database's content at the lock, exactly the
+ * copy `keep` would take there. writeInto then proves that no commit slips in between the lock
+ * and the write. Any other value (or any failure) discards it, and the backup is taken under
+ * the lock as before. A checkpoint or a journal mode switch may move the value too: that only
+ * costs a second backup.
+ *
+ * The watch is closed under the lock, before the write, or when dropped; it is only a SQLite
+ * connection (no raw descriptor of the database is opened here).
+ */
+class EarlyBackup implements AsyncDisposable {
+  #run: Promise<{ kept: BackupResult; before: string } | undefined> | undefined;
+  #watch: DatabaseSync | undefined;
+  #lock: AsyncDisposable | undefined;
+  #kept: BackupResult | undefined;
+  #claimed = false;
+  #disposed = false;
+
+  constructor(readonly options: PullOptions, readonly hadSideFiles: boolean) {}
+
+  /** True once the backup folder's lock is held (the backup was started and got it). */
+  get holdsFolderLock(): boolean {
+    return this.#lock !== undefined;
+  }
+
+  /** Starts the backup (once): the remote differs, the transfer begins. */
+  start(): void {
+    this.#run ??= this.#take();
+  }
+
+  async #take(): Promise<{ kept: BackupResult; before: string } | undefined> {
+    const { localDb } = this.options;
+    const busyTimeoutMs = this.options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+    try {
+      this.#watch = openReadOnly(localDb, busyTimeoutMs);
+      const before = String(pragmaValue(this.#watch, "data_version"));
+      const backupDir = this.options.backupDir ?? defaultBackupDir(localDb);
+      this.#lock = await lockBackupFolder(backupDir);
+      const kept = await backupHoldingLocks({
+        db: localDb,
+        backupDir,
+        checksum: this.options.checksum,
+        busyTimeoutMs,
+        now: this.options.now,
+        sourceChecked: true,
+      });
+      return { kept, before };
+    } catch {
+      // Taken under the lock instead, which reports what is wrong (a busy folder: exit 75).
+      this.#closeWatch();
+      return undefined;
+    }
+  }
+
+  /** The backup once taken (undefined when it failed); the backup folder's lock is held. */
+  async taken(): Promise<BackupResult | undefined> {
+    const got = await this.#run;
+    return this.#claimed ? undefined : got?.kept;
+  }
+
+  /**
+   * Under the database's write lock: the backup if no commit came since its instant (it is
+   * then the pull's), else undefined, with the backup removed. Once only: a later attempt of
+   * writeInto takes its own.
+   */
+  async claim(): Promise<BackupResult | undefined> {
+    if (this.#claimed || !this.#run) return undefined;
+    this.#claimed = true;
+    const got = await this.#run;
+    if (!got) return undefined;
+    let same = false;
+    try {
+      same = String(pragmaValue(this.#watch!, "data_version")) === got.before;
+    } catch {
+      // Unreadable: not proved, so not kept.
+    }
+    this.#closeWatch();
+    if (!same) {
+      await removeBackup(got.kept);
+      return undefined;
+    }
+    this.#kept = got.kept;
+    return got.kept;
+  }
+
+  /** Gives the early backup up before the write (the write needs no other connection open). */
+  async drop(): Promise<void> {
+    if (this.#claimed || !this.#run) return;
+    this.#claimed = true;
+    const got = await this.#run;
+    this.#closeWatch();
+    if (got) await removeBackup(got.kept);
+  }
+
+  #closeWatch(): void {
+    this.#watch?.close();
+    this.#watch = undefined;
+  }
+
+  /** Ends it (more than once is harmless): what no pull kept is removed, the lock released. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    const got = await this.#run;
+    if (this.#watch) {
+      this.#closeWatch();
+      // The pull ended without a write: our last connection leaves no side files on a
+      // database that had none, as fetchPull2's does.
+      if (!this.hadSideFiles) {
+        closeLeavingNoSideFiles(this.options.localDb, this.options.busyTimeoutMs);
+      }
+    }
+    // A backup that no pull followed (a failure, or one a commit made stale) is not left.
+    if (got && got.kept !== this.#kept && !this.#claimed) await removeBackup(got.kept);
+    await this.#lock?.[Symbol.asyncDispose]();
+    this.#lock = undefined;
+  }
+}
+
+async function removeBackup(kept: BackupResult): Promise<void> {
+  await removeQuietly(kept.file);
+  if (kept.sidecar) await removeQuietly(kept.sidecar);
+}
 
 /** True when the copy and the local database have the same page size (headers, offset 16). */
 async function samePageSize(temp: string, localDb: string): Promise<boolean> {
