@@ -35,7 +35,7 @@ import { acquireLock, dbLockPath } from "../files/lock.ts";
 import { type RemoteSpec } from "./ssh.ts";
 import { type RemoteOptions } from "./ops.ts";
 import { publishNew } from "../engine/publish.ts";
-import { writeInto } from "../engine/write_into.ts";
+import { VerdictFailed, writeInto } from "../engine/write_into.ts";
 import {
   checkDatabaseFile,
   openReadOnly,
@@ -46,7 +46,7 @@ import {
 import type { DatabaseSync } from "node:sqlite";
 import { closeLeavingNoSideFiles, sideFilesOf } from "./fetch2.ts";
 import { describeSource, type Fetched, fetchInto, type TransferReport } from "./fetch.ts";
-import { inspectInWorker } from "../engine/verify.ts";
+import { compareCounts, inspectInWorker } from "../engine/verify.ts";
 import type { VerifyMode } from "../engine/sqlite.ts";
 
 /** How the data travels. */
@@ -85,6 +85,11 @@ export interface PullOptions {
    * (its file), before the write; a commit made here must make the pull take it again.
    */
   onEarlyBackup?: (file: string) => void | Promise<void>;
+  /**
+   * For tests: runs when the write into the existing local database starts (after the lock's
+   * release, before its first step: writeInto's `onGap`).
+   */
+  onWrite?: () => void;
 }
 
 /** What a pull did. */
@@ -185,18 +190,21 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
         using syncer = exists ? undefined : await openToSync(temp);
         const syncing = syncer?.sync();
         syncing?.catch(() => {});
-        const checking = checkCopy(temp, fetched, source, warnings, verify);
+        // The check runs in its worker while the old local database is backed up and the copy
+        // written into it (all only read the copy): writeInto's step before the commit waits
+        // for the check's verdict, which the worker leaves in shared memory (`verdict`, see
+        // writeInto), and a copy that fails rolls the write back, so the local database never
+        // takes a copy that failed. Not when the page sizes differ: writeInto then changes the
+        // journal mode before the backup, so the check comes first. Nor for large copies: the
+        // check beside the backup took a 1 GB delta pull from 107 to 154 MiB peak RSS (the
+        // memory bound wins there; the time saved is ~1 s per 100 MB).
+        const sameSize = exists && await samePageSize(temp, localDb);
+        const overlap = sameSize && (await Deno.stat(temp)).size <= OVERLAP_MAX_BYTES;
+        const verdict = overlap ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
+        const checking = checkCopy(temp, fetched, source, warnings, verify, verdict);
         // Settled below (awaited in every path); this only keeps an early failure from being
         // reported as unhandled while the backup still runs.
         checking.catch(() => {});
-        // The check runs in its worker while the old local database is backed up (both only
-        // read, different files): the write waits for it (see writeIntoLocal), so the local
-        // database is not touched before the copy passed. Not when the page sizes differ:
-        // writeInto then changes the journal mode before the backup, so the check comes first.
-        // Nor for large copies: the two side by side took a 1 GB delta pull from 107 to 154 MiB
-        // peak RSS (the memory bound wins there; the time saved is ~1 s per 100 MB).
-        const sameSize = exists && await samePageSize(temp, localDb);
-        const overlap = sameSize && (await Deno.stat(temp)).size <= OVERLAP_MAX_BYTES;
         // A page size change needs the database with no other connection open: the early
         // backup's watch is closed, and the backup taken under the lock as before.
         if (!sameSize) await early?.drop();
@@ -205,7 +213,11 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
         // An existing database is written INTO here, with the temp as the source; a missing
         // one gets the temp itself, published below without replacing one that appeared.
         const backupFile = exists
-          ? await writeIntoLocal(temp, options, warnings, target === "database", checking, early)
+          ? await writeIntoLocal(temp, options, warnings, target === "database", {
+            checked: checking,
+            verdict,
+            early,
+          })
           : null;
         const checked = await checking;
         await syncing;
@@ -301,8 +313,18 @@ async function checkCopy(
   source: RemoteSpec,
   warnings: string[],
   verify: VerifyMode,
+  verdict?: Int32Array,
 ) {
-  const inspection = await inspectInWorker(temp, verify);
+  // The verdict (see writeInto) fails where this throws: a difference of counts fails only
+  // when both were counted in the same snapshot.
+  const inspection = await inspectInWorker(
+    temp,
+    verify,
+    verdict && {
+      buffer: verdict.buffer as SharedArrayBuffer,
+      expectedTables: fetched.counted && fetched.sameSnapshot ? fetched.tables : undefined,
+    },
+  );
   if (inspection.problems.length > 0) {
     throw new OperationError(
       `The copy of "${describeSource(source)}" failed its integrity check: ${
@@ -339,6 +361,10 @@ async function checkCopy(
  * before SQLite's write lock, so a busy folder fails (exit 75) before anything is locked for
  * the application. The backup runs under both (`backupHoldingLocks` takes none itself).
  *
+ * The copy's check (`checked`, started by the caller) ends before the write begins, or, with
+ * its `verdict` in shared memory, before the write commits (see writeInto): a copy that fails
+ * it rolls the write back, and the pull fails with the check's own error.
+ *
  * @returns the backup made, or null
  */
 async function writeIntoLocal(
@@ -346,8 +372,11 @@ async function writeIntoLocal(
   options: PullOptions,
   warnings: string[],
   hasData: boolean,
-  checked: Promise<unknown>,
-  early: EarlyBackup | undefined,
+  { checked, verdict, early }: {
+    checked: Promise<unknown>;
+    verdict: Int32Array | undefined;
+    early: EarlyBackup | undefined;
+  },
 ): Promise<string | null> {
   const { localDb } = options;
   const backupDir = options.backupDir ?? defaultBackupDir(localDb);
@@ -355,11 +384,16 @@ async function writeIntoLocal(
   const localBackup = (options.localBackup ?? true) && hasData;
   // The early backup ends with this write: its folder lock is released before any prune.
   await using _early = early;
-  // A backup taken beside the transfer is awaited here, and the copy's check with it, before
-  // the write lock is taken: under the lock, only its version is compared (see EarlyBackup).
+  // A backup taken beside the transfer is awaited here (and the copy's check with it, unless
+  // the write waits for its verdict) before the write lock is taken: under the lock, only its
+  // version is compared (see EarlyBackup).
   const taken = await early?.taken();
+  // Beside the write, even a check that failed already is left to the write's last step, which
+  // rolls it back: one path for every failure (it costs a failed pull one write's time under
+  // the lock), and the backup kept for it is discarded there.
+  const pending = () => verdict ? Promise.resolve() : checked;
   if (taken) {
-    await checked;
+    await pending();
     await options.onEarlyBackup?.(taken.file);
   }
   // Held already when the early backup took it.
@@ -370,8 +404,9 @@ async function writeIntoLocal(
   // one is accepted there, when no commit came since its instant), and the write is checked
   // to start before any other commit (see writeInto): every commit of a local writer is in
   // that backup or comes after the new content.
-  // The copy's check (started by the caller) ends before the write begins: after the backup
-  // when there is one (they overlap), else before writeInto is called.
+  // The copy's check (started by the caller) ends before the write begins (after the backup
+  // when there is one, they overlap, else before writeInto is called), or with a verdict,
+  // before the write's commit.
   const keep = localBackup
     ? async () => {
       const accepted = await early?.claim();
@@ -385,7 +420,7 @@ async function writeIntoLocal(
         sourceChecked: true,
       });
       try {
-        await checked;
+        await pending();
       } catch (error) {
         // The copy failed: no pull happened, so no backup of one is left behind.
         await removeQuietly(kept.file);
@@ -395,7 +430,7 @@ async function writeIntoLocal(
       return kept;
     }
     : undefined;
-  if (!keep) await checked;
+  if (!keep) await pending();
   const written = await writeInto(temp, localDb, {
     busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
     doing: "Cannot pull into",
@@ -406,6 +441,12 @@ async function writeIntoLocal(
       await removeQuietly(kept.file);
       if (kept.sidecar) await removeQuietly(kept.sidecar);
     },
+    onGap: options.onWrite,
+    verdict: verdict && { flag: verdict, timeoutMs: VERDICT_TIMEOUT_MS },
+  }).catch(async (error) => {
+    // The write was rolled back for the copy's check: the check's own error says why.
+    if (error instanceof VerdictFailed) await checked;
+    throw error;
   });
   if (!written.backToWal) {
     warnings.push(`"${localDb}" could not go back to WAL mode (another connection is open)`);
@@ -415,6 +456,13 @@ async function writeIntoLocal(
 
 /** The largest copy whose check runs beside the old database's backup (see pullDatabase). */
 const OVERLAP_MAX_BYTES = 512 << 20;
+
+/**
+ * How long the write's last step waits for the check of a copy (up to OVERLAP_MAX_BYTES)
+ * beside it, holding the local database's write lock: the check's worker reports even when it
+ * fails, so this bounds only a worker that died (integrity_check of 512 MiB takes ~4 s here).
+ */
+const VERDICT_TIMEOUT_MS = 120_000;
 
 /**
  * The old local database's backup, taken beside the transfer WITHOUT its write lock (the
@@ -596,23 +644,4 @@ async function checkLocalTarget(localDb: string): Promise<"missing" | "empty" | 
   // A 0-byte file is a database the application has just created: written into through SQLite
   // like any other, with nothing in it to back up.
   return header.size === 0 ? "empty" : "database";
-}
-
-/** Names of tables whose row counts differ between the remote and the copy. */
-export function compareCounts(
-  remote: Array<{ name: string; rows: number | null }>,
-  local: Array<{ name: string; rows: number | null }>,
-): string[] {
-  const mine = new Map(local.map((t) => [t.name, t.rows]));
-  const differences: string[] = [];
-  for (const t of remote) {
-    if (!mine.has(t.name)) differences.push(`${t.name} missing`);
-    else if (t.rows !== mine.get(t.name)) {
-      differences.push(`${t.name} ${t.rows} vs ${mine.get(t.name)}`);
-    }
-  }
-  for (const name of mine.keys()) {
-    if (!remote.some((t) => t.name === name)) differences.push(`${name} extra`);
-  }
-  return differences;
 }
