@@ -11,6 +11,9 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { pullDatabase } from "../lib/remote/pull.ts";
 import { LitekeepError } from "../lib/errors.ts";
+import { inspectInWorker } from "../lib/engine/verify.ts";
+import { VERDICT } from "../lib/engine/write_into.ts";
+import type { VerifyMode } from "../lib/engine/sqlite.ts";
 import {
   corruptIndexPage,
   ls,
@@ -71,3 +74,30 @@ for (const wal of [true, false]) {
     assert.deepEqual(left.filter((f) => f.endsWith(".db") || f.includes(".db.")), []);
   });
 }
+
+Deno.test("the check's worker leaves its verdict in shared memory: row counts (--verify none) and integrity", async () => {
+  await using dir = await tempDir();
+  const good = join(dir.path, "good.db");
+  const counts = makeDb(good, { wal: false });
+  const tables = Object.entries(counts).map(([name, rows]) => ({ name, rows }));
+  const bad = join(dir.path, "bad.db");
+  makeDb(bad, { wal: false, payments: 20_000 });
+  await corruptIndexPage(bad);
+  const verdictOf = async (path: string, mode: VerifyMode, expected?: typeof tables) => {
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    // A file that cannot be opened rejects, and leaves its verdict too.
+    await inspectInWorker(path, mode, { buffer: flag.buffer, expectedTables: expected })
+      .catch(() => {});
+    return Atomics.load(flag, 0);
+  };
+  assert.equal(await verdictOf(good, "none", tables), VERDICT.passed);
+  assert.equal(await verdictOf(good, "full", tables), VERDICT.passed);
+  const wrong = tables.map((t) => t.name === "members" ? { ...t, rows: t.rows + 1 } : t);
+  assert.equal(await verdictOf(good, "none", wrong), VERDICT.failed, "a row count differs");
+  assert.equal(await verdictOf(good, "none", [...tables, { name: "x", rows: 0 }]), VERDICT.failed);
+  // Counted in another snapshot (scp): the counts only warn, so they are not given.
+  assert.equal(await verdictOf(good, "none", undefined), VERDICT.passed);
+  assert.equal(await verdictOf(bad, "full"), VERDICT.failed, "integrity_check fails");
+  assert.equal(await verdictOf(bad, "quick"), VERDICT.failed, "quick_check fails");
+  assert.equal(await verdictOf(join(dir.path, "missing.db"), "full"), VERDICT.failed);
+});
