@@ -131,8 +131,11 @@ export const VERDICT = { pending: 0, passed: 1, failed: 2 } as const;
  *   entered again, and what `keep` returned
  * @throws {BusyError} when a writer holds it past `busyTimeoutMs`, the page size must change
  *   while another connection is open, or commits kept slipping in
- * @throws {OperationError} when the write fails; SQLite rolled it back (checked in rollback
- *   mode: the file's size and header are as before) and the database is as it was
+ * @throws {VerdictFailed} when the source's check (`options.verdict`) failed: the write was
+ *   rolled back
+ * @throws {OperationError} when the write fails, or no verdict came in time; SQLite rolled it
+ *   back (checked in rollback mode: the file's size and header are as before) and the database
+ *   is as it was
  */
 export async function writeInto<T = undefined>(
   source: string,
