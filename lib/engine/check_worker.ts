@@ -6,13 +6,28 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { inspectFile } from "./verify.ts";
-import type { VerifyMode } from "./sqlite.ts";
+import { compareCounts, inspectFile, type InspectRequest } from "./verify.ts";
 
-self.onmessage = (event: MessageEvent<{ path: string; mode: VerifyMode }>) => {
+self.onmessage = (event: MessageEvent<InspectRequest>) => {
+  const { path, mode, verdict } = event.data;
+  // The verdict goes to shared memory before the message: a main thread blocked in a write
+  // (see writeInto's `verdict`) reads it there, and the message says why.
+  const flag = verdict ? new Int32Array(verdict.buffer) : undefined;
+  const settle = (passed: boolean) => {
+    if (!flag) return;
+    Atomics.store(flag, 0, passed ? 1 : 2);
+    Atomics.notify(flag, 0);
+  };
   try {
-    self.postMessage({ ok: true, inspection: inspectFile(event.data.path, event.data.mode) });
+    const inspection = inspectFile(path, mode);
+    const expected = verdict?.expectedTables;
+    settle(
+      inspection.problems.length === 0 &&
+        (expected === undefined || compareCounts(expected, inspection.tables).length === 0),
+    );
+    self.postMessage({ ok: true, inspection });
   } catch (error) {
+    settle(false);
     self.postMessage({
       ok: false,
       message: error instanceof Error ? error.message : String(error),

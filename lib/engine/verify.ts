@@ -95,13 +95,34 @@ export function tableNamesOnly(path: string): Promise<Inspection> {
   }
 }
 
+/** What `check_worker.ts` is asked. */
+export interface InspectRequest {
+  path: string;
+  mode: VerifyMode;
+  verdict?: Verdict;
+}
+
+/**
+ * Where a check running beside a write (writeInto's `verdict`) leaves its verdict: `buffer`
+ * (an Int32Array's SharedArrayBuffer) gets 1 when the file has no integrity problems and, when
+ * `expectedTables` is given, row counts equal to those (`compareCounts`), else 2.
+ */
+export interface Verdict {
+  buffer: SharedArrayBuffer;
+  expectedTables?: Array<{ name: string; rows: number | null }>;
+}
+
 /**
  * `inspectFile()` in a worker thread: the same result, while the caller's thread hashes the file
  * or draws progress. The worker module is bundled into the binary by the compile task.
  *
  * @throws {OperationError} when the file cannot be read as a database at all
  */
-export function inspectInWorker(path: string, mode: VerifyMode): Promise<Inspection> {
+export function inspectInWorker(
+  path: string,
+  mode: VerifyMode,
+  verdict?: Verdict,
+): Promise<Inspection> {
   // The worker's connection is in this process but not in this isolate's db_file table: count
   // it here, so hashing the same file meanwhile closes none of its descriptors (see db_file.ts).
   const release = connectionOpened(path);
@@ -117,11 +138,30 @@ export function inspectInWorker(path: string, mode: VerifyMode): Promise<Inspect
       event.preventDefault();
       reject(new OperationError(`Cannot check "${path}": ${event.message}`));
     };
-    worker.postMessage({ path, mode });
+    worker.postMessage({ path, mode, verdict } satisfies InspectRequest);
   }).finally(() => {
     worker.terminate();
     release();
   });
+}
+
+/** Names of tables whose row counts differ between the remote and the copy. */
+export function compareCounts(
+  remote: Array<{ name: string; rows: number | null }>,
+  local: Array<{ name: string; rows: number | null }>,
+): string[] {
+  const mine = new Map(local.map((t) => [t.name, t.rows]));
+  const differences: string[] = [];
+  for (const t of remote) {
+    if (!mine.has(t.name)) differences.push(`${t.name} missing`);
+    else if (t.rows !== mine.get(t.name)) {
+      differences.push(`${t.name} ${t.rows} vs ${mine.get(t.name)}`);
+    }
+  }
+  for (const name of mine.keys()) {
+    if (!remote.some((t) => t.name === name)) differences.push(`${name} extra`);
+  }
+  return differences;
 }
 
 /**

@@ -131,8 +131,19 @@ export function removeTempsInFlightSync(): void {
  * access, and a copy of a 0400 database is 0400 itself.
  */
 export async function syncFile(path: string): Promise<void> {
-  using file = await Deno.open(path, { read: true });
+  using file = await openToSync(path);
   await file.sync();
+}
+
+/**
+ * Opens `path` (read-only, as {@linkcode syncFile}) for a sync that runs beside other work on
+ * the file: the descriptor stays open until disposed, so a caller whose worker has a SQLite
+ * connection on the file disposes of it only once that connection is closed (closing any
+ * descriptor of a file drops this process's locks on it).
+ */
+export async function openToSync(path: string): Promise<{ sync(): Promise<void> } & Disposable> {
+  const file = await Deno.open(path, { read: true });
+  return { sync: () => file.sync(), [Symbol.dispose]: () => file.close() };
 }
 
 /**

@@ -56,6 +56,12 @@ export interface FetchOptions {
   remote: RemoteOptions;
   busyTimeoutMs?: number;
   onProgress?: (progress: TransferReport) => void;
+  /**
+   * Called once the remote's content is known to differ from the local copy, just before its
+   * pages are received (protocol 2): pull starts the old local database's backup then, beside
+   * the transfer. Not called for an unchanged pull, nor by the other protocols.
+   */
+  onChanged?: () => void;
 }
 
 /** What a fetch brought, as the remote describes it. */

@@ -166,6 +166,7 @@ export async function fetchPull2(
       );
     }
     await child.closeStdin();
+    options.onChanged?.();
     const trailer = await receivePages(
       reader,
       header,
@@ -196,14 +197,18 @@ function fetched(header: Header2, trailer: Trailer2, unchanged: boolean): Fetche
 }
 
 /** True when the database has a `-wal` or `-shm` beside it. */
-async function sideFilesOf(db: string): Promise<boolean> {
+export async function sideFilesOf(db: string): Promise<boolean> {
   for (const suffix of ["-wal", "-shm"]) {
     if (await Deno.lstat(db + suffix).then(() => true, () => false)) return true;
   }
   return false;
 }
 
-function closeLeavingNoSideFiles(db: string, busyTimeoutMs?: number): void {
+/**
+ * Closes our last read-write connection on `db` the ordinary way, so that SQLite removes the
+ * `-wal`/`-shm` our connections made on a database that had none (see fetchPull2).
+ */
+export function closeLeavingNoSideFiles(db: string, busyTimeoutMs?: number): void {
   try {
     const conn = openReadWrite(db, busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
     try {
@@ -287,9 +292,9 @@ async function receivePages(
           { hint: "run the pull again; the local database was not changed" },
         );
       }
+      // Not synced here: the temp is a source written INTO the local database (SQLite's commit
+      // makes that durable) or, on a first pull, synced by pull beside its check (pull.ts).
       await flush();
-      // Synced on the handle that wrote it (pull skips its own sync for protocol 2).
-      await file.sync();
       onProgress(pages * pageSize);
       if (hash.digest("hex") !== trailer.sha256) {
         throw new OperationError(`The copy from "${host}" does not match the remote's sha256`, {

@@ -5,7 +5,9 @@
  * and the row counts the remote took from the same snapshot), the old local database is backed
  * up as an ordinary backup, and only then is the copy put in place: renamed when there was no
  * local database, else written through SQLite (`writeInto`) so local readers stay safe and no
- * stale `-wal` can meet the new pages. A failure at any point leaves the local database as it was.
+ * stale `-wal` can meet the new pages; that write may run beside the check, and commits only
+ * once the check passed (its verdict in shared memory, see writeInto's `verdict`). A failure at
+ * any point leaves the local database as it was.
  * The remote database is only ever opened read-only.
  *
  * @module
@@ -13,12 +15,17 @@
 import { basename, dirname } from "node:path";
 import {
   cleanTemps,
+  openToSync,
   removeQuietly,
   STALE_TEMP_MS,
-  syncFile,
   withTempFile,
 } from "../files/atomic.ts";
-import { backupHoldingLocks, defaultBackupDir, lockBackupFolder } from "../backup_set/backup.ts";
+import {
+  backupHoldingLocks,
+  type BackupResult,
+  defaultBackupDir,
+  lockBackupFolder,
+} from "../backup_set/backup.ts";
 import { type ChecksumAlgorithm } from "../backup_set/checksum.ts";
 import { DEFAULT_BUSY_TIMEOUT_MS } from "../limits.ts";
 import { describeCause, inFolder, LitekeepError, OperationError } from "../errors.ts";
@@ -30,10 +37,18 @@ import { acquireLock, dbLockPath } from "../files/lock.ts";
 import { type RemoteSpec } from "./ssh.ts";
 import { type RemoteOptions } from "./ops.ts";
 import { publishNew } from "../engine/publish.ts";
-import { writeInto } from "../engine/write_into.ts";
-import { checkDatabaseFile, refuseStaleSideFiles, type TableSummary } from "../engine/sqlite.ts";
+import { VerdictFailed, writeInto } from "../engine/write_into.ts";
+import {
+  checkDatabaseFile,
+  openReadOnly,
+  pragmaValue,
+  refuseStaleSideFiles,
+  type TableSummary,
+} from "../engine/sqlite.ts";
+import type { DatabaseSync } from "node:sqlite";
+import { closeLeavingNoSideFiles, sideFilesOf } from "./fetch2.ts";
 import { describeSource, type Fetched, fetchInto, type TransferReport } from "./fetch.ts";
-import { inspectInWorker } from "../engine/verify.ts";
+import { compareCounts, inspectInWorker } from "../engine/verify.ts";
 import type { VerifyMode } from "../engine/sqlite.ts";
 
 /** How the data travels. */
@@ -67,6 +82,16 @@ export interface PullOptions {
    */
   prune?: ValidPolicy;
   onProgress?: (progress: PullProgress) => void;
+  /**
+   * For tests: runs once the old local database's backup taken beside the transfer is done
+   * (its file), before the write; a commit made here must make the pull take it again.
+   */
+  onEarlyBackup?: (file: string) => void | Promise<void>;
+  /**
+   * For tests: runs when the write into the existing local database starts (after the lock's
+   * release, before its first step: writeInto's `onGap`).
+   */
+  onWrite?: () => void;
 }
 
 /** What a pull did. */
@@ -132,44 +157,78 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
 
   const warnings: string[] = [];
   const verify = options.verify ?? "full";
+  // The old local database's backup starts once the remote is known to differ, beside the
+  // transfer (see EarlyBackup). Not for large databases: its check beside the copy's took a
+  // 1 GB pull past its memory bound (see OVERLAP_MAX_BYTES).
+  await using early = target === "database" && (options.localBackup ?? true) &&
+      (await Deno.stat(localDb)).size <= OVERLAP_MAX_BYTES
+    ? new EarlyBackup(options, await sideFilesOf(localDb))
+    : undefined;
   try {
     const { value: got } = await withTempFile(
       dir,
       basename(localDb),
       async (temp) => {
         // An empty local file is no delta base: the whole database travels.
-        const fetched = await fetchInto(temp, options, target === "database", warnings);
+        const fetched = await fetchInto(
+          temp,
+          { ...options, onChanged: early && (() => early.start()) },
+          target === "database",
+          warnings,
+        );
         // Nothing changed: nothing is written, backed up or checked again.
         if (fetched.unchanged) {
           return { fetched, inspection: undefined, differences: [], backupFile: null };
         }
         options.onProgress?.({ phase: "check" });
-        // Protocol 2 synced the temp on the handle that wrote it.
-        if (fetched.protocol !== 2) await syncFile(temp);
-        const checking = checkCopy(temp, fetched, source, warnings, verify);
+        // The temp is synced only when it is published by rename (no local database): its
+        // content must be on the disk before its name is, or a crash could leave a database of
+        // holes under the final name. The sync runs beside the check (both only read it), on a
+        // descriptor opened before the check's worker and closed after it (see openToSync).
+        // Written INTO an existing database, the temp is only the source of SQLite's backup
+        // API, read back from the page cache and deleted after: SQLite's commit makes the
+        // target durable, and a crash before it leaves the local database as it was and the
+        // temp to the next run's cleanup, so a sync of it would buy nothing.
+        using syncer = exists ? undefined : await openToSync(temp);
+        const syncing = syncer?.sync();
+        syncing?.catch(() => {});
+        // The check runs in its worker while the old local database is backed up and the copy
+        // written into it (all only read the copy): writeInto's step before the commit waits
+        // for the check's verdict, which the worker leaves in shared memory (`verdict`, see
+        // writeInto), and a copy that fails rolls the write back, so the local database never
+        // takes a copy that failed. Not when the page sizes differ: writeInto then changes the
+        // journal mode before the backup, so the check comes first. Nor for large copies: the
+        // check beside the backup took a 1 GB delta pull from 107 to 154 MiB peak RSS (the
+        // memory bound wins there; the time saved is ~1 s per 100 MB).
+        const sameSize = exists && await samePageSize(temp, localDb);
+        const overlap = sameSize && (await Deno.stat(temp)).size <= OVERLAP_MAX_BYTES;
+        const verdict = overlap ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
+        const checking = checkCopy(temp, fetched, source, warnings, verify, verdict);
         // Settled below (awaited in every path); this only keeps an early failure from being
         // reported as unhandled while the backup still runs.
         checking.catch(() => {});
-        // The check runs in its worker while the old local database is backed up (both only
-        // read, different files): the write waits for it (see writeIntoLocal), so the local
-        // database is not touched before the copy passed. Not when the page sizes differ:
-        // writeInto then changes the journal mode before the backup, so the check comes first.
-        // Nor for large copies: the two side by side took a 1 GB delta pull from 107 to 154 MiB
-        // peak RSS (the memory bound wins there; the time saved is ~1 s per 100 MB).
-        const overlap = exists && await samePageSize(temp, localDb) &&
-          (await Deno.stat(temp)).size <= OVERLAP_MAX_BYTES;
+        // A page size change needs the database with no other connection open: the early
+        // backup's watch is closed, and the backup taken under the lock as before.
+        if (!sameSize) await early?.drop();
         if (!overlap) await checking;
         options.onProgress?.({ phase: exists ? "backup" : "replace" });
         // An existing database is written INTO here, with the temp as the source; a missing
         // one gets the temp itself, published below without replacing one that appeared.
         const backupFile = exists
-          ? await writeIntoLocal(temp, options, warnings, target === "database", checking)
+          ? await writeIntoLocal(temp, options, warnings, target === "database", {
+            checked: checking,
+            verdict,
+            early,
+          })
           : null;
-        return { fetched, ...await checking, backupFile };
+        const checked = await checking;
+        await syncing;
+        return { fetched, ...checked, backupFile };
       },
       {
         publishTo: localDb,
         publish: exists ? "none" : (temp, to) => publishNew(temp, to, "Cannot pull into"),
+        // Synced above, beside the check, when it is published.
         synced: true,
       },
     );
@@ -256,8 +315,18 @@ async function checkCopy(
   source: RemoteSpec,
   warnings: string[],
   verify: VerifyMode,
+  verdict?: Int32Array,
 ) {
-  const inspection = await inspectInWorker(temp, verify);
+  // The verdict (see writeInto) fails where this throws: a difference of counts fails only
+  // when both were counted in the same snapshot.
+  const inspection = await inspectInWorker(
+    temp,
+    verify,
+    verdict && {
+      buffer: verdict.buffer as SharedArrayBuffer,
+      expectedTables: fetched.counted && fetched.sameSnapshot ? fetched.tables : undefined,
+    },
+  );
   if (inspection.problems.length > 0) {
     throw new OperationError(
       `The copy of "${describeSource(source)}" failed its integrity check: ${
@@ -294,6 +363,10 @@ async function checkCopy(
  * before SQLite's write lock, so a busy folder fails (exit 75) before anything is locked for
  * the application. The backup runs under both (`backupHoldingLocks` takes none itself).
  *
+ * The copy's check (`checked`, started by the caller) ends before the write begins, or, with
+ * its `verdict` in shared memory, before the write commits (see writeInto): a copy that fails
+ * it rolls the write back, and the pull fails with the check's own error.
+ *
  * @returns the backup made, or null
  */
 async function writeIntoLocal(
@@ -301,20 +374,45 @@ async function writeIntoLocal(
   options: PullOptions,
   warnings: string[],
   hasData: boolean,
-  checked: Promise<unknown>,
+  { checked, verdict, early }: {
+    checked: Promise<unknown>;
+    verdict: Int32Array | undefined;
+    early: EarlyBackup | undefined;
+  },
 ): Promise<string | null> {
   const { localDb } = options;
   const backupDir = options.backupDir ?? defaultBackupDir(localDb);
   // An empty (0-byte) local database has nothing to back up.
   const localBackup = (options.localBackup ?? true) && hasData;
-  await using _folderLock = localBackup ? await lockBackupFolder(backupDir) : undefined;
-  // The backup of the old local database is taken while its write lock is held, and the
-  // write is checked to start before any other commit (see writeInto): every commit of a
-  // local writer is in that backup or comes after the new content.
-  // The copy's check (started by the caller) ends before the write begins: after the backup
-  // when there is one (they overlap), else before writeInto is called.
+  // The early backup ends with this write: its folder lock is released before any prune.
+  await using _early = early;
+  // A backup taken beside the transfer is awaited here (and the copy's check with it, unless
+  // the write waits for its verdict) before the write lock is taken: under the lock, only its
+  // version is compared (see EarlyBackup).
+  const taken = await early?.taken();
+  // Beside the write, even a check that failed already is left to the write's last step, which
+  // rolls it back: one path for every failure (it costs a failed pull one write's time under
+  // the lock), and the backup kept for it is discarded there.
+  const pending = () => verdict ? Promise.resolve() : checked;
+  if (taken) {
+    await pending();
+    await options.onEarlyBackup?.(taken.file);
+  }
+  // Held already when the early backup took it.
+  await using _folderLock = localBackup && !early?.holdsFolderLock
+    ? await lockBackupFolder(backupDir)
+    : undefined;
+  // The backup of the old local database is taken while its write lock is held (or the early
+  // one is accepted there, when no commit came since its instant), and the write is checked
+  // to start before any other commit (see writeInto): every commit of a local writer is in
+  // that backup or comes after the new content.
+  // The copy's check (started by the caller) ends before the write begins (after the backup
+  // when there is one, they overlap, else before writeInto is called), or with a verdict,
+  // before the write's commit.
   const keep = localBackup
     ? async () => {
+      const accepted = await early?.claim();
+      if (accepted) return accepted;
       const kept = await backupHoldingLocks({
         db: localDb,
         backupDir,
@@ -324,7 +422,7 @@ async function writeIntoLocal(
         sourceChecked: true,
       });
       try {
-        await checked;
+        await pending();
       } catch (error) {
         // The copy failed: no pull happened, so no backup of one is left behind.
         await removeQuietly(kept.file);
@@ -334,7 +432,7 @@ async function writeIntoLocal(
       return kept;
     }
     : undefined;
-  if (!keep) await checked;
+  if (!keep) await pending();
   const written = await writeInto(temp, localDb, {
     busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
     doing: "Cannot pull into",
@@ -345,6 +443,12 @@ async function writeIntoLocal(
       await removeQuietly(kept.file);
       if (kept.sidecar) await removeQuietly(kept.sidecar);
     },
+    onGap: options.onWrite,
+    verdict: verdict && { flag: verdict, timeoutMs: VERDICT_TIMEOUT_MS },
+  }).catch(async (error) => {
+    // The write was rolled back for the copy's check: the check's own error says why.
+    if (error instanceof VerdictFailed) await checked;
+    throw error;
   });
   if (!written.backToWal) {
     warnings.push(`"${localDb}" could not go back to WAL mode (another connection is open)`);
@@ -354,6 +458,147 @@ async function writeIntoLocal(
 
 /** The largest copy whose check runs beside the old database's backup (see pullDatabase). */
 const OVERLAP_MAX_BYTES = 512 << 20;
+
+/**
+ * How long the write's last step waits for the check of a copy (up to OVERLAP_MAX_BYTES)
+ * beside it, holding the local database's write lock: the check's worker reports even when it
+ * fails, so this bounds only a worker that died (integrity_check of 512 MiB: ~3-4 s here).
+ */
+const VERDICT_TIMEOUT_MS = 120_000;
+
+/**
+ * The old local database's backup, taken beside the transfer WITHOUT its write lock (the
+ * application's writers go on), and accepted at the write only when it still holds every
+ * commit.
+ *
+ * Why that proves as much as a backup taken under the write lock: `watch`, a connection
+ * opened before the backup starts, reads `PRAGMA data_version` first. That value changes, on
+ * that connection, whenever any other connection has committed since (SQLite compares the WAL
+ * index, or the file's change counter in rollback mode, at each read). The backup's instant
+ * comes after that first read, so if the value is the same when it is read again under the
+ * write lock (in writeInto's `keep`, where no one can commit), no commit happened between the
+ * backup's instant and the lock: the backup is the database's content at the lock, exactly the
+ * copy `keep` would take there. writeInto then proves that no commit slips in between the lock
+ * and the write. Any other value (or any failure) discards it, and the backup is taken under
+ * the lock as before. A checkpoint or a journal mode switch may move the value too: that only
+ * costs a second backup.
+ *
+ * The watch is closed under the lock, before the write, or when dropped; it is only a SQLite
+ * connection (no raw descriptor of the database is opened here).
+ */
+class EarlyBackup implements AsyncDisposable {
+  #run: Promise<{ kept: BackupResult; before: string } | undefined> | undefined;
+  #watch: DatabaseSync | undefined;
+  #lock: AsyncDisposable | undefined;
+  #kept: BackupResult | undefined;
+  #claimed = false;
+  #disposed = false;
+
+  constructor(readonly options: PullOptions, readonly hadSideFiles: boolean) {}
+
+  /** True once the backup folder's lock is held (the backup was started and got it). */
+  get holdsFolderLock(): boolean {
+    return this.#lock !== undefined;
+  }
+
+  /** Starts the backup (once): the remote differs, the transfer begins. */
+  start(): void {
+    this.#run ??= this.#take();
+  }
+
+  async #take(): Promise<{ kept: BackupResult; before: string } | undefined> {
+    const { localDb } = this.options;
+    const busyTimeoutMs = this.options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+    try {
+      this.#watch = openReadOnly(localDb, busyTimeoutMs);
+      const before = String(pragmaValue(this.#watch, "data_version"));
+      const backupDir = this.options.backupDir ?? defaultBackupDir(localDb);
+      this.#lock = await lockBackupFolder(backupDir);
+      const kept = await backupHoldingLocks({
+        db: localDb,
+        backupDir,
+        checksum: this.options.checksum,
+        busyTimeoutMs,
+        now: this.options.now,
+        sourceChecked: true,
+      });
+      return { kept, before };
+    } catch {
+      // Taken under the lock instead, which reports what is wrong (a busy folder: exit 75).
+      this.#closeWatch();
+      return undefined;
+    }
+  }
+
+  /** The backup once taken (undefined when it failed); the backup folder's lock is held. */
+  async taken(): Promise<BackupResult | undefined> {
+    const got = await this.#run;
+    return this.#claimed ? undefined : got?.kept;
+  }
+
+  /**
+   * Under the database's write lock: the backup if no commit came since its instant (it is
+   * then the pull's), else undefined, with the backup removed. Once only: a later attempt of
+   * writeInto takes its own.
+   */
+  async claim(): Promise<BackupResult | undefined> {
+    if (this.#claimed || !this.#run) return undefined;
+    this.#claimed = true;
+    const got = await this.#run;
+    if (!got) return undefined;
+    let same = false;
+    try {
+      same = String(pragmaValue(this.#watch!, "data_version")) === got.before;
+    } catch {
+      // Unreadable: not proved, so not kept.
+    }
+    this.#closeWatch();
+    if (!same) {
+      await removeBackup(got.kept);
+      return undefined;
+    }
+    this.#kept = got.kept;
+    return got.kept;
+  }
+
+  /** Gives the early backup up before the write (the write needs no other connection open). */
+  async drop(): Promise<void> {
+    if (this.#claimed || !this.#run) return;
+    this.#claimed = true;
+    const got = await this.#run;
+    this.#closeWatch();
+    if (got) await removeBackup(got.kept);
+  }
+
+  #closeWatch(): void {
+    this.#watch?.close();
+    this.#watch = undefined;
+  }
+
+  /** Ends it (more than once is harmless): what no pull kept is removed, the lock released. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    const got = await this.#run;
+    if (this.#watch) {
+      this.#closeWatch();
+      // The pull ended without a write: our last connection leaves no side files on a
+      // database that had none, as fetchPull2's does.
+      if (!this.hadSideFiles) {
+        closeLeavingNoSideFiles(this.options.localDb, this.options.busyTimeoutMs);
+      }
+    }
+    // A backup that no pull followed (a failure, or one a commit made stale) is not left.
+    if (got && got.kept !== this.#kept && !this.#claimed) await removeBackup(got.kept);
+    await this.#lock?.[Symbol.asyncDispose]();
+    this.#lock = undefined;
+  }
+}
+
+async function removeBackup(kept: BackupResult): Promise<void> {
+  await removeQuietly(kept.file);
+  if (kept.sidecar) await removeQuietly(kept.sidecar);
+}
 
 /** True when the copy and the local database have the same page size (headers, offset 16). */
 async function samePageSize(temp: string, localDb: string): Promise<boolean> {
@@ -401,23 +646,4 @@ async function checkLocalTarget(localDb: string): Promise<"missing" | "empty" | 
   // A 0-byte file is a database the application has just created: written into through SQLite
   // like any other, with nothing in it to back up.
   return header.size === 0 ? "empty" : "database";
-}
-
-/** Names of tables whose row counts differ between the remote and the copy. */
-export function compareCounts(
-  remote: Array<{ name: string; rows: number | null }>,
-  local: Array<{ name: string; rows: number | null }>,
-): string[] {
-  const mine = new Map(local.map((t) => [t.name, t.rows]));
-  const differences: string[] = [];
-  for (const t of remote) {
-    if (!mine.has(t.name)) differences.push(`${t.name} missing`);
-    else if (t.rows !== mine.get(t.name)) {
-      differences.push(`${t.name} ${t.rows} vs ${mine.get(t.name)}`);
-    }
-  }
-  for (const name of mine.keys()) {
-    if (!remote.some((t) => t.name === name)) differences.push(`${name} extra`);
-  }
-  return differences;
 }
