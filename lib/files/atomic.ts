@@ -103,11 +103,37 @@ function tempKey(name: string): string | undefined {
 }
 
 /**
+ * Files already under their final names that a run cut short by a signal must not leave:
+ * pull's early backup, which is the pull's only once its write takes it (a SIGINT during the
+ * transfer left it in the backup folder, a backup no pull followed, found by the attack round).
+ */
+const provisional = new Set<string>();
+
+/**
+ * Marks `paths` (in place already) for removal by {@linkcode removeTempsInFlightSync} when a
+ * signal ends the run before the returned release is called.
+ */
+export function removeOnInterrupt(paths: string[]): () => void {
+  for (const path of paths) provisional.add(path);
+  return () => {
+    for (const path of paths) provisional.delete(path);
+  };
+}
+
+/**
  * Removes every temp in flight, its side files (SQLite's `-journal`, `-wal`, `-shm`, pull's
  * `.raw` copy) and its marker, synchronously: for a signal handler, which exits right after.
  * All of them start with `.litekeep-tmp-<this pid>-<random>`, which nothing else does.
  */
 export function removeTempsInFlightSync(): void {
+  for (const path of provisional) {
+    try {
+      Deno.removeSync(path);
+    } catch {
+      // Gone already: nothing more to do on the way out.
+    }
+  }
+  provisional.clear();
   for (const [temp, { key }] of inFlight) {
     const dir = dirname(temp);
     try {

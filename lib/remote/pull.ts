@@ -16,6 +16,7 @@ import { basename, dirname } from "node:path";
 import {
   cleanTemps,
   openToSync,
+  removeOnInterrupt,
   removeQuietly,
   STALE_TEMP_MS,
   withTempFile,
@@ -493,6 +494,8 @@ class EarlyBackup implements AsyncDisposable {
   #kept: BackupResult | undefined;
   #claimed = false;
   #disposed = false;
+  /** Ends the backup's removal on a signal (see removeOnInterrupt). */
+  #unmark: (() => void) | undefined;
 
   constructor(readonly options: PullOptions, readonly hadSideFiles: boolean) {}
 
@@ -522,6 +525,9 @@ class EarlyBackup implements AsyncDisposable {
         now: this.options.now,
         sourceChecked: true,
       });
+      // Until the write takes it (signals are deferred from then on), a signal that ends the
+      // run during the transfer removes it: no pull followed it.
+      this.#unmark = removeOnInterrupt(kept.sidecar ? [kept.file, kept.sidecar] : [kept.file]);
       return { kept, before };
     } catch {
       // Taken under the lock instead, which reports what is wrong (a busy folder: exit 75).
@@ -590,6 +596,7 @@ class EarlyBackup implements AsyncDisposable {
     }
     // A backup that no pull followed (a failure, or one a commit made stale) is not left.
     if (got && got.kept !== this.#kept && !this.#claimed) await removeBackup(got.kept);
+    this.#unmark?.();
     await this.#lock?.[Symbol.asyncDispose]();
     this.#lock = undefined;
   }
