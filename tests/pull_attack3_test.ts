@@ -14,18 +14,43 @@ import { cliCommand, fakeSsh, ls, makeDb, remoteLitekeep, sqlite3, tempDir } fro
  * (and so started its early backup), for as long as the test wants.
  */
 const HOLD_WANT = `
-import sys, time
-src, dst = sys.stdin.buffer, sys.stdout.buffer
-while True:
-    head = src.read(5)
-    if len(head) < 5:
-        break
-    if head[0] == 0x03:
-        time.sleep(120)
-        break
-    body = src.read(int.from_bytes(head[1:5], "big"))
-    dst.write(head + body)
-    dst.flush()
+async function readN(n) {
+  const buf = new Uint8Array(n);
+  let off = 0;
+  while (off < n) {
+    const k = await Deno.stdin.read(buf.subarray(off));
+    if (k === null) return buf.subarray(0, off);
+    off += k;
+  }
+  return buf;
+}
+async function writeAll(bytes) {
+  for (let off = 0; off < bytes.length;) off += await Deno.stdout.write(bytes.subarray(off));
+}
+for (;;) {
+  const head = await readN(5);
+  if (head.length < 5) break;
+  if (head[0] === 0x03) {
+    // Held until the test is done (it writes the stop file), then the agent sees its end.
+    for (let i = 0; i < 1200; i++) {
+      // The stop file, or the test's folder gone (it may be removed right after).
+      const stopped = [Deno.args[0], Deno.args[1]].some((path, i) => {
+        try {
+          Deno.statSync(path);
+          return i === 0;
+        } catch {
+          return i === 1;
+        }
+      });
+      if (stopped) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    break;
+  }
+  const body = await readN(new DataView(head.buffer).getUint32(1));
+  await writeAll(head);
+  await writeAll(body);
+}
 `;
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -40,11 +65,14 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     conn.close();
     const before = await sqlite3(local, "SELECT sum(amount_cents) FROM payments");
     const bin = join(dir.path, "bin");
-    await Deno.writeTextFile(join(dir.path, "hold.py"), HOLD_WANT);
+    await Deno.writeTextFile(join(dir.path, "hold.js"), HOLD_WANT);
+    const stop = join(dir.path, "stop");
     const path = await fakeSsh(
       bin,
       'while [ $# -gt 0 ]; do [ "$1" = "--" ] && { shift; break; }; shift; done; shift; ' +
-        `python3 -u ${join(dir.path, "hold.py")} | sh -c "$*"`,
+        `${Deno.execPath()} run --quiet --allow-read ${
+          join(dir.path, "hold.js")
+        } ${stop} ${dir.path} | sh -c "$*"`,
     );
     await remoteLitekeep(bin);
     const child = new Deno.Command(Deno.execPath(), {
@@ -67,6 +95,8 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     assert.ok(seen.some((n) => n.endsWith(".db")), `no early backup was made: ${seen}`);
     child.kill(signal);
     const out = await output;
+    // The held ssh ends, and the remote agent with it.
+    await Deno.writeTextFile(stop, "");
     assert.notEqual(out.code, 0, new TextDecoder().decode(out.stderr));
     const left = (await ls(backups)).filter((n) => !n.startsWith("."));
     assert.deepEqual(left, [], "the interrupted pull left a backup no pull followed");
