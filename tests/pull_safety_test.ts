@@ -36,6 +36,11 @@ Deno.test("pull fails cleanly when the remote cannot be reached or refuses", asy
   })();
   await sshd.addAlias("silentpi", [], (silent.addr as Deno.NetAddr).port);
   await sshd.addAlias("wrongkey", [`IdentityFile ${join(sshd.dir, "other_key")}`]);
+  // A host seen for the first time: its key is in no known_hosts file, and BatchMode asks not.
+  await sshd.addAlias("newpi", [
+    `IdentityFile ${join(sshd.dir, "user_key")}`,
+    "UserKnownHostsFile /dev/null",
+  ]);
   const cases: Array<[string, string[], RegExp]> = [
     [
       "timeout",
@@ -46,6 +51,11 @@ Deno.test("pull fails cleanly when the remote cannot be reached or refuses", asy
       "auth refused",
       ["wrongkey:/x.db"],
       /Cannot reach "wrongkey" over ssh: authentication was refused/,
+    ],
+    [
+      "host key unknown",
+      ["newpi:/x.db"],
+      /Cannot reach "newpi" over ssh: its host key is unknown or changed[^]*hint: connect once by hand and accept its key: "ssh newpi true" \(a reinstalled host has a new key: "ssh-keygen -R newpi" first\)/,
     ],
     [
       "remote missing",
