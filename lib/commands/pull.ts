@@ -188,6 +188,22 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
         "torn; --method snapshot is consistent while it writes",
     );
   }
+  // A litekeep the user named (--remote-bin, remote.bin) that did not answer: the pull still
+  // worked through python3/sqlite3, slower and without the default delta; never silently.
+  const namedBin = flags.values["remote-bin"] ?? config?.remote?.bin;
+  const fellBack = remote.tool === "auto" && !["litekeep", "scp"].includes(result.tool);
+  if (namedBin !== undefined && fellBack) {
+    result.warnings.push(
+      `litekeep "${namedBin}" was not found on ${source.host}: the pull ran through ` +
+        `${result.tool} (protocol 1: slower, and the whole database travels unless --method ` +
+        `delta); check the path with "ssh ${source.host} ${namedBin} --version"`,
+    );
+  }
   for (const warning of result.warnings) ctx.log.warn(warning);
-  return finishWithPrune(ctx, "pull", result, () => describePull(result));
+  return finishWithPrune(
+    ctx,
+    "pull",
+    result,
+    () => describePull(result, { localBackup: flags.localBackup }),
+  );
 }
