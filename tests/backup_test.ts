@@ -413,3 +413,17 @@ Deno.test("backupDatabase() gives the backup and its sidecar at most the databas
     });
   }
 });
+
+Deno.test("backup --verify none says its table rows were not counted, not a bare '-'", async () => {
+  // Found by the new-user trial: "payments  -" under "tables" read like an empty table.
+  await using dir = await tempDir();
+  const db = join(dir.path, "app.db");
+  makeDb(db);
+  const res = await runCli(["backup", db, "--verify", "none", "--checksum", "md5"]);
+  assert.equal(res.code, 0, res.stderr);
+  assert.match(res.stdout, /^ {2}verified {2}not verified \(--verify none\)$/m);
+  assert.match(res.stdout, /^ {2}tables \(rows not counted with --verify none\)\n {4}\S+ +-$/m);
+  const full = await runCli(["backup", db]);
+  assert.equal(full.code, 0, full.stderr);
+  assert.match(full.stdout, /^ {2}tables\n/m);
+});

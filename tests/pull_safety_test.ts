@@ -36,6 +36,11 @@ Deno.test("pull fails cleanly when the remote cannot be reached or refuses", asy
   })();
   await sshd.addAlias("silentpi", [], (silent.addr as Deno.NetAddr).port);
   await sshd.addAlias("wrongkey", [`IdentityFile ${join(sshd.dir, "other_key")}`]);
+  // A host seen for the first time: its key is in no known_hosts file, and BatchMode asks not.
+  await sshd.addAlias("newpi", [
+    `IdentityFile ${join(sshd.dir, "user_key")}`,
+    "UserKnownHostsFile /dev/null",
+  ]);
   const cases: Array<[string, string[], RegExp]> = [
     [
       "timeout",
@@ -46,6 +51,11 @@ Deno.test("pull fails cleanly when the remote cannot be reached or refuses", asy
       "auth refused",
       ["wrongkey:/x.db"],
       /Cannot reach "wrongkey" over ssh: authentication was refused/,
+    ],
+    [
+      "host key unknown",
+      ["newpi:/x.db"],
+      /Cannot reach "newpi" over ssh: its host key is unknown or changed[^]*hint: connect once by hand and accept its key: "ssh newpi true" \(a reinstalled host has a new key: "ssh-keygen -R newpi" first\)/,
     ],
     [
       "remote missing",
@@ -386,4 +396,56 @@ Deno.test("pull into a database the application creates meanwhile exits 75 and r
   assert.equal(await sqlite3(local, "PRAGMA integrity_check"), "ok");
   assert.equal(await sqlite3(local, "SELECT group_concat(name) FROM sqlite_schema"), "app");
   assert.deepEqual((await ls(dir.path)).filter((n) => n.startsWith(".litekeep-tmp")), []);
+});
+
+Deno.test("pull names the local database when a local writer holds its lock past --busy-timeout", async () => {
+  // Found by the new-user trial: the delta's pin of the local copy gave up (busy, exit 75), and
+  // the agent's complaint that the local side had gone ("connection ... lost", exit 1) was shown.
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const remote = join(dir.path, "remote.db");
+  makeDb(remote, { payments: 50 });
+  const local = join(dir.path, "local.db");
+  const bin = await remoteLitekeep(dir.path);
+  const first = await pull(sshd, remote, local, "--remote-bin", bin);
+  assert.equal(first.code, 0, first.stderr);
+  const db = new DatabaseSync(remote);
+  db.exec(
+    "INSERT INTO payments (member_id, amount_cents, paid_at, method) VALUES (1, 5, 'x', 'cash')",
+  );
+  db.close();
+  const local0 = new DatabaseSync(local);
+  local0.exec("PRAGMA journal_mode = WAL");
+  local0.close();
+  const before = await Deno.readFile(local);
+  // Another process holds the local write lock (POSIX locks are per process).
+  const holder = new Deno.Command("python3", {
+    args: [
+      "-c",
+      "import sqlite3,sys,time\n" +
+      "db=sqlite3.connect(sys.argv[1], isolation_level=None)\n" +
+      "db.execute('BEGIN IMMEDIATE')\n" +
+      "db.execute(\"INSERT INTO payments (member_id, amount_cents, paid_at, method) VALUES (1, 1, 'y', 'cash')\")\n" +
+      "print('held', flush=True)\n" +
+      "sys.stdin.read()\n" +
+      "db.execute('ROLLBACK')\n",
+      local,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const out = holder.stdout.getReader();
+  assert.match(new TextDecoder().decode((await out.read()).value), /held/);
+  try {
+    const res = await pull(sshd, remote, local, "--remote-bin", bin, "--busy-timeout", "500");
+    assert.equal(res.code, 75, res.stderr);
+    assert.match(res.stderr, /local\.db": the database is locked by another process/);
+    assert.doesNotMatch(res.stderr, /was lost/);
+  } finally {
+    await holder.stdin.close();
+    out.releaseLock();
+    await holder.stdout.cancel();
+    await holder.status;
+  }
+  assert.deepEqual(await Deno.readFile(local), before);
 });

@@ -284,7 +284,7 @@ Deno.test("pull --method scp says what it checked: row counts match, differ, or 
     [
       "differ",
       other,
-      /^ {2}verified {2}integrity_check ok; row counts DIFFER from the remote's: members 1 vs 344, lockers extra/m,
+      /^ {2}verified {2}integrity_check ok; row counts DIFFER from the remote's \(remote vs copy\): members 1 vs 344, lockers extra/m,
       /warning: row counts differ from the remote's: members 1 vs 344/,
     ],
     [

@@ -26,8 +26,14 @@ export function pullStatus(p: PullProgress, seconds: number): string {
   return `${head}, ${formatBytes(rate)}/s, ${Math.ceil(eta)} s left`;
 }
 
+/** What the run was asked for that the result alone does not say. */
+export interface PullAsked {
+  /** False with --no-local-backup. @default true */
+  localBackup?: boolean;
+}
+
 /** The human summary of a pull. */
-export function describePull(r: PullResult): string {
+export function describePull(r: PullResult, asked: PullAsked = {}): string {
   if (r.unchanged) {
     return `Pulled ${r.source} into ${r.localDb}: unchanged\n` +
       `  method    ${method(r)}\n` +
@@ -43,8 +49,15 @@ export function describePull(r: PullResult): string {
     `  duration  ${formatDuration(r.durationMs)}\n` +
     `  sha256    ${r.sha256}\n` +
     `  verified  ${verified(r)}\n` +
-    `  backup    ${r.localBackup ?? "none (no local database, or --no-local-backup)"}\n` +
+    `  backup    ${r.localBackup ?? noBackup(r, asked)}\n` +
     `  tables\n${formatTables(r.tables)}`;
+}
+
+/** Why no backup of the old local database was made: the one reason that applies. */
+function noBackup(r: PullResult, asked: PullAsked): string {
+  if (r.created) return "none (there was no local database)";
+  if (asked.localBackup === false) return "none (--no-local-backup)";
+  return "none (the local database was empty)";
 }
 
 /** How the data travelled: the method that ran (a delta with no base travels whole). */
@@ -66,7 +79,7 @@ function verified(r: PullResult): string {
   const counts = r.rowCounts === "match"
     ? `row counts match ${against}`
     : r.rowCounts === "differ"
-    ? `row counts DIFFER from the remote's: ${r.rowCountDifferences.join(", ")}`
+    ? `row counts DIFFER from the remote's (remote vs copy): ${r.rowCountDifferences.join(", ")}`
     : "row counts could not be compared with the remote's";
   const check = r.verify === "none"
     ? "not checked (--verify none)"

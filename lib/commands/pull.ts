@@ -41,22 +41,24 @@ export const summary = "bring a live database from another host over ssh, verifi
 export const usage = `Usage: litekeep pull [HOST:PATH] [LOCAL_DB] [options]
 
 Copies a live remote database to LOCAL_DB: the remote takes a consistent snapshot and streams it
-back over one ssh connection; the copy is checked (integrity, and the row counts of that same
-snapshot), the old local database is backed up, then the copy is put in place. A failure at any
-point leaves the local database as it was; the remote database is only read.
+back over one ssh connection; the old local database is backed up (beside the transfer, when it
+can be), the copy is checked (sha256, integrity, and the row counts of that same snapshot) and put
+in place, committed only once its check passed. A failure at any point leaves the local database
+as it was; the remote database is only read.
 
 Options:
   --method M               delta (only the pages changed since the local copy travel),
                            snapshot ("query" is its old name: the whole database travels), or
                            scp (raw copy of .db and .db-wal: may be stale or torn while the app
                            writes). Default: delta when litekeep runs on the remote and a local
-                           copy exists (an unchanged database then costs only the ssh start),
+                           copy exists (an unchanged database then costs the ssh start and one
+                           read of the database on each host, and writes nothing),
                            else snapshot
   --compress C             zstd, gzip or none. Default: zstd between two litekeeps, none from
                            python3/sqlite3 (which do gzip, not zstd)
   --verify MODE            the check of the copy: full (integrity_check, default), quick
                            (quick_check) or none (row counts only)
-  --no-local-backup        do not back the old local database up first
+  --no-local-backup        do not back the old local database up
   -d, --backup-dir DIR     where the old local database is backed up (default: config, else
                            LOCAL_DB's folder/backups)
   --checksum ALG           checksum of that backup: sha256 (default), md5, none
@@ -188,6 +190,22 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
         "torn; --method snapshot is consistent while it writes",
     );
   }
+  // A litekeep the user named (--remote-bin, remote.bin) that did not answer: the pull still
+  // worked through python3/sqlite3, slower and without the default delta; never silently.
+  const namedBin = flags.values["remote-bin"] ?? config?.remote?.bin;
+  const fellBack = remote.tool === "auto" && !["litekeep", "scp"].includes(result.tool);
+  if (namedBin !== undefined && fellBack) {
+    result.warnings.push(
+      `litekeep "${namedBin}" was not found on ${source.host}: the pull ran through ` +
+        `${result.tool} (protocol 1: slower, and the whole database travels unless --method ` +
+        `delta); check the path with "ssh ${source.host} ${namedBin} --version"`,
+    );
+  }
   for (const warning of result.warnings) ctx.log.warn(warning);
-  return finishWithPrune(ctx, "pull", result, () => describePull(result));
+  return finishWithPrune(
+    ctx,
+    "pull",
+    result,
+    () => describePull(result, { localBackup: flags.localBackup }),
+  );
 }

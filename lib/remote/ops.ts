@@ -120,9 +120,13 @@ export function idleTimeoutMs(o: RemoteOptions): number {
 /** How long a failed remote run may take to end and say why, before it is stopped. */
 const REMOTE_FAILURE_GRACE_MS = 10_000;
 
+/** The agent's words when the local side's end of the conversation went away first. */
+const LOST_LOCAL = /^The connection to "the local litekeep" was lost/;
+
 /**
  * The best explanation of a failed remote run: the remote's own `LITEKEEP-ERROR` line, else
- * ssh's failure, else `fallback`.
+ * ssh's failure, else `fallback`. When that line only says that the local side went away
+ * (this side failed first and closed the conversation), `fallback` is the cause.
  */
 export async function remoteFailure(
   child: StreamingChild,
@@ -165,6 +169,14 @@ export async function remoteFailure(
   const where = `${spec.host}:${spec.path}`;
   if (m) {
     const [, kind, message] = m;
+    // The agent lost us: this side ended the conversation, and its own error is the cause (a
+    // busy local database, a full local disk), with its own exit code. Found by the new-user
+    // trial: a local writer holding the lock showed as "connection ... lost", exit 1.
+    if (
+      fallback instanceof Error && !(fallback instanceof ProcessError) && LOST_LOCAL.test(message)
+    ) {
+      return fallback;
+    }
     if (kind === "usage") return new UsageError(message, { hint: 'see "litekeep --help"' });
     if (kind === "busy") {
       return new BusyError(`Remote database "${where}" is busy: ${message}`, {

@@ -223,6 +223,10 @@ export function sshFailure(error: unknown, host: string, doing: string): Error {
         cause: error,
         hint: why === "authentication was refused"
           ? `check that "ssh ${sshHostOr(host)}" logs in without a password (keys, ssh-agent)`
+          : why === "its host key is unknown or changed"
+          // BatchMode takes no new key: the fix is one login by hand, not the config.
+          ? `connect once by hand and accept its key: "ssh ${sshHostOr(host)} true" ` +
+            `(a reinstalled host has a new key: "ssh-keygen -R ${sshHostOr(host)}" first)`
           : `check the host and your ~/.ssh/config; try "ssh ${sshHostOr(host)} true"`,
       },
     );
