@@ -414,20 +414,12 @@ async function writeIntoLocal(
     ? async () => {
       const accepted = await early?.claim();
       if (accepted) return accepted;
-      const kept = await backupHoldingLocks({
-        db: localDb,
-        backupDir,
-        checksum: options.checksum,
-        busyTimeoutMs: options.busyTimeoutMs,
-        now: options.now,
-        sourceChecked: true,
-      });
+      const kept = await backupOldLocal(options, backupDir);
       try {
         await pending();
       } catch (error) {
         // The copy failed: no pull happened, so no backup of one is left behind.
-        await removeQuietly(kept.file);
-        if (kept.sidecar) await removeQuietly(kept.sidecar);
+        await removeBackup(kept);
         throw error;
       }
       return kept;
@@ -440,10 +432,7 @@ async function writeIntoLocal(
     keep,
     // Nothing is kept of an empty database: it must still be empty when the write takes it.
     mustBeEmpty: !hasData,
-    discard: async (kept) => {
-      await removeQuietly(kept.file);
-      if (kept.sidecar) await removeQuietly(kept.sidecar);
-    },
+    discard: removeBackup,
     onGap: options.onWrite,
     verdict: verdict && { flag: verdict, timeoutMs: VERDICT_TIMEOUT_MS },
   }).catch(async (error) => {
@@ -491,7 +480,6 @@ class EarlyBackup implements AsyncDisposable {
   #run: Promise<{ kept: BackupResult; before: string } | undefined> | undefined;
   #watch: DatabaseSync | undefined;
   #lock: AsyncDisposable | undefined;
-  #kept: BackupResult | undefined;
   #claimed = false;
   #disposed = false;
   /** Ends the backup's removal on a signal (see removeOnInterrupt). */
@@ -517,14 +505,7 @@ class EarlyBackup implements AsyncDisposable {
       const before = String(pragmaValue(this.#watch, "data_version"));
       const backupDir = this.options.backupDir ?? defaultBackupDir(localDb);
       this.#lock = await lockBackupFolder(backupDir);
-      const kept = await backupHoldingLocks({
-        db: localDb,
-        backupDir,
-        checksum: this.options.checksum,
-        busyTimeoutMs,
-        now: this.options.now,
-        sourceChecked: true,
-      });
+      const kept = await backupOldLocal(this.options, backupDir);
       // Until the write takes it (signals are deferred from then on), a signal that ends the
       // run during the transfer removes it: no pull followed it.
       this.#unmark = removeOnInterrupt(kept.sidecar ? [kept.file, kept.sidecar] : [kept.file]);
@@ -563,7 +544,6 @@ class EarlyBackup implements AsyncDisposable {
       await removeBackup(got.kept);
       return undefined;
     }
-    this.#kept = got.kept;
     return got.kept;
   }
 
@@ -595,11 +575,26 @@ class EarlyBackup implements AsyncDisposable {
       }
     }
     // A backup that no pull followed (a failure, or one a commit made stale) is not left.
-    if (got && got.kept !== this.#kept && !this.#claimed) await removeBackup(got.kept);
+    if (got && !this.#claimed) await removeBackup(got.kept);
     this.#unmark?.();
     await this.#lock?.[Symbol.asyncDispose]();
     this.#lock = undefined;
   }
+}
+
+/**
+ * The backup of the old local database, as an ordinary backup into `backupDir`, taken while the
+ * caller holds the folder's lock (and, under writeInto's `keep`, the database's write lock).
+ */
+function backupOldLocal(options: PullOptions, backupDir: string): Promise<BackupResult> {
+  return backupHoldingLocks({
+    db: options.localDb,
+    backupDir,
+    checksum: options.checksum,
+    busyTimeoutMs: options.busyTimeoutMs,
+    now: options.now,
+    sourceChecked: true,
+  });
 }
 
 async function removeBackup(kept: BackupResult): Promise<void> {
