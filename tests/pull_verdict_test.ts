@@ -11,8 +11,7 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { pullDatabase } from "../lib/remote/pull.ts";
 import { LitekeepError } from "../lib/errors.ts";
-import { inspectInWorker } from "../lib/engine/verify.ts";
-import { VERDICT } from "../lib/engine/write_into.ts";
+import { inspectInWorker, VERDICT } from "../lib/engine/verify.ts";
 import type { VerifyMode } from "../lib/engine/sqlite.ts";
 import {
   corruptIndexPage,

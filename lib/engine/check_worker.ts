@@ -6,7 +6,7 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { compareCounts, inspectFile, type InspectRequest } from "./verify.ts";
+import { compareCounts, inspectFile, type InspectRequest, VERDICT } from "./verify.ts";
 
 self.onmessage = (event: MessageEvent<InspectRequest>) => {
   const { path, mode, verdict } = event.data;
@@ -15,7 +15,7 @@ self.onmessage = (event: MessageEvent<InspectRequest>) => {
   const flag = verdict ? new Int32Array(verdict.buffer) : undefined;
   const settle = (passed: boolean) => {
     if (!flag) return;
-    Atomics.store(flag, 0, passed ? 1 : 2);
+    Atomics.store(flag, 0, passed ? VERDICT.passed : VERDICT.failed);
     Atomics.notify(flag, 0);
   };
   try {

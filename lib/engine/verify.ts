@@ -102,10 +102,14 @@ export interface InspectRequest {
   verdict?: Verdict;
 }
 
+/** The values of a verdict in shared memory (see {@linkcode Verdict}). */
+export const VERDICT = { pending: 0, passed: 1, failed: 2 } as const;
+
 /**
  * Where a check running beside a write (writeInto's `verdict`) leaves its verdict: `buffer`
- * (an Int32Array's SharedArrayBuffer) gets 1 when the file has no integrity problems and, when
- * `expectedTables` is given, row counts equal to those (`compareCounts`), else 2.
+ * (an Int32Array's SharedArrayBuffer) gets `VERDICT.passed` when the file has no integrity
+ * problems and, when `expectedTables` is given, row counts equal to those (`compareCounts`),
+ * else `VERDICT.failed`.
  */
 export interface Verdict {
   buffer: SharedArrayBuffer;

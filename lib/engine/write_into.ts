@@ -17,6 +17,7 @@ import {
 } from "./sqlite.ts";
 import { selfContainedCopy } from "./snapshot.ts";
 import { claimWriteLock, heldTooLong } from "./write_lock.ts";
+import { VERDICT } from "./verify.ts";
 
 /** How to write into a live database. */
 export interface WriteIntoOptions<T> {
@@ -84,9 +85,6 @@ export class VerdictFailed extends OperationError {}
 
 /** Thrown from the backup's progress callback: no verdict came within its timeout. */
 class NoVerdict extends Error {}
-
-/** The verdict's values in `flag[0]`. */
-export const VERDICT = { pending: 0, passed: 1, failed: 2 } as const;
 
 /**
  * Writes the whole content of `source` (a self-contained file nothing else writes) INTO the
