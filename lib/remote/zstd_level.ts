@@ -43,13 +43,17 @@
  *
  * @module
  */
+import { ZSTD_LEVEL } from "./protocol2.ts";
 
 /** The levels the controller moves between, lowest first. */
 export const LEVELS: readonly number[] = [1, 3, 6, 8];
 /** Compression time per byte of each of {@linkcode LEVELS}, relative to the first (measured). */
 export const RELATIVE_COST: readonly number[] = [1, 1, 3.3, 5.7];
-/** The level of the first frames (the fixed level of before: fast, and as small as 1). */
-export const START_LEVEL = 3;
+/**
+ * The level of the first frames: protocol 2's default (the fixed level of before: fast, and as
+ * small as 1).
+ */
+export const START_LEVEL = ZSTD_LEVEL;
 /** Frames per decision: 2 MiB of pages. */
 export const WINDOW_FRAMES = 8;
 /** Raise only when the wait is this many times the next level's extra compression time. */
