@@ -56,8 +56,9 @@
  * comes. The litekeep agent adapts it to backpressure (lib/remote/zstd_level.ts: harder when
  * its writes wait on the link, lighter when it is CPU-bound; levels 1-8, starting at 3), for
  * the snapshot's and the delta's pages alike. Tests only: `LITEKEEP_ZSTD_LEVELS=1,19,6` in the
- * agent's environment makes it cycle through those levels instead (lib/commands/agent.ts). Page 1 is sent as the local file will hold it: bytes 18-19
- * set to 1 (rollback-journal mode, self-contained).
+ * agent's environment makes it cycle through those levels instead (lib/commands/agent.ts).
+ * Page 1 is sent as the local file will hold it: bytes 18-19 set to 1 (rollback-journal mode,
+ * self-contained).
  *
  * ## Hashes
  * - page hash: sha256 of the page; for page 1 with bytes 18-19, 24-27, 40-43 and 92-99 zeroed
