@@ -118,6 +118,25 @@ export function isBusy(error: unknown): boolean {
 }
 
 /**
+ * `Deno.stat(path)`, whose failure (missing, unreadable) becomes one message that names what
+ * could not be done: `${cannot}: ${cause}`, with `hint`.
+ *
+ * @param cannot e.g. `Cannot prune "data/backups"`
+ * @throws {OperationError} when `path` cannot be stat'ed
+ */
+export async function statOrExplain(
+  path: string,
+  cannot: string,
+  hint: string,
+): Promise<Deno.FileInfo> {
+  try {
+    return await Deno.stat(path);
+  } catch (cause) {
+    throw new OperationError(`${cannot}: ${describeCause(cause)}`, { cause, hint });
+  }
+}
+
+/**
  * A file error (full disk, permission) met while writing into `folder` becomes one message
  * that names the folder; litekeep errors and anything else pass through unchanged.
  *

@@ -12,7 +12,7 @@ import { cleanTemps, STALE_TEMP_MS, syncDir } from "../files/atomic.ts";
 import { type BackupEntry, listBackupFolderOrFail } from "./names.ts";
 import { exists } from "../engine/view.ts";
 import { CHECKSUM_ALGORITHMS } from "./checksum.ts";
-import { describeCause, OperationError } from "../errors.ts";
+import { describeCause, OperationError, statOrExplain } from "../errors.ts";
 import { acquireLocks, dirLockPath } from "../files/lock.ts";
 import {
   isNamedInFuture,
@@ -233,15 +233,11 @@ async function removeFile(path: string): Promise<void> {
 }
 
 async function checkFolder(dir: string): Promise<void> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(dir);
-  } catch (cause) {
-    throw new OperationError(`Cannot prune "${dir}": ${describeCause(cause)}`, {
-      cause,
-      hint: 'check the path (and "backupDir" in litekeep.json)',
-    });
-  }
+  const info = await statOrExplain(
+    dir,
+    `Cannot prune "${dir}"`,
+    'check the path (and "backupDir" in litekeep.json)',
+  );
   if (!info.isDirectory) {
     throw new OperationError(`Cannot prune "${dir}": it is a file, not a backup folder`, {
       hint: "give the folder that holds the backups",

@@ -24,7 +24,13 @@ import {
 import { exists } from "../engine/view.ts";
 import { formatStamp } from "./names.ts";
 import { copyOut } from "../engine/db_file.ts";
-import { describeCause, LitekeepError, OperationError, UsageError } from "../errors.ts";
+import {
+  describeCause,
+  LitekeepError,
+  OperationError,
+  statOrExplain,
+  UsageError,
+} from "../errors.ts";
 import { acquireLocks, dbLockPath } from "../files/lock.ts";
 import { publishNew } from "../engine/publish.ts";
 import { writeInto } from "../engine/write_into.ts";
@@ -235,15 +241,11 @@ function isOwnTemp(db: string): (name: string) => boolean {
 
 /** The target's folder must exist: restore creates a database, never folders. */
 async function checkFolder(folder: string): Promise<void> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(folder);
-  } catch (cause) {
-    throw new OperationError(`Cannot restore into folder "${folder}": ${describeCause(cause)}`, {
-      cause,
-      hint: "create the folder first, or check the database path",
-    });
-  }
+  const info = await statOrExplain(
+    folder,
+    `Cannot restore into folder "${folder}"`,
+    "create the folder first, or check the database path",
+  );
   if (!info.isDirectory) {
     throw new OperationError(`Cannot restore into "${folder}": it is a file, not a folder`, {
       hint: "check the database path",

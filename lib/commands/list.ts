@@ -8,7 +8,7 @@ import { type BackupListing, listBackupFolder, type ListedBackup } from "../back
 import { basename, dirname } from "node:path";
 import { dbStem, parseBackupName } from "../backup_set/names.ts";
 import type { Context } from "../cli/context.ts";
-import { describeCause, OperationError, UsageError } from "../errors.ts";
+import { OperationError, statOrExplain, UsageError } from "../errors.ts";
 import { formatAge, formatBytes, formatLocalTime } from "../cli/format.ts";
 import { cliPath, jsonError, parseStrict, positionals, printJson } from "./_args.ts";
 
@@ -73,15 +73,11 @@ async function target(ctx: Context, given: string | undefined): Promise<{
     });
   }
   const path = cliPath(ctx, given);
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(path);
-  } catch (cause) {
-    throw new OperationError(`Cannot list "${path}": ${describeCause(cause)}`, {
-      cause,
-      hint: "give a backup folder or a database (and check the path)",
-    });
-  }
+  const info = await statOrExplain(
+    path,
+    `Cannot list "${path}"`,
+    "give a backup folder or a database (and check the path)",
+  );
   if (info.isDirectory) return { dir: path };
   if (!info.isFile) {
     throw new OperationError(`Cannot list "${path}": it is neither a folder nor a file`, {
@@ -96,19 +92,15 @@ async function target(ctx: Context, given: string | undefined): Promise<{
 
 /** Checks that `dir` is a folder, naming the database whose backups were looked for. */
 async function checkFolder(dir: string, db: string | undefined): Promise<void> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(dir);
-  } catch (cause) {
-    const of = db === undefined ? "" : ` for "${db}"`;
-    throw new OperationError(`Cannot list backup folder "${dir}"${of}: ${describeCause(cause)}`, {
-      cause,
-      hint: db === undefined
-        ? 'check the path (and "backupDir" in litekeep.json)'
-        : `no backup was made yet ("litekeep backup ${db}"), or they are elsewhere: name the ` +
-          'folder ("litekeep list DIR") or set "backupDir" in litekeep.json',
-    });
-  }
+  const of = db === undefined ? "" : ` for "${db}"`;
+  const info = await statOrExplain(
+    dir,
+    `Cannot list backup folder "${dir}"${of}`,
+    db === undefined
+      ? 'check the path (and "backupDir" in litekeep.json)'
+      : `no backup was made yet ("litekeep backup ${db}"), or they are elsewhere: name the ` +
+        'folder ("litekeep list DIR") or set "backupDir" in litekeep.json',
+  );
   if (!info.isDirectory) {
     throw new OperationError(`Cannot list "${dir}": it is a file, not a backup folder`, {
       hint: 'give the folder that holds the backups (and check "backupDir" in litekeep.json)',

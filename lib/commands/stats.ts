@@ -7,7 +7,7 @@
 import { defaultBackupDir } from "../backup_set/backup.ts";
 import type { Context } from "../cli/context.ts";
 import { BUSY_TIMEOUT_RANGE } from "../limits.ts";
-import { describeCause, OperationError, UsageError } from "../errors.ts";
+import { statOrExplain, UsageError } from "../errors.ts";
 import { formatBytes, formatLocalTime, formatTables } from "../cli/format.ts";
 import { type DatabaseStats, databaseStats } from "../backup_set/stats.ts";
 import {
@@ -84,15 +84,11 @@ export async function run(argv: string[], ctx: Context): Promise<number> {
       hint: 'name one ("litekeep stats data/backups") or set "backupDir" in litekeep.json',
     });
   }
-  let isFolder: boolean;
-  try {
-    isFolder = (await Deno.stat(path)).isDirectory;
-  } catch (cause) {
-    throw new OperationError(`Cannot read "${path}": ${describeCause(cause)}`, {
-      cause,
-      hint: 'check the path (and "backupDir" or "db" in litekeep.json)',
-    });
-  }
+  const isFolder = (await statOrExplain(
+    path,
+    `Cannot read "${path}"`,
+    'check the path (and "backupDir" or "db" in litekeep.json)',
+  )).isDirectory;
   if (isFolder) return await showFolderStats(ctx, path, flags.maxAge);
   if (flags.maxAge !== undefined) {
     throw new UsageError(`stats: --max-age needs a backup folder, and "${path}" is a file`, {

@@ -6,7 +6,7 @@
  * @module
  */
 import { connectionOpened } from "./db_file.ts";
-import { describeCause, OperationError } from "../errors.ts";
+import { describeCause, OperationError, statOrExplain } from "../errors.ts";
 import { selfContainedCopy } from "./snapshot.ts";
 import { listBackups } from "../backup_set/names.ts";
 import { hashFile, readSidecar, SIDECAR_EXTENSIONS } from "../backup_set/checksum.ts";
@@ -277,15 +277,7 @@ export async function verifyBackup(path: string, mode: CheckMode): Promise<Verif
 export async function expandBackupPaths(paths: string[]): Promise<string[]> {
   const files: string[] = [];
   for (const path of paths) {
-    let info: Deno.FileInfo;
-    try {
-      info = await Deno.stat(path);
-    } catch (cause) {
-      throw new OperationError(`Cannot verify "${path}": ${describeCause(cause)}`, {
-        cause,
-        hint: "check the path",
-      });
-    }
+    const info = await statOrExplain(path, `Cannot verify "${path}"`, "check the path");
     if (!info.isDirectory) {
       files.push(path);
       continue;
