@@ -19,18 +19,35 @@ async function argPrinter(dir: string): Promise<string> {
   return path;
 }
 
-/** A schedule whose paths hold what shells, cron and systemd each treat specially. */
-function awkward(dir: string, program: string, kind: "backup" | "pull"): Schedule {
-  const home = join(dir, "it's 100% $HOME %zone \\%d");
+/** A schedule of `kind`'s jobs for user pi, run in `home`, its config and log there. */
+function scheduleIn(
+  home: string,
+  program: string[],
+  kind: "backup" | "pull" = "backup",
+  name = "gym",
+): Schedule {
   return {
-    program: [program, "run"],
+    program,
     config: join(home, "litekeep.json"),
     workDir: home,
     logFile: join(home, "logs", "litekeep.log"),
-    name: "gym system",
+    name,
     user: "pi",
     jobs: setupJobs(kind),
   };
+}
+
+/** A schedule whose paths hold what shells, cron and systemd each treat specially. */
+function awkward(dir: string, program: string, kind: "backup" | "pull"): Schedule {
+  return scheduleIn(join(dir, "it's 100% $HOME %zone \\%d"), [program, "run"], kind, "gym system");
+}
+
+/** `systemd-analyze verify` of the schedule's first unit (the service), written into `dir`. */
+async function verifyService(dir: string, s: Schedule, level: string) {
+  const service = systemdUnits(s)[0];
+  const path = join(dir, service.name);
+  await Deno.writeTextFile(path, service.text);
+  return await systemdVerify([path], level);
 }
 
 /** A crontab line as cron runs it: five time fields, then `%` unescaped, then `sh -c`. */
@@ -190,19 +207,7 @@ Deno.test("systemdUnits(): systemd itself reads WorkingDirectory= as the folder,
   // became "data", a folder that does not exist, and the job failed to start.
   const home = join(dir.path, "gym data ");
   await Deno.mkdir(home);
-  const s: Schedule = {
-    program: [program],
-    config: join(home, "litekeep.json"),
-    workDir: home,
-    logFile: join(home, "logs", "litekeep.log"),
-    name: "gym",
-    user: "pi",
-    jobs: setupJobs("backup"),
-  };
-  const service = systemdUnits(s)[0];
-  const path = join(dir.path, service.name);
-  await Deno.writeTextFile(path, service.text);
-  const out = await systemdVerify([path], "debug");
+  const out = await verifyService(dir.path, scheduleIn(home, [program]), "debug");
   // The debug log dumps the unit as loaded (on stdout or stderr, by version).
   const dump = out.stdout + out.stderr;
   const read = /^\s*WorkingDirectory: (.*)$/m.exec(dump);
@@ -218,19 +223,7 @@ Deno.test("systemdUnits(): systemd finds the program at a path holding $, % and 
   const home = join(dir.path, "cost $5 100% $HOME");
   await Deno.mkdir(home);
   const program = await argPrinter(home);
-  const s: Schedule = {
-    program: [program],
-    config: join(home, "litekeep.json"),
-    workDir: home,
-    logFile: join(home, "logs", "litekeep.log"),
-    name: "gym",
-    user: "pi",
-    jobs: setupJobs("backup"),
-  };
-  const service = systemdUnits(s)[0];
-  const path = join(dir.path, service.name);
-  await Deno.writeTextFile(path, service.text);
-  const out = await systemdVerify([path], "warning");
+  const out = await verifyService(dir.path, scheduleIn(home, [program]), "warning");
   const said = out.stderr;
   assert.equal(out.code, 0, said);
   assert.equal(said, "");
@@ -239,15 +232,7 @@ Deno.test("systemdUnits(): systemd finds the program at a path holding $, % and 
 Deno.test("systemdUnits(): a program path systemd refuses (a quote or backslash) is said so", () => {
   // systemd will not run an executable whose name holds ' " or \ ("contains special
   // characters"), however it is quoted: the unit must say what to do instead of failing.
-  const s: Schedule = {
-    program: ["/home/pi/it's/litekeep"],
-    config: "/home/pi/app/litekeep.json",
-    workDir: "/home/pi/app",
-    logFile: "/home/pi/app/logs/litekeep.log",
-    name: "gym",
-    user: "pi",
-    jobs: setupJobs("backup"),
-  };
+  const s = scheduleIn("/home/pi/app", ["/home/pi/it's/litekeep"]);
   const service = systemdUnits(s)[0].text;
   assert.match(
     service,
