@@ -4,6 +4,7 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { hashFile, sidecarLine } from "../lib/backup_set/checksum.ts";
@@ -57,6 +58,25 @@ export function count(db: string, table: string): number {
   } finally {
     conn.close();
   }
+}
+
+/**
+ * Asserts that `copy`, made while a ledger writer (`startWriter`) committed to its source, holds
+ * one instant of it: sound, every writer payment with its ledger row and no row without its
+ * payment, and between the `before` and `after` ledger counts of the source around the copy.
+ */
+export async function assertWriterInstant(
+  copy: string,
+  before: number,
+  after: number,
+): Promise<void> {
+  assert.equal(await sqlite3(copy, "PRAGMA integrity_check"), "ok");
+  const ledger = Number(await sqlite3(copy, "SELECT count(*) FROM ledger"));
+  const paid = Number(
+    await sqlite3(copy, "SELECT count(*) FROM payments WHERE note LIKE 'writer:%'"),
+  );
+  assert.equal(ledger, paid, "a torn copy would have payments without ledger rows");
+  assert.ok(ledger >= before && ledger <= after, `${ledger} not in [${before}, ${after}]`);
 }
 
 /** The names in a folder, sorted. */

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import {
+  assertWriterInstant,
   count,
   ls,
   makeDb,
@@ -96,13 +97,7 @@ Deno.test("pull takes a consistent snapshot while the remote app writes", async 
       const res = await pull(sshd, remote, local, "--remote-tool", tool, "--remote-bin", bin);
       const after = count(remote, "ledger");
       assert.equal(res.code, 0, res.stderr);
-      assert.equal(await sqlite3(local, "PRAGMA integrity_check"), "ok");
-      const ledger = count(local, "ledger");
-      const paid = Number(
-        await sqlite3(local, "SELECT count(*) FROM payments WHERE note LIKE 'writer:%'"),
-      );
-      assert.equal(ledger, paid, "a torn copy would have payments without ledger rows");
-      assert.ok(ledger >= before && ledger <= after, `${ledger} not in [${before}, ${after}]`);
+      await assertWriterInstant(local, before, after);
     });
   }
   const report = await writer.stop();
