@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import {
   BLOCK_PAGES,
   blockHashes,
+  checkDiffSize,
   checkHeader2,
   checkTrailer2,
   type Compress2,
@@ -13,6 +14,8 @@ import {
   decodePages,
   decodeWant,
   decompressPayload,
+  Diff,
+  DIFF_PIECE_BYTES,
   diffFrame,
   encodeDiff,
   encodeFrame,
@@ -172,6 +175,45 @@ Deno.test("wantedPages() asks for every page past the local end, and refuses a b
   assert.equal(blockHashes(local.pageHashes, 4).length, 3 * 8);
 });
 
+Deno.test("Diff.pieces(): the same bytes at every piece size, blocks split across pieces, one buffer", () => {
+  // 10 blocks of 4 pages and a short one; the local copy has 9 blocks, 3 of them changed.
+  const local = new ImageHashes(36, 4);
+  for (let p = 1; p <= 36; p++) local.add(p, page(p));
+  const remote = new ImageHashes(43, 4);
+  for (let p = 1; p <= 43; p++) remote.add(p, page([6, 17, 30].includes(p) ? 250 : p));
+  const diff = new Diff(remote.pageHashes, local.blockHashes(), 4);
+  // Blocks 1, 4 and 7 changed; 9 and 10 the local copy lacks (10 holds 3 pages).
+  assert.deepEqual(diff.blocks, [1, 4, 7, 9, 10]);
+  assert.equal(diff.length, 4 * (4 + 32) + 4 + 24);
+  const whole = diff.bytes();
+  assert.equal(whole.length, diff.length);
+  assert.deepEqual(wantedPages(whole, local.pageHashes, 43, 4, "pi"), [
+    1,
+    6,
+    17,
+    30,
+    ...Array.from({ length: 7 }, (_, i) => 37 + i),
+  ]);
+  assert.deepEqual([...whole.subarray(0, 4)], [0, 0, 0, 1]);
+  assert.deepEqual(whole.subarray(4, 36), remote.pageHashes.subarray(32, 64));
+  for (const size of [1, 3, 4, 35, 36, 37, 100, diff.length - 1, diff.length, DIFF_PIECE_BYTES]) {
+    const pieces: Uint8Array[] = [];
+    const buffers = new Set<ArrayBufferLike>();
+    for (const piece of diff.pieces(size)) {
+      buffers.add(piece.buffer);
+      // A view of a buffer the next piece overwrites: keep a copy.
+      pieces.push(piece.slice());
+    }
+    assert.equal(buffers.size, 1, `one buffer for pieces of ${size}`);
+    assert.ok(pieces.slice(0, -1).every((p) => p.length === size), `pieces of ${size}`);
+    assert.ok(pieces.at(-1)!.length > 0 && pieces.at(-1)!.length <= size);
+    assert.deepEqual(new Uint8Array(pieces.flatMap((p) => [...p])), whole, `pieces of ${size}`);
+  }
+  // Nothing differs: no piece at all.
+  const same = new Diff(local.pageHashes, local.blockHashes(), 4);
+  assert.deepEqual([same.length, [...same.pieces()], same.bytes().length], [0, [], 0]);
+});
+
 Deno.test("wantedPages() refuses a header of more pages than one WANT can list, allocating nothing", () => {
   const local = new ImageHashes(10, 4);
   for (let p = 1; p <= 10; p++) local.add(p, page(p));
@@ -245,12 +287,12 @@ Deno.test("checkTrailer2() refuses a trailer without its hashes", () => {
   assert.throws(() => checkTrailer2({ ...ok, pagesSent: -1 }, "pi"), /"pagesSent"/);
 });
 
-Deno.test("diffFrame() refuses a DIFF larger than a frame with the remedy, not a RangeError", () => {
-  // 8.4M pages (32 GiB of 4 KiB pages), every block differing from an empty local copy.
-  const diff = encodeDiff(new Uint8Array(8 * 8_400_000), new Uint8Array(0), 128);
-  assert.throws(
-    () => diffFrame(diff),
-    (e: unknown) => e instanceof OperationError && /--method snapshot/.test(e.message),
-  );
+Deno.test("checkDiffSize() refuses a DIFF larger than a frame with the remedy, not a RangeError", () => {
+  // 8.4M pages (32 GiB of 4 KiB pages), every block differing from an empty local copy: the
+  // length is known, and refused, before any of the payload is built.
+  const diff = new Diff(new Uint8Array(8 * 8_400_000), new Uint8Array(0), 128);
+  const remedy = (e: unknown) => e instanceof OperationError && /--method snapshot/.test(e.message);
+  assert.throws(() => checkDiffSize(diff.length), remedy);
+  assert.throws(() => diffFrame(new Uint8Array(64 << 20 | 1)), remedy);
   assert.equal(diffFrame(new Uint8Array(12)).length, 5 + 12);
 });

@@ -8,6 +8,13 @@ import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import {
+  BLOCK_PAGES,
+  Diff,
+  DIFF_PIECE_BYTES,
+  ImageHashes,
+  wantedPages,
+} from "../lib/remote/protocol2.ts";
+import {
   assertWriterInstant,
   count,
   ls,
@@ -107,6 +114,59 @@ Deno.test("pull in protocol 2 copies, then sends only changed pages, and equals 
   assert.deepEqual([out.method, out.compress, out.pagesSent], ["snapshot", "gzip", null]);
   // The agent wrote no temporary file on the remote.
   assert.deepEqual(await ls(tmp), []);
+});
+
+Deno.test("pull in protocol 2 after a change in every block: a DIFF of several pieces, the source's copy", async () => {
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const remote = join(dir.path, "remote.db");
+  // 512-byte pages: ~20,000 pages in ~160 blocks, so a change in every block makes a DIFF of
+  // ~160 KiB, written in several pieces (DIFF_PIECE_BYTES), blocks straddling two.
+  makeDb(remote, { payments: 60_000, noteBytes: 60, pageSize: 512 });
+  const bin = await remoteLitekeep(dir.path);
+  const local = join(dir.path, "local.db");
+  const args = ["--remote-bin", bin, "--json"];
+  const first = await pull(sshd, remote, local, ...args);
+  assert.equal(first.code, 0, first.stderr);
+  // The images before and after the change, read whole (no connection is open: the WAL was
+  // checkpointed into the file when the last one closed).
+  const hashesOf = (image: Uint8Array) => {
+    const hashes = new ImageHashes(image.length / 512);
+    for (let p = 1; p <= hashes.pageCount; p++) {
+      hashes.add(p, image.subarray((p - 1) * 512, p * 512));
+    }
+    return hashes;
+  };
+  const before = hashesOf(await Deno.readFile(remote));
+  const app = new DatabaseSync(remote);
+  app.exec("BEGIN");
+  app.exec("UPDATE payments SET method = 'every block' WHERE id % 7 = 0");
+  for (let i = 0; i < 500; i++) {
+    app.exec(`INSERT INTO payments VALUES (NULL, 3, ${i}, '2031-01-01', 'card', 'past the end')`);
+  }
+  app.exec("COMMIT");
+  app.close();
+  const after = hashesOf(await Deno.readFile(remote));
+  assert.equal(await sqlite3(remote, "PRAGMA page_size"), "512");
+  assert.ok(after.pageCount > before.pageCount, "the change grew the database");
+  // The DIFF the agent must send, computed here from both images.
+  const diff = new Diff(after.pageHashes, before.blockHashes(), BLOCK_PAGES);
+  assert.ok(diff.length > 2 * DIFF_PIECE_BYTES, `a DIFF of ${diff.length} bytes`);
+  assert.equal(diff.blocks.length, Math.ceil(after.pageCount / BLOCK_PAGES), "every block");
+  const res = await pull(sshd, remote, local, ...args);
+  assert.equal(res.code, 0, res.stderr);
+  const out = JSON.parse(res.stdout);
+  assert.equal(out.method, "delta");
+  // Exactly the pages that DIFF leads the local side to ask for: page 1, the changed ones, and
+  // every page past the old end.
+  const want = wantedPages(diff.bytes(), before.pageHashes, after.pageCount, BLOCK_PAGES, "pi");
+  assert.equal(out.pagesSent, want.length);
+  assert.ok(out.pagesSent < out.pages, `${out.pagesSent} of ${out.pages}`);
+  // The copy holds the remote's rows, every one of them (its file is written through SQLite:
+  // the pull itself proved its image's sha256 against the trailer's).
+  assert.equal(await sqlite3(local, "PRAGMA integrity_check"), "ok");
+  assert.equal(await counts(local), await counts(remote));
+  assert.equal(await sqlite3(local, ".dump payments"), await sqlite3(remote, ".dump payments"));
 });
 
 Deno.test("pull when nothing changed writes nothing: local file, -wal and backups untouched", async () => {

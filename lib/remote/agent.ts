@@ -21,10 +21,11 @@ import type { StreamReader } from "./stream.ts";
 import {
   checkDiffSize,
   collectEvery,
+  collectNow,
   type Compress2,
   compressPayload,
   decodeWant,
-  encodeDiff,
+  Diff,
   FRAME,
   frameHead,
   type FrameType,
@@ -57,7 +58,10 @@ const protocol1 = () =>
 const tempFiles = () => import("../files/atomic.ts");
 const snapshots = () => import("../engine/snapshot.ts");
 
-/** Where the agent writes its answer. */
+/**
+ * Where the agent writes its answer. A chunk is the caller's again once the promise resolves
+ * (PAGES payloads and DIFF pieces are views of reused buffers): write or copy it before then.
+ */
 export type Sink = (chunk: Uint8Array) => Promise<void>;
 
 /** How the agent works. */
@@ -454,18 +458,29 @@ async function streamImage(image: PinnedImage, s: StreamContext): Promise<void> 
   }
   // Pass 1: every page hashed, nothing sent; the content hash alone decides "unchanged", so an
   // unchanged pull costs one hash of the database, not two (on a Pi 4, without SHA instructions,
-  // a pass over 100 MB is about half a second).
-  const hashes = new ImageHashes(pageCount, request.blockPages);
-  await eachPage((p, page) => hashes.add(p, page), true);
-  const contentSha256 = hashes.contentSha256();
-  if (contentSha256 === request.contentSha256) {
-    await trailer({ sha256: null, contentSha256, unchanged: true, pagesSent: 0 });
-    return;
-  }
-  await sendFrame(
-    FRAME.DIFF,
-    checkDiffSize(encodeDiff(hashes.pageHashes, s.localBlocks!, request.blockPages!)),
-  );
+  // a pass over 100 MB is about half a second). Then the DIFF: its head, then its payload in
+  // pieces of one reused buffer (at 1 GB, when every block differs, 2 MB never held whole).
+  // Both in a function of their own, so the page hashes (2 MB at 1 GB) are garbage once the
+  // DIFF is out rather than held through pass 2.
+  const hashAndDiff = async (): Promise<string | undefined> => {
+    const hashes = new ImageHashes(pageCount, request.blockPages);
+    await eachPage((p, page) => hashes.add(p, page), true);
+    const contentSha256 = hashes.contentSha256();
+    if (contentSha256 === request.contentSha256) {
+      await trailer({ sha256: null, contentSha256, unchanged: true, pagesSent: 0 });
+      return undefined;
+    }
+    const diff = new Diff(hashes.pageHashes, s.localBlocks!, request.blockPages!);
+    checkDiffSize(diff.length);
+    await s.sink(frameHead(FRAME.DIFF, diff.length));
+    for (const piece of diff.pieces()) await s.sink(piece);
+    return contentSha256;
+  };
+  const contentSha256 = await hashAndDiff();
+  if (contentSha256 === undefined) return;
+  // Before pass 2's compression adds its own: the page hashes, and the hash contexts of pass 1's
+  // last pages (collected every GC_EVERY_PAGES, protocol2.ts), which would otherwise live into it.
+  collectNow();
   const want = decodeWant(
     (await needFrame(s.input, [FRAME.WANT], LOCAL)).payload,
     pageCount,

@@ -495,6 +495,11 @@ export function collectEvery(pageNo: number): void {
   if (pageNo % GC_EVERY_PAGES === 0) collectGarbage?.();
 }
 
+/** A full collection now, where `gc` is exposed (see above); elsewhere nothing. */
+export function collectNow(): void {
+  collectGarbage?.();
+}
+
 /**
  * The hashes of one image, built page by page: the short page hashes, the content hash, and the
  * block hashes over them.
@@ -545,42 +550,86 @@ export function blockHashes(pageHashes: Uint8Array, blockPages: number): Uint8Ar
   return out;
 }
 
+/** Bytes per piece of a DIFF written in pieces ({@linkcode Diff.pieces}). */
+export const DIFF_PIECE_BYTES = 64 << 10;
+
 /**
  * The DIFF payload: for each block of `remote` whose hash is not `local`'s (or that `local`
- * lacks), its number and its pages' short hashes.
+ * lacks), its number and its pages' short hashes. Planned first (which blocks, so the length),
+ * then written in pieces after the frame's head: for a 1 GB database whose blocks all differ it
+ * is 2 MB, which the agent need not hold whole, nor hand whole to one write of its stdout.
  */
+export class Diff {
+  /** The differing blocks, ascending. */
+  readonly blocks: number[] = [];
+  /** The payload's length in bytes. */
+  readonly length: number = 0;
+  readonly #pageHashes: Uint8Array;
+  readonly #span: number;
+
+  constructor(remotePageHashes: Uint8Array, localBlockHashes: Uint8Array, blockPages: number) {
+    this.#pageHashes = remotePageHashes;
+    this.#span = blockPages * HASH_BYTES;
+    const remoteBlocks = blockHashes(remotePageHashes, blockPages);
+    for (let b = 0; b * HASH_BYTES < remoteBlocks.length; b++) {
+      const at = b * HASH_BYTES;
+      const same = at + HASH_BYTES <= localBlockHashes.length &&
+        equalBytes(
+          remoteBlocks.subarray(at, at + HASH_BYTES),
+          localBlockHashes.subarray(at, at + HASH_BYTES),
+        );
+      if (same) continue;
+      this.blocks.push(b);
+      this.length += 4 + Math.min(this.#span, remotePageHashes.length - b * this.#span);
+    }
+  }
+
+  /**
+   * The payload's bytes, in order, in pieces of `pieceBytes` (the last may be shorter; a block
+   * may straddle two). Each piece is a view of one buffer that the next piece overwrites: write
+   * or copy it before asking for the next.
+   */
+  *pieces(pieceBytes: number = DIFF_PIECE_BYTES): Generator<Uint8Array> {
+    const buffer = new Uint8Array(Math.max(1, Math.min(pieceBytes, this.length)));
+    let used = 0;
+    // Copies `bytes` into the buffer, yielding it each time it fills.
+    const put = function* (bytes: Uint8Array): Generator<Uint8Array> {
+      for (let at = 0; at < bytes.length;) {
+        const n = Math.min(bytes.length - at, buffer.length - used);
+        buffer.set(bytes.subarray(at, at + n), used);
+        used += n;
+        at += n;
+        if (used === buffer.length) {
+          yield buffer;
+          used = 0;
+        }
+      }
+    };
+    const number = new Uint8Array(4);
+    const view = new DataView(number.buffer);
+    for (const b of this.blocks) {
+      view.setUint32(0, b);
+      yield* put(number);
+      yield* put(this.#pageHashes.subarray(b * this.#span, (b + 1) * this.#span));
+    }
+    if (used > 0) yield buffer.subarray(0, used);
+  }
+
+  /** The payload whole (one piece: for tests and small payloads). */
+  bytes(): Uint8Array {
+    // One piece of the whole length is the payload (a buffer no later piece overwrites).
+    const [whole] = this.pieces(this.length);
+    return whole ?? new Uint8Array(0);
+  }
+}
+
+/** The DIFF payload whole ({@linkcode Diff}). */
 export function encodeDiff(
   remotePageHashes: Uint8Array,
   localBlockHashes: Uint8Array,
   blockPages: number,
 ): Uint8Array {
-  const remoteBlocks = blockHashes(remotePageHashes, blockPages);
-  const span = blockPages * HASH_BYTES;
-  // Two passes (which blocks differ, then the bytes), so the payload is built once, in place:
-  // for a 1 GB database it is up to 2 MB.
-  const differing: number[] = [];
-  let total = 0;
-  for (let b = 0; b * HASH_BYTES < remoteBlocks.length; b++) {
-    const at = b * HASH_BYTES;
-    const same = at + HASH_BYTES <= localBlockHashes.length &&
-      equalBytes(
-        remoteBlocks.subarray(at, at + HASH_BYTES),
-        localBlockHashes.subarray(at, at + HASH_BYTES),
-      );
-    if (same) continue;
-    differing.push(b);
-    total += 4 + Math.min(span, remotePageHashes.length - b * span);
-  }
-  const out = new Uint8Array(total);
-  const view = new DataView(out.buffer);
-  let offset = 0;
-  for (const b of differing) {
-    const hashes = remotePageHashes.subarray(b * span, (b + 1) * span);
-    view.setUint32(offset, b);
-    out.set(hashes, offset + 4);
-    offset += 4 + hashes.length;
-  }
-  return out;
+  return new Diff(remotePageHashes, localBlockHashes, blockPages).bytes();
 }
 
 /**
@@ -591,22 +640,22 @@ export function encodeDiff(
  * @throws {OperationError} when the DIFF is larger than {@linkcode MAX_FRAME_BYTES}
  */
 export function diffFrame(diff: Uint8Array): Uint8Array {
-  return encodeFrame(FRAME.DIFF, checkDiffSize(diff));
+  checkDiffSize(diff.length);
+  return encodeFrame(FRAME.DIFF, diff);
 }
 
 /**
- * `diff` itself, when one frame holds it.
+ * Checks that one frame holds a DIFF of `length` bytes (before any of it is written).
  *
  * @throws {OperationError} when it does not (a database of tens of GiB whose blocks all differ)
  */
-export function checkDiffSize(diff: Uint8Array): Uint8Array {
-  if (diff.length > MAX_FRAME_BYTES) {
+export function checkDiffSize(length: number): void {
+  if (length > MAX_FRAME_BYTES) {
     throw new OperationError(
-      `the pages that differ from the local copy need a DIFF of ${diff.length} bytes, more ` +
+      `the pages that differ from the local copy need a DIFF of ${length} bytes, more ` +
         `than one frame holds (${MAX_FRAME_BYTES}): pull with --method snapshot`,
     );
   }
-  return diff;
 }
 
 /**

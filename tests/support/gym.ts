@@ -18,6 +18,8 @@ export interface GymOptions {
   noteBytes?: number;
   /** @default true */
   wal?: boolean;
+  /** The database's page size; SQLite's default (4096) when absent. */
+  pageSize?: number;
   /** Seed of the generator: the same seed makes the same rows. @default 1 */
   seed?: number;
 }
@@ -82,6 +84,8 @@ export function createGymDb(path: string, options: GymOptions = {}): Record<stri
   const noteBytes = options.noteBytes ?? 24;
   const db = new DatabaseSync(path);
   try {
+    // Before anything is written (and before WAL mode, which fixes it).
+    if (options.pageSize !== undefined) db.exec(`PRAGMA page_size = ${options.pageSize}`);
     if (options.wal ?? true) db.exec("PRAGMA journal_mode = WAL");
     db.exec(GYM_SCHEMA);
     const day = (n: number) => new Date(Date.UTC(2024, 0, 1) + n * 86_400_000).toISOString();
