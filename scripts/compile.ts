@@ -29,9 +29,12 @@ for (const target of wanted) {
     "--no-check",
     ...PERMISSIONS,
     `--v8-flags=${V8_FLAGS.join(",")}`,
-    // Workers are not found by static analysis: the integrity-check worker is included by hand.
+    // Workers are not found by static analysis: the integrity-check and hash workers are
+    // included by hand.
     "--include",
     join(root, "lib", "engine", "check_worker.ts"),
+    "--include",
+    join(root, "lib", "engine", "hash_worker.ts"),
     "--target",
     target,
     "--output",

@@ -452,6 +452,15 @@ export interface PinnedImage {
    * @throws {OperationError} when a page cannot be read whole
    */
   readRun(first: number, count: number): Uint8Array;
+  /**
+   * Fills `out` (a whole number of pages) with pages `first`.. as {@linkcode read} gives them,
+   * read straight into `out` with one read of the file (plus one per page that has a frame): for
+   * a writer of the whole image that reads into its own write buffers, so no page is copied
+   * twice in memory (a snapshot's).
+   *
+   * @throws {OperationError} when a page cannot be read whole
+   */
+  readRunInto(first: number, out: Uint8Array): void;
 }
 
 /**
@@ -492,6 +501,14 @@ export async function withImage<T>(
       fillRun(path, instant, first, out);
       return out;
     };
+    const readRunInto = (first: number, out: Uint8Array): void => {
+      const count = out.length / pageSize;
+      const last = first + count - 1;
+      if (!Number.isInteger(first) || !Number.isInteger(count) || first < 1 || last > pageCount) {
+        throw new RangeError(`pages ${first}..${last} are not in 1..${pageCount}`);
+      }
+      fillRun(path, instant, first, out);
+    };
     const value = await fn({
       pageSize,
       pageCount,
@@ -499,6 +516,7 @@ export async function withImage<T>(
       mxFrame: instant.mxFrame,
       read,
       readRun,
+      readRunInto,
     });
     return { kind: "image" as const, value };
   });

@@ -13,7 +13,8 @@
  */
 import { backup } from "node:sqlite";
 import { dirname, join } from "node:path";
-import { copyOut, openWriter, readAt, writeAt } from "./db_file.ts";
+import { copyOut, type FileWriter, openWriter, readAt, writeAt } from "./db_file.ts";
+import { type ChunkHasher, startHasher } from "./hasher.ts";
 import { BusyError, describeCause, isDiskFull, OperationError } from "../errors.ts";
 import {
   checkDatabaseFile,
@@ -22,12 +23,7 @@ import {
   pragmaValue,
   sqliteFailure,
 } from "./sqlite.ts";
-import {
-  type FallbackReason,
-  type ImageShape,
-  type PageReadResult,
-  readPages,
-} from "./page_reader.ts";
+import { type FallbackReason, type PinnedImage, withImage } from "./page_reader.ts";
 import { makeTempFolder } from "../files/temp.ts";
 import { exists, onReadOnlyMedia, tempView } from "./view.ts";
 
@@ -97,8 +93,18 @@ export interface SnapshotResult {
  * write transaction of the application then costs a backup at most this, not --busy-timeout.
  */
 const PAGE_READER_WAIT_MS = 1000;
-/** Bytes gathered from the page reader per write. */
-const WRITE_BYTES = 4 << 20;
+/** Bytes per read of the page reader's image, and per write (and hash) of the snapshot. */
+const CHUNK_BYTES = 4 << 20;
+/**
+ * Chunk buffers in flight: one being read while the others are hashed and written. Measured on
+ * a 1 GB backup: see docs/BENCHMARKS.md, Stop 15.
+ */
+const BUFFERS = 4;
+/**
+ * From this size on (the source file's), the snapshot is hashed in a worker, on the other core;
+ * below it, a worker's start costs more than the hash it moves.
+ */
+const HASH_WORKER_MIN_BYTES = 64 << 20;
 /** See the backup API path: written pages are flushed as the copy goes, every this many bytes. */
 const FLUSH_BYTES = 32 << 20;
 
@@ -143,12 +149,12 @@ async function restrictMode(dest: string, mode: number): Promise<void> {
 
 /**
  * The snapshot from the page reader, written into the empty `dest` in large positioned writes in
- * file order, page 1 made self-contained as it is given (rollback-journal mode, the instant's
- * page count, which `onImage` gives before page 1, at offset 28 and the version-valid-for at 92
- * equal to the change counter at 24, so SQLite trusts that count, as it does a file the backup
- * API wrote). Each write's bytes are hashed (`options.checksum`) just before they go to the
- * file: the file is written once, from offset 0 to its end, so the hash is the file's. Or why
- * the backup API must be used, with nothing written.
+ * file order, page 1 made self-contained as it is read (rollback-journal mode, the instant's
+ * page count at 28 and the version-valid-for at 92 equal to the change counter at 24, so SQLite
+ * trusts that count, as it does a file the backup API wrote). Each chunk's bytes are hashed
+ * (`options.checksum`) in file order, from the same buffer that is written, and the buffer is
+ * reused only once both are done: the file is written once, from offset 0 to its end, so the
+ * hash is the file's. Or why the backup API must be used, with nothing written.
  *
  * A `-journal` beside the database sends the snapshot to the backup API: the page reader's
  * write-lock connection is read-write, and a read-write connection rolls a hot journal back,
@@ -176,114 +182,140 @@ async function snapshotFromPages(
         hint: isDiskFull(error) ? spaceHint : "check the folder's permissions and free space",
       },
     );
-  // Pages so far, and the total the file's size suggests (the -wal may add some), for progress.
-  let copied = 0;
+  // The file's size suggests the image's (the -wal may add some): a worker, started before the
+  // instant is pinned so its start overlaps that, hashes a large one on the other core.
   const fileBytes = (await Deno.stat(source)).size;
-  let buffer: Uint8Array | undefined;
-  let filled = 0;
-  let flushedAt = 0;
-  let shape: ImageShape | undefined;
-  // Loaded only when asked: see `hashFile` (node:crypto costs start-up to commands that never hash).
-  const hash = options.checksum
-    ? (await import("node:crypto")).createHash(options.checksum)
+  using hasher = options.checksum
+    ? await startHasher(options.checksum, { inWorker: fileBytes >= HASH_WORKER_MIN_BYTES })
     : undefined;
+  using out = openWriter(dest);
+  const progress = { copied: 0 };
+  const waitMs = Math.min(options.busyTimeoutMs, PAGE_READER_WAIT_MS);
+  let result: Awaited<ReturnType<typeof withImage<CopiedImage>>>;
+  try {
+    result = await withImage(
+      source,
+      { busyTimeoutMs: waitMs, writeLockHeld: options.sourceChecked },
+      (image) => copyImage(image, out, hasher, { ...options, progress, writeFailed, fileBytes }),
+    );
+  } catch (error) {
+    // Once a page is read, the snapshot is the page reader's: its failure is the snapshot's.
+    if (progress.copied > 0) throw error;
+    if (error instanceof BusyError) {
+      return { reason: "busy", detail: `a writer held its lock for over ${waitMs} ms` };
+    }
+    return { reason: "reader-error", detail: describeCause(error) };
+  }
+  if (result.kind === "fallback") return { reason: result.reason, detail: result.detail };
+  const image = result.value;
+  // The hash is the file's only if the file is exactly what was written: every page, once.
+  if (image.writtenBytes !== image.pageCount * image.pageSize) {
+    throw new OperationError(
+      `Cannot snapshot "${source}": ${image.writtenBytes} bytes were written of ${
+        image.pageCount * image.pageSize
+      }`,
+    );
+  }
+  options.onProgress?.(image.pageCount, image.pageCount);
+  return {
+    pages: image.pageCount,
+    pageSize: image.pageSize,
+    // What a new connection says: a rollback-journal database is in the default mode there.
+    journalMode: image.journalMode === "wal" ? "wal" : "delete",
+    ...(hasher && options.checksum
+      ? { checksum: { algorithm: options.checksum, hex: await hasher.digest() } }
+      : {}),
+  };
+}
+
+/** What `copyImage` wrote. */
+interface CopiedImage {
+  pageSize: number;
+  pageCount: number;
+  journalMode: "wal" | "rollback";
+  /** Bytes written, from offset 0 on, with no gap. */
+  writtenBytes: number;
+}
+
+/**
+ * Copies the pinned image into `out`, chunk by chunk in file order: each chunk is read straight
+ * into one of `BUFFERS` shared buffers (this thread), then hashed (the hasher's thread) and
+ * written (Deno's thread pool) from that buffer at once; a buffer is read into again only once
+ * its hash and its write are done. Writes go one at a time (a write seeks, then writes).
+ */
+async function copyImage(
+  image: PinnedImage,
+  out: FileWriter,
+  hasher: ChunkHasher | undefined,
+  o: SnapshotOptions & {
+    progress: { copied: number };
+    writeFailed: (error: unknown) => Error;
+    fileBytes: number;
+  },
+): Promise<CopiedImage> {
+  const { pageSize, pageCount } = image;
+  const chunkPages = Math.max(1, Math.floor(CHUNK_BYTES / pageSize));
+  const slots = Array.from(
+    { length: Math.min(BUFFERS, Math.ceil(pageCount / chunkPages)) },
+    () => ({
+      // Shared, so that a worker hashes the very bytes that are written, without a copy.
+      bytes: new Uint8Array(new SharedArrayBuffer(chunkPages * pageSize)),
+      done: Promise.resolve() as Promise<unknown>,
+    }),
+  );
+  const step = o.stepPages ?? 4096;
+  let writing: Promise<void> = Promise.resolve();
   // The flush of the last FLUSH_BYTES, running while the next ones are read and written.
   let syncing: Promise<void> | undefined;
-  // Two buffers: one is written on Deno's thread pool (its write blocks while the disk catches
-  // up) while the other is filled and hashed here; a buffer is reused only once its write is done.
-  let spare: Uint8Array | undefined;
-  let writing: Promise<void> | undefined;
-  let result: PageReadResult;
-  using out = openWriter(dest);
-  const flush = async () => {
-    if (!buffer || filled === 0) return;
-    try {
-      const bytes = buffer.subarray(0, filled);
-      hash?.update(bytes);
+  let writtenBytes = 0;
+  try {
+    for (let first = 1, n = 0; first <= pageCount; first += chunkPages, n++) {
+      const count = Math.min(chunkPages, pageCount - first + 1);
+      const slot = slots[n % slots.length];
+      await slot.done;
+      const bytes = slot.bytes.subarray(0, count * pageSize);
+      image.readRunInto(first, bytes);
+      if (first === 1) selfContainedPage1(bytes.subarray(0, pageSize), pageCount);
+      o.progress.copied = first + count - 1;
+      const offset = (first - 1) * pageSize;
+      const hashed = hasher?.update(bytes);
       // One write at a time, in file order: the file is then exactly the bytes hashed.
-      await writing;
-      writing = out.writeAtAsync(flushedAt, bytes);
+      const wrote = writing.then(() => out.writeAtAsync(offset, bytes)).catch((error) => {
+        throw o.writeFailed(error);
+      });
+      writing = wrote;
+      slot.done = Promise.all([hashed, wrote]);
       // Its error is thrown where it is awaited, not reported as unhandled before that.
-      writing.catch(() => {});
-      [buffer, spare] = [spare ?? new Uint8Array(buffer.length), buffer];
-      const before = Math.floor(flushedAt / FLUSH_BYTES);
-      flushedAt += filled;
-      filled = 0;
+      slot.done.catch(() => {});
+      writtenBytes = offset + bytes.length;
       // As in the backup API path: the application's commits must not wait behind a flush of
       // the whole copy at the caller's final sync. Unlike there, the flush overlaps the copy;
       // only a disk slower than the copy makes it wait (for the flush before).
-      if (Math.floor(flushedAt / FLUSH_BYTES) > before) {
+      if (Math.floor(writtenBytes / FLUSH_BYTES) > Math.floor(offset / FLUSH_BYTES)) {
         await syncing;
-        syncing = out.syncData();
+        syncing = wrote.then(() =>
+          out.syncData().catch((error) => {
+            throw o.writeFailed(error);
+          })
+        );
         syncing.catch(() => {});
       }
-    } catch (error) {
-      throw writeFailed(error);
-    }
-  };
-  try {
-    try {
-      result = await readPages(source, async (page, bytes) => {
-        buffer ??= new Uint8Array(Math.max(WRITE_BYTES, bytes.length));
-        if (filled + bytes.length > buffer.length) await flush();
-        buffer.set(bytes, filled);
-        if (page === 1) selfContainedPage1(buffer.subarray(filled, filled + bytes.length), shape);
-        filled += bytes.length;
-        copied = page;
-        if (page % (options.stepPages ?? 4096) === 0) {
-          options.onProgress?.(copied, Math.max(copied, Math.floor(fileBytes / bytes.length)));
-        }
-      }, {
-        busyTimeoutMs: Math.min(options.busyTimeoutMs, PAGE_READER_WAIT_MS),
-        writeLockHeld: options.sourceChecked,
-        onImage: (image) => shape = image,
-      });
-    } catch (error) {
-      // Once a page is given, the snapshot is the page reader's: its failure is the snapshot's.
-      if (copied > 0) throw error;
-      if (error instanceof BusyError) {
-        return {
-          reason: "busy",
-          detail: `a writer held its lock for over ${
-            Math.min(options.busyTimeoutMs, PAGE_READER_WAIT_MS)
-          } ms`,
-        };
+      if (Math.floor(o.progress.copied / step) > Math.floor((first - 1) / step)) {
+        o.onProgress?.(
+          o.progress.copied,
+          Math.max(o.progress.copied, Math.floor(o.fileBytes / pageSize)),
+        );
       }
-      return { reason: "reader-error", detail: describeCause(error) };
     }
-    if (result.kind === "fallback") return { reason: result.reason, detail: result.detail };
-    await flush();
-    try {
-      await writing;
-    } catch (error) {
-      throw writeFailed(error);
-    }
-  } finally {
-    // The descriptor stays open until its write and flush have settled (errors: above, below).
-    await writing?.catch(() => {});
-    await syncing?.catch(() => {});
-  }
-  try {
+    await Promise.all(slots.map((slot) => slot.done));
     await syncing;
-  } catch (error) {
-    throw writeFailed(error);
+  } finally {
+    // The descriptor stays open until its writes and flush have settled (errors: above).
+    await writing.catch(() => {});
+    await syncing?.catch(() => {});
+    await Promise.all(slots.map((slot) => slot.done.catch(() => {})));
   }
-  // The hash is the file's only if the file is exactly what was written: every page, once.
-  if (copied !== result.pageCount || flushedAt !== result.pageCount * result.pageSize) {
-    throw new OperationError(
-      `Cannot snapshot "${source}": the page reader gave ${copied} of ${result.pageCount} pages`,
-    );
-  }
-  options.onProgress?.(copied, copied);
-  return {
-    pages: result.pageCount,
-    pageSize: result.pageSize,
-    // What a new connection says: a rollback-journal database is in the default mode there.
-    journalMode: result.journalMode === "wal" ? "wal" : "delete",
-    ...(hash && options.checksum
-      ? { checksum: { algorithm: options.checksum, hex: hash.digest("hex") } }
-      : {}),
-  };
+  return { pageSize, pageCount, journalMode: image.journalMode, writtenBytes };
 }
 
 /**
@@ -291,12 +323,11 @@ async function snapshotFromPages(
  * mode (18-19), the instant's page count at 28, and the version-valid-for at 92 equal to the
  * change counter at 24, so SQLite trusts that count, as it does a file the backup API wrote.
  */
-function selfContainedPage1(page1: Uint8Array, shape: ImageShape | undefined): void {
-  if (!shape) throw new Error("the page reader gave page 1 before the image's shape");
+function selfContainedPage1(page1: Uint8Array, pageCount: number): void {
   const view = new DataView(page1.buffer, page1.byteOffset, page1.byteLength);
   page1[18] = 1;
   page1[19] = 1;
-  view.setUint32(28, shape.pageCount);
+  view.setUint32(28, pageCount);
   view.setUint32(92, view.getUint32(24));
 }
 

@@ -1,6 +1,6 @@
 /**
- * Local backup of a ~1 GB gym database through the page reader, beside `sqlite3 .backup` and
- * `cp`: interleaved runs (each round runs every tool once, the order rotated), each copy checked
+ * Local backup of a ~1 GB gym database through the page reader, beside `sqlite3 .backup`, `cp`
+ * and `cp + sync` (the copy made durable: the floor of a backup, which is fsynced): interleaved runs (each round runs every tool once, the order rotated), each copy checked
  * (integrity_check and row counts), wall time and peak RSS from GNU time. Also
  * `snapshotDatabase()` in-process, once through the page reader and once through the backup API
  * (forced by a `-journal` beside a copy of the source, the fallback the page reader takes), which
@@ -23,7 +23,7 @@ import { join, resolve } from "node:path";
 import { checkCopy, prepareSource, type SizeName, SIZES } from "./data.ts";
 import { canMeasureMemory, loadDuringRuns, runInterleaved, type Tool } from "./measure.ts";
 import { ratio, seconds, spread, table } from "./report.ts";
-import { cpTool, litekeepBackup, sqliteBackupTool } from "./tools.ts";
+import { cpSyncTool, cpTool, litekeepBackup, sqliteBackupTool } from "./tools.ts";
 import { snapshotDatabase } from "../../lib/engine/snapshot.ts";
 
 const ROOT = resolve(new URL("../..", import.meta.url).pathname);
@@ -66,6 +66,7 @@ try {
     ...cases.map(([name, args]) => litekeepBackup(name, source.path, [...args], check)),
     sqliteBackupTool(source),
     cpTool(source),
+    cpSyncTool(source),
     ...(before
       ? cases.map(([name, args]) =>
         litekeepBackup(`before: ${name}`, source.path, [...args], check, before)
@@ -90,6 +91,7 @@ try {
       own,
       ratio(median[i] / median[sqliteIndex]),
       ratio(median[i] / median[sqliteIndex + 1]),
+      ratio(median[i] / median[sqliteIndex + 2]),
       rss,
     ];
   });
@@ -134,6 +136,7 @@ try {
         "litekeep's own s",
         "vs sqlite3 .backup",
         "vs cp",
+        "vs cp + sync",
         "peak RSS MiB",
       ],
       rows,

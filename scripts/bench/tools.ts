@@ -99,6 +99,18 @@ export function cpTool(source: Source): Tool {
   ]);
 }
 
+/**
+ * `cp --reflink=never` then `sync OUT/copy.db` (an fsync of the copy), timed together: the
+ * durable-copy floor of this disk, since a backup is fsynced before it is published. The copy's
+ * own fsync, not a bare `sync`: on a shared machine that would also flush other users' writes.
+ */
+export function cpSyncTool(source: Source): Tool {
+  return copyTool("cp + sync", source, (copy) => [
+    ["cp", "--reflink=never", source.path, copy],
+    ["sync", copy],
+  ]);
+}
+
 /** `sqlite3 SRC ".backup OUT"`: the online backup API, from the CLI. */
 export function sqliteBackupTool(source: Source): Tool {
   return copyTool(
