@@ -159,10 +159,9 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
   const warnings: string[] = [];
   const verify = options.verify ?? "full";
   // The old local database's backup starts once the remote is known to differ, beside the
-  // transfer (see EarlyBackup). Not for large databases: its check beside the copy's took a
-  // 1 GB pull past its memory bound (see OVERLAP_MAX_BYTES).
-  await using early = target === "database" && (options.localBackup ?? true) &&
-      (await Deno.stat(localDb)).size <= OVERLAP_MAX_BYTES
+  // transfer (see EarlyBackup), at every size (above CHECKS_TOGETHER_MAX_BYTES its check and
+  // the copy's take turns).
+  await using early = target === "database" && (options.localBackup ?? true)
     ? new EarlyBackup(options, await sideFilesOf(localDb))
     : undefined;
   try {
@@ -198,12 +197,18 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
         // for the check's verdict, which the worker leaves in shared memory (`verdict`, see
         // writeInto), and a copy that fails rolls the write back, so the local database never
         // takes a copy that failed. Not when the page sizes differ: writeInto then changes the
-        // journal mode before the backup, so the check comes first. Nor for large copies: the
-        // check beside the backup took a 1 GB delta pull from 107 to 154 MiB peak RSS (the
-        // memory bound wins there; the time saved is ~1 s per 100 MB).
+        // journal mode before the backup, so the check comes first.
         const sameSize = exists && await samePageSize(temp, localDb);
-        const overlap = sameSize && (await Deno.stat(temp)).size <= OVERLAP_MAX_BYTES;
-        const verdict = overlap ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
+        const verdict = sameSize ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
+        // Two checks of a large database at once took a 1 GB pull past its memory bound
+        // (CHECKS_TOGETHER_MAX_BYTES): the early backup's, which the write waits for anyway,
+        // ends first, and the copy's then runs beside the write. Without that backup, when one
+        // is to be taken under the lock, the copy's check comes before the write, as before.
+        const oneCheckAtATime = exists && (await Deno.stat(temp)).size > CHECKS_TOGETHER_MAX_BYTES;
+        const backupUnderLock = oneCheckAtATime && target === "database" &&
+          (options.localBackup ?? true) && !(sameSize && await early?.taken());
+        // A page size change drops the early backup (below); a large one's check ends first.
+        if (!sameSize && oneCheckAtATime) await early?.drop();
         const checking = checkCopy(temp, fetched, source, warnings, verify, verdict);
         // Settled below (awaited in every path); this only keeps an early failure from being
         // reported as unhandled while the backup still runs.
@@ -211,7 +216,7 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
         // A page size change needs the database with no other connection open: the early
         // backup's watch is closed, and the backup taken under the lock as before.
         if (!sameSize) await early?.drop();
-        if (!overlap) await checking;
+        if (!verdict || backupUnderLock) await checking;
         options.onProgress?.({ phase: exists ? "backup" : "replace" });
         // An existing database is written INTO here, with the temp as the source; a missing
         // one gets the temp itself, published below without replacing one that appeared.
@@ -220,6 +225,7 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
             checked: checking,
             verdict,
             early,
+            oneCheckAtATime,
           })
           : null;
         const checked = await checking;
@@ -375,10 +381,12 @@ async function writeIntoLocal(
   options: PullOptions,
   warnings: string[],
   hasData: boolean,
-  { checked, verdict, early }: {
+  { checked, verdict, early, oneCheckAtATime }: {
     checked: Promise<unknown>;
     verdict: Int32Array | undefined;
     early: EarlyBackup | undefined;
+    /** A backup taken under the lock waits for the copy's check to end (a large database). */
+    oneCheckAtATime: boolean;
   },
 ): Promise<string | null> {
   const { localDb } = options;
@@ -414,6 +422,9 @@ async function writeIntoLocal(
     ? async () => {
       const accepted = await early?.claim();
       if (accepted) return accepted;
+      // A commit made the early backup stale: its retake's check waits for the copy's (still
+      // running beside this write) rather than running with it. Its failure is the verdict's.
+      if (oneCheckAtATime) await checked.catch(() => {});
       const kept = await backupOldLocal(options, backupDir);
       try {
         await pending();
@@ -434,7 +445,8 @@ async function writeIntoLocal(
     mustBeEmpty: !hasData,
     discard: removeBackup,
     onGap: options.onWrite,
-    verdict: verdict && { flag: verdict, timeoutMs: VERDICT_TIMEOUT_MS },
+    verdict: verdict &&
+      { flag: verdict, timeoutMs: verdictTimeoutMs((await Deno.stat(temp)).size) },
   }).catch(async (error) => {
     // The write was rolled back for the copy's check: the check's own error says why.
     if (error instanceof VerdictFailed) await checked;
@@ -446,15 +458,24 @@ async function writeIntoLocal(
   return written.kept?.file ?? null;
 }
 
-/** The largest copy whose check runs beside the old database's backup (see pullDatabase). */
-const OVERLAP_MAX_BYTES = 512 << 20;
+/**
+ * The largest copy whose check runs at the same time as the old local database's backup's:
+ * two checks of 1 GB at once (8 MiB page cache each, checkCacheKiB) took the local peak RSS
+ * of a delta pull to 164 MiB, one at a time to ~125 (docs/PERF_NOTES.md); at 500 MB two at
+ * once peaked at 129 MiB.
+ */
+const CHECKS_TOGETHER_MAX_BYTES = 512 << 20;
 
 /**
- * How long the write's last step waits for the check of a copy (up to OVERLAP_MAX_BYTES)
- * beside it, holding the local database's write lock: the check's worker reports even when it
- * fails, so this bounds only a worker that died (integrity_check of 512 MiB: ~3-4 s here).
+ * How long the write's last step waits for the check of a copy of `bytes` beside it, holding
+ * the local database's write lock: the check's worker reports even when it fails, so this
+ * bounds only a worker that died. 120 s, or 1 s per MiB for large copies (integrity_check of
+ * 1 GB took ~5 s here and may take ten times that on a Pi): a slow check that is still sound
+ * must never run into it.
  */
-const VERDICT_TIMEOUT_MS = 120_000;
+export function verdictTimeoutMs(bytes: number): number {
+  return Math.max(120_000, Math.ceil(bytes / (1 << 20)) * 1000);
+}
 
 /**
  * The old local database's backup, taken beside the transfer WITHOUT its write lock (the
