@@ -93,6 +93,11 @@ export interface PullOptions {
    * release, before its first step: writeInto's `onGap`).
    */
   onWrite?: () => void;
+  /**
+   * For tests: the largest copy whose check runs at the same time as the old local database's
+   * backup's (0: they take turns at any size). @default CHECKS_TOGETHER_MAX_BYTES (512 MiB)
+   */
+  checksTogetherMaxBytes?: number;
 }
 
 /** What a pull did. */
@@ -204,7 +209,8 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
         // (CHECKS_TOGETHER_MAX_BYTES): the early backup's, which the write waits for anyway,
         // ends first, and the copy's then runs beside the write. Without that backup, when one
         // is to be taken under the lock, the copy's check comes before the write, as before.
-        const oneCheckAtATime = exists && (await Deno.stat(temp)).size > CHECKS_TOGETHER_MAX_BYTES;
+        const oneCheckAtATime = exists && (await Deno.stat(temp)).size >
+            (options.checksTogetherMaxBytes ?? CHECKS_TOGETHER_MAX_BYTES);
         const backupUnderLock = oneCheckAtATime && target === "database" &&
           (options.localBackup ?? true) && !(sameSize && await early?.taken());
         // A page size change drops the early backup (below); a large one's check ends first.
