@@ -165,7 +165,7 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
   const verify = options.verify ?? "full";
   // The old local database's backup starts once the remote is known to differ, beside the
   // transfer (see EarlyBackup), at every size (above CHECKS_TOGETHER_MAX_BYTES its check and
-  // the copy's take turns).
+  // the copy's take turns, and both come before the write).
   await using early = target === "database" && (options.localBackup ?? true)
     ? new EarlyBackup(options, await sideFilesOf(localDb))
     : undefined;
@@ -202,19 +202,19 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
         // for the check's verdict, which the worker leaves in shared memory (`verdict`, see
         // writeInto), and a copy that fails rolls the write back, so the local database never
         // takes a copy that failed. Not when the page sizes differ: writeInto then changes the
-        // journal mode before the backup, so the check comes first.
+        // journal mode before the backup, so the check comes first. Nor for large copies
+        // (CHECKS_TOGETHER_MAX_BYTES): there the early backup, its check included, ends first
+        // (the write waits for it anyway), then the copy's check, then the write: two checks of
+        // 1 GB at once took a delta pull to 164 MiB peak RSS, and the copy's check beside the
+        // write took 15.8 cpu-s instead of 5.4-6.2 (docs/PERF_NOTES.md).
         const sameSize = exists && await samePageSize(temp, localDb);
-        const verdict = sameSize ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
-        // Two checks of a large database at once took a 1 GB pull past its memory bound
-        // (CHECKS_TOGETHER_MAX_BYTES): the early backup's, which the write waits for anyway,
-        // ends first, and the copy's then runs beside the write. Without that backup, when one
-        // is to be taken under the lock, the copy's check comes before the write, as before.
         const oneCheckAtATime = exists && (await Deno.stat(temp)).size >
             (options.checksTogetherMaxBytes ?? CHECKS_TOGETHER_MAX_BYTES);
-        const backupUnderLock = oneCheckAtATime && target === "database" &&
-          (options.localBackup ?? true) && !(sameSize && await early?.taken());
-        // A page size change drops the early backup (below); a large one's check ends first.
-        if (!sameSize && oneCheckAtATime) await early?.drop();
+        const verdict = sameSize && !oneCheckAtATime
+          ? new Int32Array(new SharedArrayBuffer(4))
+          : undefined;
+        // The early backup settles (it never throws: a failed one is taken under the lock).
+        if (oneCheckAtATime) await early?.taken();
         const checking = checkCopy(temp, fetched, source, warnings, verify, verdict);
         // Settled below (awaited in every path); this only keeps an early failure from being
         // reported as unhandled while the backup still runs.
@@ -222,7 +222,7 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
         // A page size change needs the database with no other connection open: the early
         // backup's watch is closed, and the backup taken under the lock as before.
         if (!sameSize) await early?.drop();
-        if (!verdict || backupUnderLock) await checking;
+        if (!verdict) await checking;
         options.onProgress?.({ phase: exists ? "backup" : "replace" });
         // An existing database is written INTO here, with the temp as the source; a missing
         // one gets the temp itself, published below without replacing one that appeared.
@@ -231,7 +231,6 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
             checked: checking,
             verdict,
             early,
-            oneCheckAtATime,
           })
           : null;
         const checked = await checking;
@@ -387,12 +386,10 @@ async function writeIntoLocal(
   options: PullOptions,
   warnings: string[],
   hasData: boolean,
-  { checked, verdict, early, oneCheckAtATime }: {
+  { checked, verdict, early }: {
     checked: Promise<unknown>;
     verdict: Int32Array | undefined;
     early: EarlyBackup | undefined;
-    /** A backup taken under the lock waits for the copy's check to end (a large database). */
-    oneCheckAtATime: boolean;
   },
 ): Promise<string | null> {
   const { localDb } = options;
@@ -428,9 +425,6 @@ async function writeIntoLocal(
     ? async () => {
       const accepted = await early?.claim();
       if (accepted) return accepted;
-      // A commit made the early backup stale: its retake's check waits for the copy's (still
-      // running beside this write) rather than running with it. Its failure is the verdict's.
-      if (oneCheckAtATime) await checked.catch(() => {});
       const kept = await backupOldLocal(options, backupDir);
       try {
         await pending();
@@ -465,10 +459,10 @@ async function writeIntoLocal(
 }
 
 /**
- * The largest copy whose check runs at the same time as the old local database's backup's:
- * two checks of 1 GB at once (8 MiB page cache each, checkCacheKiB) took the local peak RSS
- * of a delta pull to 164 MiB, one at a time to ~125 (docs/PERF_NOTES.md); at 500 MB two at
- * once peaked at 129 MiB.
+ * The largest copy whose check runs at the same time as the old local database's backup's,
+ * and beside the write: two checks of 1 GB at once (8 MiB page cache each, checkCacheKiB) took
+ * the local peak RSS of a delta pull to 164 MiB, one at a time to 114-119 (docs/PERF_NOTES.md);
+ * at 500 MB two at once peaked at 129 MiB.
  */
 const CHECKS_TOGETHER_MAX_BYTES = 512 << 20;
 
