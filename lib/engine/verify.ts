@@ -74,9 +74,9 @@ export function inspectFile(path: string, mode: VerifyMode): Inspection {
  * integrity_check walks every b-tree and its indexes, and re-reads the pages that fall out of
  * its cache. Measured on the 1 GB gym database (one check, its CPU time): 2 MiB 7.0-7.8 s
  * (2 s of it the system's, re-reading), 4 MiB 5.0-5.2 s, 8 MiB 4.9-5.3 s, 16 MiB 5.3-5.6 s; so
- * 1/256 of the file is where more cache stops paying, and 1/128 keeps twice that. The cap holds
- * the memory of a check (~17 MiB for its worker, plus this) within a pull's bound even with two
- * checks at once (the copy's, and the old local database's backup's): see docs/PERF_NOTES.md.
+ * 1/256 of the file is where more cache stops paying, and 1/128 keeps twice that. The cap keeps
+ * a check's memory (its worker, 10-16 MiB, plus this) bounded at any size: a pull of 1 GB runs
+ * two of them, one after the other (see docs/PERF_NOTES.md, "Large pulls").
  */
 export function checkCacheKiB(bytes: number): number {
   return Math.min(CHECK_CACHE_MAX_KIB, Math.max(2 << 10, Math.floor(bytes / 128 / 1024)));

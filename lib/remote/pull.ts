@@ -95,7 +95,8 @@ export interface PullOptions {
   onWrite?: () => void;
   /**
    * For tests: the largest copy whose check runs at the same time as the old local database's
-   * backup's (0: they take turns at any size). @default CHECKS_TOGETHER_MAX_BYTES (512 MiB)
+   * backup's and beside the write (0: at any size the checks take turns, and the copy's ends
+   * before the write). @default CHECKS_TOGETHER_MAX_BYTES (512 MiB)
    */
   checksTogetherMaxBytes?: number;
 }
@@ -461,7 +462,7 @@ async function writeIntoLocal(
 /**
  * The largest copy whose check runs at the same time as the old local database's backup's,
  * and beside the write: two checks of 1 GB at once (8 MiB page cache each, checkCacheKiB) took
- * the local peak RSS of a delta pull to 164 MiB, one at a time to 114-119 (docs/PERF_NOTES.md);
+ * the local peak RSS of a delta pull to 164 MiB, one at a time to 115-123 (docs/PERF_NOTES.md);
  * at 500 MB two at once peaked at 129 MiB.
  */
 const CHECKS_TOGETHER_MAX_BYTES = 512 << 20;
