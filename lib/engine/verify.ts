@@ -47,12 +47,7 @@ export function inspectFile(path: string, mode: VerifyMode): Inspection {
     throw new OperationError(`Cannot open "${path}": ${describeCause(cause)}`, { cause });
   }
   try {
-    // integrity_check walks every b-tree and its indexes; with SQLite's default 2 MiB cache
-    // it re-reads pages over and over on large files (a 1 GB check took 17-19 s, 7.5 s with
-    // 16 MiB). A cache of 1/64 of the file, between 2 and 64 MiB, keeps memory well under
-    // 150 MB.
-    const cacheKiB = Math.min(64 << 10, Math.max(2 << 10, Math.floor(sizeOf(path) / 64 / 1024)));
-    db.exec(`PRAGMA cache_size = -${cacheKiB}`);
+    db.exec(`PRAGMA cache_size = -${checkCacheKiB(sizeOf(path))}`);
     const problems = mode === "none" ? [] : integrityProblems(db, mode);
     return {
       problems,
@@ -71,6 +66,24 @@ export function inspectFile(path: string, mode: VerifyMode): Inspection {
     db.close();
   }
 }
+
+/**
+ * The page cache (KiB) of an integrity check of a file of `bytes`: 1/128 of the file, between
+ * 2 and 8 MiB.
+ *
+ * integrity_check walks every b-tree and its indexes, and re-reads the pages that fall out of
+ * its cache. Measured on the 1 GB gym database (one check, its CPU time): 2 MiB 7.0-7.8 s
+ * (2 s of it the system's, re-reading), 4 MiB 5.0-5.2 s, 8 MiB 4.9-5.3 s, 16 MiB 5.3-5.6 s; so
+ * 1/256 of the file is where more cache stops paying, and 1/128 keeps twice that. The cap keeps
+ * a check's memory (its worker, 10-16 MiB, plus this) bounded at any size: a pull of 1 GB runs
+ * two of them, one after the other (see docs/PERF_NOTES.md, "Large pulls").
+ */
+export function checkCacheKiB(bytes: number): number {
+  return Math.min(CHECK_CACHE_MAX_KIB, Math.max(2 << 10, Math.floor(bytes / 128 / 1024)));
+}
+
+/** The largest page cache of an integrity check (see {@linkcode checkCacheKiB}). */
+export const CHECK_CACHE_MAX_KIB = 8 << 10;
 
 function sizeOf(path: string): number {
   try {

@@ -93,6 +93,12 @@ export interface PullOptions {
    * release, before its first step: writeInto's `onGap`).
    */
   onWrite?: () => void;
+  /**
+   * For tests: the largest copy whose check runs at the same time as the old local database's
+   * backup's and beside the write (0: at any size the checks take turns, and the copy's ends
+   * before the write). @default CHECKS_TOGETHER_MAX_BYTES (512 MiB)
+   */
+  checksTogetherMaxBytes?: number;
 }
 
 /** What a pull did. */
@@ -159,10 +165,9 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
   const warnings: string[] = [];
   const verify = options.verify ?? "full";
   // The old local database's backup starts once the remote is known to differ, beside the
-  // transfer (see EarlyBackup). Not for large databases: its check beside the copy's took a
-  // 1 GB pull past its memory bound (see OVERLAP_MAX_BYTES).
-  await using early = target === "database" && (options.localBackup ?? true) &&
-      (await Deno.stat(localDb)).size <= OVERLAP_MAX_BYTES
+  // transfer (see EarlyBackup), at every size (above CHECKS_TOGETHER_MAX_BYTES its check and
+  // the copy's take turns, and both come before the write).
+  await using early = target === "database" && (options.localBackup ?? true)
     ? new EarlyBackup(options, await sideFilesOf(localDb))
     : undefined;
   try {
@@ -198,12 +203,19 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
         // for the check's verdict, which the worker leaves in shared memory (`verdict`, see
         // writeInto), and a copy that fails rolls the write back, so the local database never
         // takes a copy that failed. Not when the page sizes differ: writeInto then changes the
-        // journal mode before the backup, so the check comes first. Nor for large copies: the
-        // check beside the backup took a 1 GB delta pull from 107 to 154 MiB peak RSS (the
-        // memory bound wins there; the time saved is ~1 s per 100 MB).
+        // journal mode before the backup, so the check comes first. Nor for large copies
+        // (CHECKS_TOGETHER_MAX_BYTES): there the early backup, its check included, ends first
+        // (the write waits for it anyway), then the copy's check, then the write: two checks of
+        // 1 GB at once took a delta pull to 164 MiB peak RSS, and the copy's check beside the
+        // write took 15.8 cpu-s instead of 5.4-6.2 (docs/PERF_NOTES.md).
         const sameSize = exists && await samePageSize(temp, localDb);
-        const overlap = sameSize && (await Deno.stat(temp)).size <= OVERLAP_MAX_BYTES;
-        const verdict = overlap ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
+        const oneCheckAtATime = exists && (await Deno.stat(temp)).size >
+            (options.checksTogetherMaxBytes ?? CHECKS_TOGETHER_MAX_BYTES);
+        const verdict = sameSize && !oneCheckAtATime
+          ? new Int32Array(new SharedArrayBuffer(4))
+          : undefined;
+        // The early backup settles (it never throws: a failed one is taken under the lock).
+        if (oneCheckAtATime) await early?.taken();
         const checking = checkCopy(temp, fetched, source, warnings, verify, verdict);
         // Settled below (awaited in every path); this only keeps an early failure from being
         // reported as unhandled while the backup still runs.
@@ -211,7 +223,7 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
         // A page size change needs the database with no other connection open: the early
         // backup's watch is closed, and the backup taken under the lock as before.
         if (!sameSize) await early?.drop();
-        if (!overlap) await checking;
+        if (!verdict) await checking;
         options.onProgress?.({ phase: exists ? "backup" : "replace" });
         // An existing database is written INTO here, with the temp as the source; a missing
         // one gets the temp itself, published below without replacing one that appeared.
@@ -434,7 +446,8 @@ async function writeIntoLocal(
     mustBeEmpty: !hasData,
     discard: removeBackup,
     onGap: options.onWrite,
-    verdict: verdict && { flag: verdict, timeoutMs: VERDICT_TIMEOUT_MS },
+    verdict: verdict &&
+      { flag: verdict, timeoutMs: verdictTimeoutMs((await Deno.stat(temp)).size) },
   }).catch(async (error) => {
     // The write was rolled back for the copy's check: the check's own error says why.
     if (error instanceof VerdictFailed) await checked;
@@ -446,15 +459,24 @@ async function writeIntoLocal(
   return written.kept?.file ?? null;
 }
 
-/** The largest copy whose check runs beside the old database's backup (see pullDatabase). */
-const OVERLAP_MAX_BYTES = 512 << 20;
+/**
+ * The largest copy whose check runs at the same time as the old local database's backup's,
+ * and beside the write: two checks of 1 GB at once (8 MiB page cache each, checkCacheKiB) took
+ * the local peak RSS of a delta pull to 164 MiB, one at a time to 115-123 (docs/PERF_NOTES.md);
+ * at 500 MB two at once peaked at 129 MiB.
+ */
+const CHECKS_TOGETHER_MAX_BYTES = 512 << 20;
 
 /**
- * How long the write's last step waits for the check of a copy (up to OVERLAP_MAX_BYTES)
- * beside it, holding the local database's write lock: the check's worker reports even when it
- * fails, so this bounds only a worker that died (integrity_check of 512 MiB: ~3-4 s here).
+ * How long the write's last step waits for the check of a copy of `bytes` beside it, holding
+ * the local database's write lock: the check's worker reports even when it fails, so this
+ * bounds only a worker that died. 120 s, or 1 s per MiB for large copies (integrity_check of
+ * 1 GB took ~5 s here and may take ten times that on a Pi): a slow check that is still sound
+ * must never run into it.
  */
-const VERDICT_TIMEOUT_MS = 120_000;
+export function verdictTimeoutMs(bytes: number): number {
+  return Math.max(120_000, Math.ceil(bytes / (1 << 20)) * 1000);
+}
 
 /**
  * The old local database's backup, taken beside the transfer WITHOUT its write lock (the
