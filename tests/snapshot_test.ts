@@ -20,7 +20,11 @@ Deno.test("writeInto() starts over when a commit slips in before the write", asy
         busyTimeoutMs: 5000,
         keep: async () => {
           const copy = join(dir.path, `copy-${copies.length}.db`);
-          await snapshotDatabase(db, copy, { busyTimeoutMs: 5000, sourceChecked: true });
+          await snapshotDatabase(db, copy, {
+            busyTimeoutMs: 5000,
+            sourceChecked: true,
+            writeLockHeld: true,
+          });
           copies.push(copy);
           return copy;
         },
@@ -48,6 +52,56 @@ Deno.test("writeInto() starts over when a commit slips in before the write", asy
       assert.equal(await sqlite3(db, "PRAGMA integrity_check"), "ok");
       assert.equal(await sqlite3(db, "PRAGMA journal_mode"), wal ? "wal" : "delete");
       assert.deepEqual((await ls(dir.path)).filter((n) => n.startsWith("copy-")), ["copy-1.db"]);
+    });
+  }
+});
+
+Deno.test("snapshotDatabase() takes the write lock for its instant unless the caller holds it", async (t) => {
+  for (const wal of [true, false]) {
+    await t.step(wal ? "WAL" : "rollback journal", async () => {
+      await using dir = await tempDir();
+      const db = join(dir.path, "gym.db");
+      makeDb(db, { wal, payments: 500 });
+      // Another process (the application) holds the write lock for the whole snapshot.
+      const app = new Deno.Command("python3", {
+        args: [
+          "-c",
+          "import sqlite3,sys\n" +
+          "c=sqlite3.connect(sys.argv[1], isolation_level=None)\n" +
+          "c.execute('BEGIN IMMEDIATE')\nprint('locked', flush=True)\nsys.stdin.read()",
+          db,
+        ],
+        stdin: "piped",
+        stdout: "piped",
+      }).spawn();
+      try {
+        const reader = app.stdout.getReader();
+        assert.match(new TextDecoder().decode((await reader.read()).value), /locked/);
+        reader.releaseLock();
+        // sourceChecked alone (an open connection, no lock: pull's early backup) must not skip
+        // the page reader's write lock: it waits for it and, busy, falls back to the backup API.
+        const copy = join(dir.path, "copy.db");
+        const unlocked = await snapshotDatabase(db, copy, {
+          busyTimeoutMs: 300,
+          sourceChecked: true,
+        });
+        assert.equal(unlocked.method, "backup-api");
+        assert.equal(unlocked.fallback?.reason, "busy");
+        // writeLockHeld (the caller's own BEGIN IMMEDIATE, as in writeInto's keep) skips it;
+        // here that is the application's lock, which is exactly why only a holder may say so.
+        const held = join(dir.path, "held.db");
+        const trusted = await snapshotDatabase(db, held, {
+          busyTimeoutMs: 300,
+          sourceChecked: true,
+          writeLockHeld: true,
+        });
+        assert.equal(trusted.method, "pages");
+        assert.equal(await sqlite3(copy, "PRAGMA integrity_check"), "ok");
+      } finally {
+        await app.stdin.close();
+        await app.stdout.cancel().catch(() => {});
+        await app.status;
+      }
     });
   }
 });

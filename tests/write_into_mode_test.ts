@@ -26,7 +26,11 @@ Deno.test("writeInto() loses no commit when the app switches the database to WAL
     busyTimeoutMs: 5000,
     keep: async () => {
       const copy = join(dir.path, `copy-${copies.length}.db`);
-      await snapshotDatabase(db, copy, { busyTimeoutMs: 5000, sourceChecked: true });
+      await snapshotDatabase(db, copy, {
+        busyTimeoutMs: 5000,
+        sourceChecked: true,
+        writeLockHeld: true,
+      });
       copies.push(copy);
       return copy;
     },

@@ -27,7 +27,11 @@ Deno.test("writeInto() checks for a slipped commit even when the source has byte
     busyTimeoutMs: 5000,
     keep: async () => {
       const copy = join(dir.path, `copy-${Date.now()}-${Math.random()}.db`);
-      await snapshotDatabase(db, copy, { busyTimeoutMs: 5000, sourceChecked: true });
+      await snapshotDatabase(db, copy, {
+        busyTimeoutMs: 5000,
+        sourceChecked: true,
+        writeLockHeld: true,
+      });
       return copy;
     },
     discard: (copy) => Deno.remove(copy),

@@ -59,6 +59,8 @@ export interface BackupOptions {
    * file then (closing one drops every lock of this process; see `SnapshotOptions`).
    */
   sourceChecked?: boolean;
+  /** The caller holds `db`'s write lock on a connection (see `SnapshotOptions.writeLockHeld`). */
+  writeLockHeld?: boolean;
   /** Told what the backup is doing: copy steps, then the check. */
   onProgress?: (progress: BackupProgress) => void;
 }
@@ -247,6 +249,7 @@ async function copyAndCheck(
   const snap = await snapshotDatabase(db, temp, {
     busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
     sourceChecked: options.sourceChecked,
+    writeLockHeld: options.writeLockHeld,
     // The page reader hashes the copy as it writes it; the backup API's copy is hashed below.
     checksum: checksum === "none" ? undefined : checksum,
     onProgress: (copiedPages, totalPages) =>

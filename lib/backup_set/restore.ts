@@ -316,6 +316,8 @@ async function keepPreRestore(db: string, name: string, busyTimeoutMs: number): 
       snapshotDatabase(db, temp, {
         busyTimeoutMs,
         sourceChecked: true,
+        // keepPreRestore is writeInto's `keep`: it runs under the database's write lock.
+        writeLockHeld: true,
         spaceHint: "free some space beside the database: a restore first keeps a copy of the " +
           "current database there (the pre-restore copy), then writes the backup into it; " +
           "nothing was changed",

@@ -41,6 +41,13 @@ export interface SnapshotOptions {
    */
   sourceChecked?: boolean;
   /**
+   * The caller holds the source's write lock on a connection of this process (`BEGIN
+   * IMMEDIATE`, as writeInto's `keep` does): the page reader then does not take it again (it
+   * would wait on the caller). Only where it is really held: without it, a commit that restarts
+   * the WAL could run while the page reader reads the WAL-index header and the frames.
+   */
+  writeLockHeld?: boolean;
+  /**
    * What to tell the user when the destination's disk is full.
    * @default "free some space there, or choose another backup folder"
    */
@@ -195,7 +202,7 @@ async function snapshotFromPages(
   try {
     result = await withImage(
       source,
-      { busyTimeoutMs: waitMs, writeLockHeld: options.sourceChecked },
+      { busyTimeoutMs: waitMs, writeLockHeld: options.writeLockHeld },
       (image) => copyImage(image, out, hasher, { ...options, progress, writeFailed, fileBytes }),
     );
   } catch (error) {

@@ -426,7 +426,7 @@ async function writeIntoLocal(
     ? async () => {
       const accepted = await early?.claim();
       if (accepted) return accepted;
-      const kept = await backupOldLocal(options, backupDir);
+      const kept = await backupOldLocal(options, backupDir, true);
       try {
         await pending();
       } catch (error) {
@@ -527,7 +527,7 @@ class EarlyBackup implements AsyncDisposable {
       const before = String(pragmaValue(this.#watch, "data_version"));
       const backupDir = this.options.backupDir ?? defaultBackupDir(localDb);
       this.#lock = await lockBackupFolder(backupDir);
-      const kept = await backupOldLocal(this.options, backupDir);
+      const kept = await backupOldLocal(this.options, backupDir, false);
       // Until the write takes it (signals are deferred from then on), a signal that ends the
       // run during the transfer removes it: no pull followed it.
       this.#unmark = removeOnInterrupt(kept.sidecar ? [kept.file, kept.sidecar] : [kept.file]);
@@ -606,9 +606,16 @@ class EarlyBackup implements AsyncDisposable {
 
 /**
  * The backup of the old local database, as an ordinary backup into `backupDir`, taken while the
- * caller holds the folder's lock (and, under writeInto's `keep`, the database's write lock).
+ * caller holds the folder's lock and, under writeInto's `keep` (`writeLockHeld`), the database's
+ * write lock. Beside the transfer (EarlyBackup) no write lock is held, so the page reader takes
+ * its own for the instant, as any backup's does: telling it the lock is held when it is not
+ * would let a commit restart the WAL while it reads the WAL-index header and the frames.
  */
-function backupOldLocal(options: PullOptions, backupDir: string): Promise<BackupResult> {
+function backupOldLocal(
+  options: PullOptions,
+  backupDir: string,
+  writeLockHeld: boolean,
+): Promise<BackupResult> {
   return backupHoldingLocks({
     db: options.localDb,
     backupDir,
@@ -616,6 +623,7 @@ function backupOldLocal(options: PullOptions, backupDir: string): Promise<Backup
     busyTimeoutMs: options.busyTimeoutMs,
     now: options.now,
     sourceChecked: true,
+    writeLockHeld,
   });
 }
 
