@@ -251,6 +251,22 @@ for (const { pageSize, maxRows, snapshots, fileOnly } of CASES) {
         seen.walPages += image.walPages;
         await new Promise((resolve) => setTimeout(resolve, Math.random() * 20));
       }
+      // On a loaded machine the writer may never leave the WAL backfilled at an instant (seen in
+      // the suite at 64 KiB: 40 of 40 images used the -wal). The file-alone path must still be
+      // met, so go on, a TRUNCATE checkpoint first each time (commits may still come between),
+      // until one is (bounded: the assertion below fails if none ever is).
+      for (let extra = 0; fileOnly && seen.fileOnly === 0 && extra < 100; extra++) {
+        const conn = new DatabaseSync(db);
+        try {
+          conn.exec("PRAGMA busy_timeout = 2000");
+          conn.prepare("PRAGMA wal_checkpoint(TRUNCATE)").get();
+        } finally {
+          conn.close();
+        }
+        const image = await compareOnce(db, dir.path, snapshots + extra, extra % 2 === 0);
+        if (image.walPages > 0) seen.wal++;
+        else seen.fileOnly++;
+      }
     } finally {
       const report = await stop();
       // The numbers behind the proof, in the test's output.

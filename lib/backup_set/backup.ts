@@ -61,6 +61,13 @@ export interface BackupOptions {
   sourceChecked?: boolean;
   /** The caller holds `db`'s write lock on a connection (see `SnapshotOptions.writeLockHeld`). */
   writeLockHeld?: boolean;
+  /**
+   * Called with the backup's path, then its sidecar's, just BEFORE each is published (its name
+   * is free, and the folder lock keeps it so): a caller that may still drop the backup (pull's
+   * early backup) marks them for removal on SIGINT/SIGTERM from then on, leaving no window after
+   * the rename in which a signal would leave a backup no pull followed.
+   */
+  beforePublish?: (path: string) => void;
   /** Told what the backup is doing: copy steps, then the check. */
   onProgress?: (progress: BackupProgress) => void;
 }
@@ -190,13 +197,20 @@ export async function backupHoldingLocks(
       `${stem}${BACKUP_TEMP_SUFFIX}`,
       (temp) => copyAndCheck(temp, options, checksum, verify),
       // The free name is chosen once the copy passed: it is the backup's name from then on.
-      { publishTo: () => freeBackupPath(dir, stem, options.now) },
+      {
+        publishTo: async () => {
+          const name = await freeBackupPath(dir, stem, options.now);
+          options.beforePublish?.(name);
+          return name;
+        },
+      },
     );
     const { snap, inspection, hex, bytes } = copy;
     await recordSet();
     let sidecar: string | null = null;
     if (hex !== null && checksum !== "none") {
       sidecar = sidecarPath(file, checksum);
+      options.beforePublish?.(sidecar);
       await writeFileAtomic(sidecar, sidecarLine(hex, file), { mode: snap.mode });
     }
     const checkpoint = options.checkpoint

@@ -527,10 +527,18 @@ class EarlyBackup implements AsyncDisposable {
       const before = String(pragmaValue(this.#watch, "data_version"));
       const backupDir = this.options.backupDir ?? defaultBackupDir(localDb);
       this.#lock = await lockBackupFolder(backupDir);
-      const kept = await backupOldLocal(this.options, backupDir, false);
       // Until the write takes it (signals are deferred from then on), a signal that ends the
-      // run during the transfer removes it: no pull followed it.
-      this.#unmark = removeOnInterrupt(kept.sidecar ? [kept.file, kept.sidecar] : [kept.file]);
+      // run during the transfer removes it: no pull followed it. Marked before each file is
+      // published, not after the backup returns: a signal in between left it (found by the
+      // suite, SIGTERM just after the sidecar appeared).
+      const marks: Array<() => void> = [];
+      this.#unmark = () => marks.forEach((unmark) => unmark());
+      const kept = await backupOldLocal(
+        this.options,
+        backupDir,
+        false,
+        (path) => marks.push(removeOnInterrupt([path])),
+      );
       return { kept, before };
     } catch {
       // Taken under the lock instead, which reports what is wrong (a busy folder: exit 75).
@@ -615,8 +623,10 @@ function backupOldLocal(
   options: PullOptions,
   backupDir: string,
   writeLockHeld: boolean,
+  beforePublish?: (path: string) => void,
 ): Promise<BackupResult> {
   return backupHoldingLocks({
+    beforePublish,
     db: options.localDb,
     backupDir,
     checksum: options.checksum,
