@@ -68,6 +68,8 @@ export interface BackupOptions {
    * the rename in which a signal would leave a backup no pull followed.
    */
   beforePublish?: (path: string) => void;
+  /** Memory before the copy's speed (see `SnapshotOptions.leanMemory`). */
+  leanMemory?: boolean;
   /** Told what the backup is doing: copy steps, then the check. */
   onProgress?: (progress: BackupProgress) => void;
 }
@@ -264,6 +266,7 @@ async function copyAndCheck(
     busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
     sourceChecked: options.sourceChecked,
     writeLockHeld: options.writeLockHeld,
+    leanMemory: options.leanMemory,
     // The page reader hashes the copy as it writes it; the backup API's copy is hashed below.
     checksum: checksum === "none" ? undefined : checksum,
     onProgress: (copiedPages, totalPages) =>

@@ -627,6 +627,8 @@ function backupOldLocal(
 ): Promise<BackupResult> {
   return backupHoldingLocks({
     beforePublish,
+    // Beside the transfer its time is hidden; its memory adds to the transfer's.
+    leanMemory: !writeLockHeld,
     db: options.localDb,
     backupDir,
     checksum: options.checksum,

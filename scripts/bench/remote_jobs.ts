@@ -56,6 +56,8 @@ export interface JobsOptions {
   /** Only these litekeep variants (labels); all when absent. */
   variants?: string[];
   writer: boolean;
+  /** Run the local litekeep as plain `deno run`, without the binary's V8 flags. */
+  localPlainDeno?: boolean;
   /** Size of the big local pull, e.g. `1000mb`; null skips it. */
   big: string | null;
   cacheDir: string;
@@ -198,7 +200,20 @@ export async function runJobs(
     log(`litekeep variants: ${variants.map((v) => v.label).join(", ")}`);
     const tools: Method[] = [
       ...OTHER_TOOLS.map((id) => METHODS[id]),
-      ...variants.map((v) => pull(v.label, "snapshot", v.flags)),
+      ...variants.map((v) => {
+        const method = pull(v.label, "snapshot", v.flags);
+        // The local side as the compiled binary runs too (its V8 flags are baked in, as the
+        // remote stand-in's are given above), unless --local-plain-deno.
+        if (options.localPlainDeno) return method;
+        return {
+          ...method,
+          argv: (c: Parameters<typeof method.argv>[0]) => {
+            const argv = method.argv(c);
+            argv.splice(2, 0, `--v8-flags=${V8_FLAGS.join(",")}`);
+            return argv;
+          },
+        };
+      }),
     ];
 
     await using link = await createShapedLink({
@@ -436,6 +451,7 @@ export const usage = `Usage: deno task bench:remote-jobs [options]
   --jobs LIST      first,changed,nothing (default all)
   --variants LIST  only these litekeep variants, e.g. "litekeep (default),litekeep delta gzip"
   --no-writer      skip the copies under a 300 commits/s writer
+  --local-plain-deno  run the local litekeep without the binary's V8 flags (plain deno run)
   --big SIZE       also pull a database of SIZE (e.g. 1000mb) unshaped, three times onto one
                    local copy (first, after a 1% change, unchanged): peak RSS both sides
   --label TEXT     the report's title
@@ -458,6 +474,7 @@ if (import.meta.main) {
       jobs: { type: "string", default: "first,changed,nothing" },
       variants: { type: "string" },
       "no-writer": { type: "boolean" },
+      "local-plain-deno": { type: "boolean" },
       big: { type: "string" },
       label: { type: "string", default: "Three jobs over ssh (issue 10)" },
       "cache-dir": { type: "string", default: "bench-data" },
@@ -478,6 +495,7 @@ if (import.meta.main) {
       jobs: values.jobs.split(",") as Job[],
       variants: values.variants?.split(","),
       writer: !values["no-writer"],
+      localPlainDeno: values["local-plain-deno"] ?? false,
       big: values.big ?? null,
       cacheDir: values["cache-dir"],
       out: values.out,
