@@ -65,10 +65,14 @@ export interface BackupOptions {
   onProgress?: (progress: BackupProgress) => void;
 }
 
-/** Where a backup is: copying (pages so far of total), or checking and hashing the copy. */
+/**
+ * Where a backup is: copying (pages so far of total), or then checking the copy (`checking`:
+ * not with `--verify none`) and hashing it (`hashing`: only a copy not hashed as it was
+ * written, the backup API's).
+ */
 export type BackupProgress =
   | { phase: "copy"; copiedPages: number; totalPages: number }
-  | { phase: "check" };
+  | { phase: "check"; checking: boolean; hashing: boolean };
 
 /** What a backup produced. */
 export interface BackupResult {
@@ -257,16 +261,17 @@ async function copyAndCheck(
   });
   await syncFile(temp);
   await backupTestHooks.afterCopy?.(temp);
-  options.onProgress?.({ phase: "check" });
   // The page reader's copy was hashed as it was written (`snap.checksum`). The backup API's is
   // hashed here, from the synced file, while a worker checks it: two cores, one pass each.
+  const hashed = checksum === "none" || snap.checksum?.algorithm === checksum;
+  options.onProgress?.({ phase: "check", checking: verify !== "none", hashing: !hashed });
   const [inspection, hex] = await Promise.all([
     // --verify none reads nothing back, not even row counts: the copy alone is timed.
     verify === "none" ? tableNamesOnly(temp) : inspectInWorker(temp, verify),
     checksum === "none"
       ? Promise.resolve(null)
-      : snap.checksum?.algorithm === checksum
-      ? Promise.resolve(snap.checksum.hex)
+      : hashed
+      ? Promise.resolve(snap.checksum!.hex)
       : hashFile(temp, checksum),
   ]);
   if (inspection.problems.length > 0) {
