@@ -479,3 +479,33 @@ Deno.test("backup --verify none says its table rows were not counted, not a bare
   assert.equal(full.code, 0, full.stderr);
   assert.match(full.stdout, /^ {2}tables\n/m);
 });
+
+Deno.test("backup of a WAL database whose application is stopped leaves no -wal or -shm beside it", async () => {
+  // Found by the new-user trial: a nightly backup of a stopped app's database left an empty
+  // -wal and a -shm beside it, which no SQLite close removed (the snapshot's last connection is
+  // read-only).
+  await using dir = await tempDir();
+  const db = join(dir.path, "gym.db");
+  makeDb(db);
+  assert.deepEqual(await ls(dir.path), ["gym.db"]);
+  const res = await runCli(["backup", db, "--backup-dir", join(dir.path, "backups")]);
+  assert.equal(res.code, 0, res.stderr);
+  assert.deepEqual(
+    (await ls(dir.path)).filter((name) => name.startsWith("gym.db")),
+    ["gym.db"],
+  );
+  // With the application running (its -wal and -shm there), they are the application's.
+  const app = new DatabaseSync(db);
+  try {
+    app.exec("INSERT INTO members (name, joined_at) VALUES ('open', '2026-12-02')");
+    const busy = await runCli(["backup", db, "--backup-dir", join(dir.path, "backups")]);
+    assert.equal(busy.code, 0, busy.stderr);
+    assert.deepEqual(
+      (await ls(dir.path)).filter((name) => name.startsWith("gym.db")),
+      ["gym.db", "gym.db-shm", "gym.db-wal"],
+    );
+    assert.equal(count(db, "members"), 345);
+  } finally {
+    app.close();
+  }
+});

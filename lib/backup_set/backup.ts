@@ -29,7 +29,13 @@ import {
   type SnapshotFallback,
   type SnapshotResult,
 } from "../engine/snapshot.ts";
-import { checkDatabaseFile, type CheckMode, type TableCount } from "../engine/sqlite.ts";
+import {
+  checkDatabaseFile,
+  type CheckMode,
+  closeLeavingNoSideFiles,
+  sideFilesOf,
+  type TableCount,
+} from "../engine/sqlite.ts";
 import { inspectInWorker, tableNamesOnly } from "../engine/verify.ts";
 import { DEFAULT_BUSY_TIMEOUT_MS } from "../limits.ts";
 
@@ -136,7 +142,14 @@ export async function backupDatabase(options: BackupOptions): Promise<BackupResu
   const db = options.db;
   const dir = options.backupDir ?? defaultBackupDir(db);
   // Check the source before creating anything, so a wrong path leaves no empty folder behind.
-  if (!options.sourceChecked) await checkDatabaseFile(db);
+  const header = options.sourceChecked ? undefined : await checkDatabaseFile(db);
+  // A WAL database whose application is stopped has no -wal or -shm; any reader creates them,
+  // and the snapshot's last connection, a read-only one, cannot remove them as it closes. A
+  // read-write close at the end does, as the application's own last close would, so a backup
+  // leaves the database's folder as it found it. Not beside a -journal: a read-write connection
+  // would roll a hot journal back, which litekeep never does to a live database.
+  const tidy = header?.wal === true && !await sideFilesOf(db) &&
+    !await Deno.lstat(`${db}-journal`).then(() => true, () => false);
   await ensureFolder(dir);
 
   // A database on read-only media (or in a folder of another user) can still be read, so its
@@ -150,7 +163,11 @@ export async function backupDatabase(options: BackupOptions): Promise<BackupResu
     `cannot create the lock file "${s.path}" (${s.reason}): locked the backup folder only, so ` +
     "a backup of this database into another folder at the same time is not kept out"
   );
-  return await backupHoldingLocks({ ...options, backupDir: dir }, { started, warnings });
+  try {
+    return await backupHoldingLocks({ ...options, backupDir: dir }, { started, warnings });
+  } finally {
+    if (tidy) closeLeavingNoSideFiles(db, options.busyTimeoutMs);
+  }
 }
 
 /**

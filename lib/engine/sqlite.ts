@@ -11,6 +11,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { resolve } from "node:path";
 import { connectionOpened, readAt } from "./db_file.ts";
+import { DEFAULT_BUSY_TIMEOUT_MS } from "../limits.ts";
 import {
   BusyError,
   describeCause,
@@ -376,4 +377,30 @@ export function sqliteFailure(
     });
   }
   return new OperationError(`${doing} "${path}": ${describeCause(error)}`, { cause: error });
+}
+
+/** True when the database has a `-wal` or `-shm` beside it. */
+export async function sideFilesOf(db: string): Promise<boolean> {
+  for (const suffix of ["-wal", "-shm"]) {
+    if (await Deno.lstat(db + suffix).then(() => true, () => false)) return true;
+  }
+  return false;
+}
+
+/**
+ * Closes our last read-write connection on `db` the ordinary way, so that SQLite removes the
+ * `-wal`/`-shm` our connections made on a database that had none (pull's local side, backup's source).
+ */
+export function closeLeavingNoSideFiles(db: string, busyTimeoutMs?: number): void {
+  try {
+    const conn = openReadWrite(db, busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
+    try {
+      // A read opens the WAL, so the close can end it.
+      conn.prepare("SELECT count(*) FROM sqlite_schema").get();
+    } finally {
+      conn.close();
+    }
+  } catch {
+    // Left as SQLite left them: harmless side files of a WAL database.
+  }
 }

@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import { DEFAULT_BUSY_TIMEOUT_MS } from "../limits.ts";
 import { type PinnedImage, withImage } from "../engine/page_reader.ts";
 import { OperationError } from "../errors.ts";
-import { openReadWrite } from "../engine/sqlite.ts";
+import { closeLeavingNoSideFiles, sideFilesOf } from "../engine/sqlite.ts";
 import { idleTimeoutMs, normalize, remoteFailure, startRemote } from "./ops.ts";
 import {
   BLOCK_PAGES,
@@ -202,32 +202,6 @@ function fetched(header: Header2, trailer: Trailer2, unchanged: boolean): Fetche
     pages: header.pages,
     unchanged,
   };
-}
-
-/** True when the database has a `-wal` or `-shm` beside it. */
-export async function sideFilesOf(db: string): Promise<boolean> {
-  for (const suffix of ["-wal", "-shm"]) {
-    if (await Deno.lstat(db + suffix).then(() => true, () => false)) return true;
-  }
-  return false;
-}
-
-/**
- * Closes our last read-write connection on `db` the ordinary way, so that SQLite removes the
- * `-wal`/`-shm` our connections made on a database that had none (see fetchPull2).
- */
-export function closeLeavingNoSideFiles(db: string, busyTimeoutMs?: number): void {
-  try {
-    const conn = openReadWrite(db, busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
-    try {
-      // A read opens the WAL, so the close can end it.
-      conn.prepare("SELECT count(*) FROM sqlite_schema").get();
-    } finally {
-      conn.close();
-    }
-  } catch {
-    // Left as SQLite left them: harmless side files of a WAL database.
-  }
 }
 
 async function endOfStream(reader: StreamReader, host: string): Promise<void> {
