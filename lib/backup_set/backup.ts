@@ -33,8 +33,8 @@ import {
   checkDatabaseFile,
   type CheckMode,
   closeLeavingNoSideFiles,
-  sideFilesOf,
   type TableCount,
+  walWithoutSideFiles,
 } from "../engine/sqlite.ts";
 import { inspectInWorker, tableNamesOnly } from "../engine/verify.ts";
 import { DEFAULT_BUSY_TIMEOUT_MS } from "../limits.ts";
@@ -143,13 +143,10 @@ export async function backupDatabase(options: BackupOptions): Promise<BackupResu
   const dir = options.backupDir ?? defaultBackupDir(db);
   // Check the source before creating anything, so a wrong path leaves no empty folder behind.
   const header = options.sourceChecked ? undefined : await checkDatabaseFile(db);
-  // A WAL database whose application is stopped has no -wal or -shm; any reader creates them,
-  // and the snapshot's last connection, a read-only one, cannot remove them as it closes. A
-  // read-write close at the end does, as the application's own last close would, so a backup
-  // leaves the database's folder as it found it. Not beside a -journal: a read-write connection
-  // would roll a hot journal back, which litekeep never does to a live database.
-  const tidy = header?.wal === true && !await sideFilesOf(db) &&
-    !await Deno.lstat(`${db}-journal`).then(() => true, () => false);
+  // The snapshot's last connection is read-only: a read-write close at the end removes the
+  // -wal and -shm it made beside a database that had none, as the application's own last
+  // close would, so a backup leaves the database's folder as it found it.
+  const tidy = header !== undefined && await walWithoutSideFiles(db, header);
   await ensureFolder(dir);
 
   // A database on read-only media (or in a folder of another user) can still be read, so its

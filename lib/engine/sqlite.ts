@@ -388,8 +388,21 @@ export async function sideFilesOf(db: string): Promise<boolean> {
 }
 
 /**
+ * True when `db` (whose header is `header`) is a WAL database with no `-wal`, `-shm` or
+ * `-journal` beside it, as when its application is stopped: any reader creates the `-wal` and
+ * `-shm`, and a read-only last connection cannot remove them as it closes, so the caller ends
+ * with {@linkcode closeLeavingNoSideFiles}. Never beside a `-journal`: a read-write connection
+ * would roll a hot journal back, which litekeep never does to a live database.
+ */
+export async function walWithoutSideFiles(db: string, header: FileHeader): Promise<boolean> {
+  if (!header.wal || await sideFilesOf(db)) return false;
+  return !await Deno.lstat(`${db}-journal`).then(() => true, () => false);
+}
+
+/**
  * Closes our last read-write connection on `db` the ordinary way, so that SQLite removes the
- * `-wal`/`-shm` our connections made on a database that had none (pull's local side, backup's source).
+ * `-wal`/`-shm` our connections made on a database that had none (pull's local side, backup's
+ * source, the agent's database).
  */
 export function closeLeavingNoSideFiles(db: string, busyTimeoutMs?: number): void {
   try {
