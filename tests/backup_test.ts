@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
-import { backupDatabase } from "../lib/backup_set/backup.ts";
+import { backupDatabase, type BackupProgress } from "../lib/backup_set/backup.ts";
+import { backupStatus } from "../lib/commands/_backup_report.ts";
 import { formatBytes } from "../lib/cli/format.ts";
 import { dirLockPath } from "../lib/files/lock.ts";
 import {
@@ -385,11 +386,68 @@ Deno.test("backup draws a progress line on a terminal, and none in cron", async 
     tty.stderr,
     // The terminal's "clear line" sequence is the point of this assertion.
     // deno-lint-ignore no-control-regex
-    /\r\x1b\[Kbackup: (copying \d+% \(\d+\/\d+ pages\)|checking and hashing the copy) \d+\.\d s/,
+    /\r\x1b\[Kbackup: (copying \d+% \(\d+\/\d+ pages\)|checking the copy) \d+\.\d s/,
   );
   const cron = await runCli(["backup", db], { terminal: false, progressDelayMs: 0 });
   assert.equal(cron.code, 0, cron.stderr);
   assert.equal(cron.stderr, "");
+});
+
+Deno.test("backupStatus() names only the work the check step does", () => {
+  // Found by the new-user trial: "checking and hashing the copy" while only the check ran, the
+  // page reader having hashed the copy as it wrote it.
+  const check = (checking: boolean, hashing: boolean) =>
+    backupStatus({ phase: "check", checking, hashing });
+  assert.equal(check(true, false), "backup: checking the copy");
+  assert.equal(check(true, true), "backup: checking and hashing the copy");
+  assert.equal(check(false, true), "backup: hashing the copy");
+  assert.equal(check(false, false), "backup: listing the copy's tables");
+});
+
+Deno.test("backupDatabase() reports a hash step only for a copy not hashed as it was written", async (t) => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "gym.db");
+  makeDb(db);
+  const checkStep = async (options: { checksum?: "md5" | "none"; verify?: "none" }) => {
+    const steps: BackupProgress[] = [];
+    await backupDatabase({
+      db,
+      backupDir: join(dir.path, "backups"),
+      now: new Date(),
+      ...options,
+      onProgress: (p) => void steps.push(p),
+    });
+    return steps.find((p) => p.phase === "check");
+  };
+  await t.step("the page reader hashes as it writes (sha256, md5)", async () => {
+    assert.deepEqual(await checkStep({}), { phase: "check", checking: true, hashing: false });
+    assert.deepEqual(await checkStep({ checksum: "md5" }), {
+      phase: "check",
+      checking: true,
+      hashing: false,
+    });
+  });
+  await t.step("--verify none and --checksum none", async () => {
+    assert.deepEqual(await checkStep({ verify: "none" }), {
+      phase: "check",
+      checking: false,
+      hashing: false,
+    });
+    assert.deepEqual(await checkStep({ checksum: "none" }), {
+      phase: "check",
+      checking: true,
+      hashing: false,
+    });
+  });
+  await t.step("the backup API's copy is hashed from the file", async () => {
+    // A -journal beside the database sends the snapshot to the backup API (snapshot.ts).
+    await Deno.writeFile(`${db}-journal`, new Uint8Array());
+    try {
+      assert.deepEqual(await checkStep({}), { phase: "check", checking: true, hashing: true });
+    } finally {
+      await Deno.remove(`${db}-journal`);
+    }
+  });
 });
 
 Deno.test("backupDatabase() gives the backup and its sidecar at most the database's permission bits", async (t) => {
@@ -420,4 +478,34 @@ Deno.test("backup --verify none says its table rows were not counted, not a bare
   const full = await runCli(["backup", db]);
   assert.equal(full.code, 0, full.stderr);
   assert.match(full.stdout, /^ {2}tables\n/m);
+});
+
+Deno.test("backup of a WAL database whose application is stopped leaves no -wal or -shm beside it", async () => {
+  // Found by the new-user trial: a nightly backup of a stopped app's database left an empty
+  // -wal and a -shm beside it, which no SQLite close removed (the snapshot's last connection is
+  // read-only).
+  await using dir = await tempDir();
+  const db = join(dir.path, "gym.db");
+  makeDb(db);
+  assert.deepEqual(await ls(dir.path), ["gym.db"]);
+  const res = await runCli(["backup", db, "--backup-dir", join(dir.path, "backups")]);
+  assert.equal(res.code, 0, res.stderr);
+  assert.deepEqual(
+    (await ls(dir.path)).filter((name) => name.startsWith("gym.db")),
+    ["gym.db"],
+  );
+  // With the application running (its -wal and -shm there), they are the application's.
+  const app = new DatabaseSync(db);
+  try {
+    app.exec("INSERT INTO members (name, joined_at) VALUES ('open', '2026-12-02')");
+    const busy = await runCli(["backup", db, "--backup-dir", join(dir.path, "backups")]);
+    assert.equal(busy.code, 0, busy.stderr);
+    assert.deepEqual(
+      (await ls(dir.path)).filter((name) => name.startsWith("gym.db")),
+      ["gym.db", "gym.db-shm", "gym.db-wal"],
+    );
+    assert.equal(count(db, "members"), 345);
+  } finally {
+    app.close();
+  }
 });

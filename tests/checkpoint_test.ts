@@ -181,6 +181,20 @@ Deno.test("checkpoint --mode truncate says how much of the -wal it emptied", asy
   assert.match(res.stdout, new RegExp(`-wal +${formatBytes(walBefore)} -> 0 B`));
 });
 
+Deno.test("checkpoint of a stopped application's WAL database reports the -wal it leaves: none", async () => {
+  // Found by the new-user trial: "-wal none -> 0 B", measured before the close that removed it.
+  await using dir = await tempDir();
+  const db = join(dir.path, "gym.db");
+  makeDb(db);
+  assert.deepEqual(await ls(dir.path), ["gym.db"]);
+  const res = await runCli(["checkpoint", db, "--mode", "truncate"]);
+  assert.equal(res.code, 0, res.stderr);
+  assert.match(res.stdout, /-wal +none -> none\n/);
+  assert.ok(!(await ls(dir.path)).includes("gym.db-wal"));
+  const json = JSON.parse((await runCli(["checkpoint", db, "--json"])).stdout);
+  assert.deepEqual([json.walBytesBefore, json.walBytesAfter, json.walBytes], [null, null, null]);
+});
+
 Deno.test("walEmptied() is true for a complete TRUNCATE even when a writer has begun a new -wal", () => {
   // Found by the new-user trial: "-wal 3.9 MiB -> 32 B, 0 of 0 frames copied back".
   const truncated = {

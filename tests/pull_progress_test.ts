@@ -14,6 +14,25 @@ Deno.test("pullStatus() shows no rate or time left until the data can say someth
   assert.equal(later, "pull: 512.0 MiB of 1.0 GiB, 128.0 MiB/s, 4 s left");
 });
 
+Deno.test("pullStatus() of a delta counts the changed pages, not the copy's bytes as travelled", () => {
+  // Found by the new-user trial: a delta that sent 29 pages showed "70.0 MiB of 96.3 MiB", as
+  // if the whole database were on its way.
+  const changedPages = { received: 12, wanted: 29 };
+  const early = pullStatus(
+    { phase: "transfer", received: 70 * 2 ** 20, expected: 96 * 2 ** 20, changedPages },
+    1,
+  );
+  assert.equal(early, "pull: 12 of 29 changed pages received, copy at 70.0 MiB of 96.0 MiB");
+  const later = pullStatus(
+    { phase: "transfer", received: 2 ** 29, expected: 2 ** 30, changedPages },
+    4,
+  );
+  assert.equal(
+    later,
+    "pull: 12 of 29 changed pages received, copy at 512.0 MiB of 1.0 GiB, 4 s left",
+  );
+});
+
 Deno.test("pull on a terminal says at once that it waits for the host", async () => {
   await using sshd = await startSshd();
   await using dir = await tempDir();

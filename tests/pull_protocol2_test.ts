@@ -382,3 +382,25 @@ Deno.test("pull in protocol 2 from read-only media: the agent falls back to the 
     await new Deno.Command("umount", { args: [ro] }).output();
   }
 });
+
+Deno.test("pull in protocol 2 of a stopped application's WAL database leaves no -wal or -shm on the remote", async () => {
+  // Found by the new-user trial: every pull from a Pi whose app was stopped left an empty -wal
+  // and a -shm beside its database (the page reader's last connection is read-only).
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const pi = join(dir.path, "pi");
+  await Deno.mkdir(pi);
+  const remote = join(pi, "gym.db");
+  makeDb(remote, { payments: 5_000 });
+  assert.deepEqual(await ls(pi), ["gym.db"]);
+  const bin = await remoteLitekeep(dir.path);
+  const local = join(dir.path, "local.db");
+  for (const round of [0, 1, 2]) {
+    // A first pull (snapshot), a delta after a change, and an unchanged one.
+    if (round === 1) changeEverywhere(remote, round);
+    const res = await pull(sshd, remote, local, "--remote-bin", bin);
+    assert.equal(res.code, 0, res.stderr);
+    assert.deepEqual(await ls(pi), ["gym.db"], `round ${round}`);
+  }
+  assert.equal(await counts(local), await counts(remote));
+});

@@ -29,7 +29,13 @@ import {
   type SnapshotFallback,
   type SnapshotResult,
 } from "../engine/snapshot.ts";
-import { checkDatabaseFile, type CheckMode, type TableCount } from "../engine/sqlite.ts";
+import {
+  checkDatabaseFile,
+  type CheckMode,
+  closeLeavingNoSideFiles,
+  type TableCount,
+  walWithoutSideFiles,
+} from "../engine/sqlite.ts";
 import { inspectInWorker, tableNamesOnly } from "../engine/verify.ts";
 import { DEFAULT_BUSY_TIMEOUT_MS } from "../limits.ts";
 
@@ -74,10 +80,14 @@ export interface BackupOptions {
   onProgress?: (progress: BackupProgress) => void;
 }
 
-/** Where a backup is: copying (pages so far of total), or checking and hashing the copy. */
+/**
+ * Where a backup is: copying (pages so far of total), or then checking the copy (`checking`:
+ * not with `--verify none`) and hashing it (`hashing`: only a copy not hashed as it was
+ * written, the backup API's).
+ */
 export type BackupProgress =
   | { phase: "copy"; copiedPages: number; totalPages: number }
-  | { phase: "check" };
+  | { phase: "check"; checking: boolean; hashing: boolean };
 
 /** What a backup produced. */
 export interface BackupResult {
@@ -141,7 +151,11 @@ export async function backupDatabase(options: BackupOptions): Promise<BackupResu
   const db = options.db;
   const dir = options.backupDir ?? defaultBackupDir(db);
   // Check the source before creating anything, so a wrong path leaves no empty folder behind.
-  if (!options.sourceChecked) await checkDatabaseFile(db);
+  const header = options.sourceChecked ? undefined : await checkDatabaseFile(db);
+  // The snapshot's last connection is read-only: a read-write close at the end removes the
+  // -wal and -shm it made beside a database that had none, as the application's own last
+  // close would, so a backup leaves the database's folder as it found it.
+  const tidy = header !== undefined && await walWithoutSideFiles(db, header);
   await ensureFolder(dir);
 
   // A database on read-only media (or in a folder of another user) can still be read, so its
@@ -155,7 +169,11 @@ export async function backupDatabase(options: BackupOptions): Promise<BackupResu
     `cannot create the lock file "${s.path}" (${s.reason}): locked the backup folder only, so ` +
     "a backup of this database into another folder at the same time is not kept out"
   );
-  return await backupHoldingLocks({ ...options, backupDir: dir }, { started, warnings });
+  try {
+    return await backupHoldingLocks({ ...options, backupDir: dir }, { started, warnings });
+  } finally {
+    if (tidy) closeLeavingNoSideFiles(db, options.busyTimeoutMs);
+  }
 }
 
 /**
@@ -274,16 +292,17 @@ async function copyAndCheck(
   });
   await syncFile(temp);
   await backupTestHooks.afterCopy?.(temp);
-  options.onProgress?.({ phase: "check" });
   // The page reader's copy was hashed as it was written (`snap.checksum`). The backup API's is
   // hashed here, from the synced file, while a worker checks it: two cores, one pass each.
+  const hashed = checksum === "none" || snap.checksum?.algorithm === checksum;
+  options.onProgress?.({ phase: "check", checking: verify !== "none", hashing: !hashed });
   const [inspection, hex] = await Promise.all([
     // --verify none reads nothing back, not even row counts: the copy alone is timed.
     verify === "none" ? tableNamesOnly(temp) : inspectInWorker(temp, verify),
     checksum === "none"
       ? Promise.resolve(null)
-      : snap.checksum?.algorithm === checksum
-      ? Promise.resolve(snap.checksum.hex)
+      : hashed
+      ? Promise.resolve(snap.checksum!.hex)
       : hashFile(temp, checksum),
   ]);
   if (inspection.problems.length > 0) {

@@ -10,10 +10,15 @@ import { walEmptied } from "../engine/checkpoint.ts";
 
 /** The progress line's text for a step of the backup (the caller adds the elapsed time). */
 export function backupStatus(p: BackupProgress): string {
-  return p.phase === "copy"
-    ? `backup: copying ${Math.floor((p.copiedPages / Math.max(p.totalPages, 1)) * 100)}% ` +
-      `(${p.copiedPages}/${p.totalPages} pages)`
-    : "backup: checking and hashing the copy";
+  if (p.phase === "copy") {
+    return `backup: copying ${Math.floor((p.copiedPages / Math.max(p.totalPages, 1)) * 100)}% ` +
+      `(${p.copiedPages}/${p.totalPages} pages)`;
+  }
+  // Only the work that runs: the page reader's copy was hashed as it was written.
+  const work = [p.checking ? "checking" : "", p.hashing ? "hashing" : ""].filter(Boolean);
+  return work.length === 0
+    ? "backup: listing the copy's tables"
+    : `backup: ${work.join(" and ")} the copy`;
 }
 
 /** How the snapshot was copied, for the `--verbose` log: the page reader, or which fallback. */

@@ -6,7 +6,7 @@
  */
 import type { Context } from "../cli/context.ts";
 import { UsageError } from "../errors.ts";
-import { formatBytes } from "../cli/format.ts";
+import { formatBytes, formatLocalTime } from "../cli/format.ts";
 import { readInfo } from "../remote/info.ts";
 import { parseOrderBy } from "../remote/compare.ts";
 import { parseRemoteSpec } from "../remote/ssh.ts";
@@ -72,7 +72,8 @@ export function describeInfo(location: string, i: DbInfo): string {
   const width = Math.max(5, ...i.tables.map((t) => t.name.length));
   return `${location}\n` +
     `  size          ${formatBytes(i.size)} (${i.pageCount} pages of ${i.pageSize} bytes)\n` +
-    `  modified      ${isoFromSeconds(i.mtime)}\n` +
+    // Local time, as stats, list and the backup names give it (the JSON's is ISO-8601 in UTC).
+    `  modified      ${formatLocalTime(new Date(Math.round(i.mtime * 1000)))}\n` +
     `  sqlite        ${i.sqlite} (read by ${i.tool})\n` +
     `  journal mode  ${i.journalMode}\n` +
     `  wal           ${i.walSize === null ? "none" : formatBytes(i.walSize)}\n` +

@@ -19,11 +19,18 @@ const ETA_AFTER = { seconds: 2, share: 0.01 };
 /** The progress line for a step of the pull, `seconds` after the first byte arrived. */
 export function pullStatus(p: PullProgress, seconds: number): string {
   if (p.phase !== "transfer") return `pull: ${STEPS[p.phase]}`;
-  const head = `pull: ${formatBytes(p.received)} of ${formatBytes(p.expected)}`;
+  // A delta builds the copy mostly from local pages: its bytes are not what travels, so the
+  // line says how many changed pages came, and gives no rate that would read as a link's.
+  const changed = p.changedPages;
+  const head = changed
+    ? `pull: ${changed.received} of ${changed.wanted} changed pages received, copy at ` +
+      `${formatBytes(p.received)} of ${formatBytes(p.expected)}`
+    : `pull: ${formatBytes(p.received)} of ${formatBytes(p.expected)}`;
   if (seconds < ETA_AFTER.seconds || p.received < p.expected * ETA_AFTER.share) return head;
   const rate = p.received / seconds;
   const eta = rate > 0 ? (p.expected - p.received) / rate : 0;
-  return `${head}, ${formatBytes(rate)}/s, ${Math.ceil(eta)} s left`;
+  const left = `${Math.ceil(eta)} s left`;
+  return changed ? `${head}, ${left}` : `${head}, ${formatBytes(rate)}/s, ${left}`;
 }
 
 /** What the run was asked for that the result alone does not say. */

@@ -65,8 +65,9 @@ Options:
   --info-only              only describe the remote database (like "litekeep info HOST:PATH")
   --busy-timeout MS        wait this long for local locks (default ${DEFAULT_BUSY_TIMEOUT_MS})
 ${REMOTE_USAGE}
-  The backups pull makes of the old local database are pruned after a successful pull by the
-  keep rules below (default: config "keep"; with neither, none is deleted):
+  The backups pull makes of the old local database are pruned after a successful pull that
+  copied (an unchanged one prunes nothing) by the keep rules below (default: config "keep";
+  with neither, none is deleted):
 ${KEEP_HELP}
   -h, --help               show this help
 

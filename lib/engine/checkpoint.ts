@@ -91,6 +91,7 @@ export function checkpointDatabase(
   } catch (error) {
     throw sqliteFailure(error, "Cannot open database", path);
   }
+  let result: Omit<CheckpointResult, "walBytesAfter">;
   try {
     const walBytesBefore = walSize(path);
     const row = db.prepare(`PRAGMA wal_checkpoint(${mode.toUpperCase()})`).get() as Record<
@@ -99,18 +100,21 @@ export function checkpointDatabase(
     >;
     const [busyFlag, logFrames, checkpointedFrames] = Object.values(row).map(Number);
     const busy = busyFlag !== 0;
-    return {
+    result = {
       mode,
       busy,
       logFrames,
       checkpointedFrames,
       complete: checkpointCompleted({ busy, logFrames, checkpointedFrames }),
       walBytesBefore,
-      walBytesAfter: walSize(path),
     };
   } catch (error) {
     throw sqliteFailure(error, "Cannot checkpoint database", path);
   } finally {
     db.close();
   }
+  // Measured after the close: the last connection of a stopped application's database removes
+  // the -wal it opened, so "after" is what the run leaves (it said "none -> 0 B" of a -wal that
+  // was gone once the run ended).
+  return { ...result, walBytesAfter: walSize(path) };
 }

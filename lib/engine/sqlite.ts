@@ -11,6 +11,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { resolve } from "node:path";
 import { connectionOpened, readAt } from "./db_file.ts";
+import { DEFAULT_BUSY_TIMEOUT_MS } from "../limits.ts";
 import {
   BusyError,
   describeCause,
@@ -376,4 +377,43 @@ export function sqliteFailure(
     });
   }
   return new OperationError(`${doing} "${path}": ${describeCause(error)}`, { cause: error });
+}
+
+/** True when the database has a `-wal` or `-shm` beside it. */
+export async function sideFilesOf(db: string): Promise<boolean> {
+  for (const suffix of ["-wal", "-shm"]) {
+    if (await Deno.lstat(db + suffix).then(() => true, () => false)) return true;
+  }
+  return false;
+}
+
+/**
+ * True when `db` (whose header is `header`) is a WAL database with no `-wal`, `-shm` or
+ * `-journal` beside it, as when its application is stopped: any reader creates the `-wal` and
+ * `-shm`, and a read-only last connection cannot remove them as it closes, so the caller ends
+ * with {@linkcode closeLeavingNoSideFiles}. Never beside a `-journal`: a read-write connection
+ * would roll a hot journal back, which litekeep never does to a live database.
+ */
+export async function walWithoutSideFiles(db: string, header: FileHeader): Promise<boolean> {
+  if (!header.wal || await sideFilesOf(db)) return false;
+  return !await Deno.lstat(`${db}-journal`).then(() => true, () => false);
+}
+
+/**
+ * Closes our last read-write connection on `db` the ordinary way, so that SQLite removes the
+ * `-wal`/`-shm` our connections made on a database that had none (pull's local side, backup's
+ * source, the agent's database).
+ */
+export function closeLeavingNoSideFiles(db: string, busyTimeoutMs?: number): void {
+  try {
+    const conn = openReadWrite(db, busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
+    try {
+      // A read opens the WAL, so the close can end it.
+      conn.prepare("SELECT count(*) FROM sqlite_schema").get();
+    } finally {
+      conn.close();
+    }
+  } catch {
+    // Left as SQLite left them: harmless side files of a WAL database.
+  }
 }

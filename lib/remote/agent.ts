@@ -14,7 +14,12 @@ import type { SnapshotHeader } from "./headers.ts";
 import type { Compression } from "./ops.ts";
 import type { DatabaseSync } from "node:sqlite";
 import { UsageError } from "../errors.ts";
-import { openReadOnly } from "../engine/sqlite.ts";
+import {
+  checkDatabaseFile,
+  closeLeavingNoSideFiles,
+  openReadOnly,
+  walWithoutSideFiles,
+} from "../engine/sqlite.ts";
 import { type PinnedImage, withImage } from "../engine/page_reader.ts";
 import { VERSION } from "../version.ts";
 import type { StreamReader } from "./stream.ts";
@@ -279,6 +284,10 @@ export async function servePull2(
   const localBlocks = request.mode === "delta"
     ? (await needFrame(input, [FRAME.BLOCK_HASHES], LOCAL)).payload
     : undefined;
+  // The page reader's last connection is read-only: the -wal and -shm it made beside a stopped
+  // application's database are removed by a read-write close at the end, as the application's
+  // own would, so a pull leaves the remote folder as it found it.
+  const tidy = await walWithoutSideFiles(db, await checkDatabaseFile(db));
   // A second read transaction opened at the image's instant (while the page reader holds the
   // write lock): the row counts it gives are those of the pages sent.
   let counter: DatabaseSync | undefined;
@@ -332,6 +341,7 @@ export async function servePull2(
     }, { publish: "none" });
   } finally {
     closeCounter();
+    if (tidy) closeLeavingNoSideFiles(db, options.busyTimeoutMs);
   }
 }
 

@@ -42,8 +42,14 @@ import { fetchPull2 } from "./fetch2.ts";
 /** Data on its way: bytes received of those expected. */
 export interface TransferReport {
   phase: "transfer";
+  /** Bytes of the copy written so far: in a delta, local pages spliced in count too. */
   received: number;
   expected: number;
+  /**
+   * A delta only: the changed pages received so far, of those asked for. `received` counts the
+   * copy being built, most of it from local pages, so it alone would read as a whole transfer.
+   */
+  changedPages?: { received: number; wanted: number };
 }
 
 /** What a fetch needs to know. */

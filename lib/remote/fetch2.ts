@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import { DEFAULT_BUSY_TIMEOUT_MS } from "../limits.ts";
 import { type PinnedImage, withImage } from "../engine/page_reader.ts";
 import { OperationError } from "../errors.ts";
-import { openReadWrite } from "../engine/sqlite.ts";
+import { closeLeavingNoSideFiles, sideFilesOf } from "../engine/sqlite.ts";
 import { idleTimeoutMs, normalize, remoteFailure, startRemote } from "./ops.ts";
 import {
   BLOCK_PAGES,
@@ -174,7 +174,15 @@ export async function fetchPull2(
       host,
       image,
       want,
-      (done) => options.onProgress?.({ phase: "transfer", received: done, expected: header.size }),
+      (done, changed) =>
+        options.onProgress?.({
+          phase: "transfer",
+          received: done,
+          expected: header.size,
+          ...(want === undefined
+            ? {}
+            : { changedPages: { received: changed, wanted: want.length } }),
+        }),
     );
     return fetched(header, trailer, false);
   }
@@ -196,32 +204,6 @@ function fetched(header: Header2, trailer: Trailer2, unchanged: boolean): Fetche
   };
 }
 
-/** True when the database has a `-wal` or `-shm` beside it. */
-export async function sideFilesOf(db: string): Promise<boolean> {
-  for (const suffix of ["-wal", "-shm"]) {
-    if (await Deno.lstat(db + suffix).then(() => true, () => false)) return true;
-  }
-  return false;
-}
-
-/**
- * Closes our last read-write connection on `db` the ordinary way, so that SQLite removes the
- * `-wal`/`-shm` our connections made on a database that had none (see fetchPull2).
- */
-export function closeLeavingNoSideFiles(db: string, busyTimeoutMs?: number): void {
-  try {
-    const conn = openReadWrite(db, busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
-    try {
-      // A read opens the WAL, so the close can end it.
-      conn.prepare("SELECT count(*) FROM sqlite_schema").get();
-    } finally {
-      conn.close();
-    }
-  } catch {
-    // Left as SQLite left them: harmless side files of a WAL database.
-  }
-}
-
 async function endOfStream(reader: StreamReader, host: string): Promise<void> {
   if (!await reader.atEnd()) throw malformed(host, "stream", "more data after the trailer");
 }
@@ -240,7 +222,7 @@ async function receivePages(
   host: string,
   image: PinnedImage | undefined,
   want: number[] | undefined,
-  onProgress: (bytes: number) => void,
+  onProgress: (bytes: number, changedPages: number) => void,
 ): Promise<Trailer2> {
   const { pageSize, pages } = header;
   const hash = createHash("sha256");
@@ -254,6 +236,8 @@ async function receivePages(
     buffered = 0;
   };
   let next = 1;
+  // Wanted pages received so far (a delta), for the progress line.
+  let wanted = 0;
   const put = async (page: Uint8Array) => {
     // Never more than announced: a remote that keeps sending must not fill the local disk.
     if (next > pages) throw malformed(host, "pages", `more than the ${pages} pages announced`);
@@ -263,7 +247,7 @@ async function receivePages(
     next++;
     if (buffered + pageSize > buffer.length) {
       await flush();
-      onProgress((next - 1) * pageSize);
+      onProgress((next - 1) * pageSize, wanted);
     }
   };
   // Local pages up to (not including) `until`: only pages the remote did not send.
@@ -278,7 +262,6 @@ async function receivePages(
       for (let i = 0; i < count; i++) await put(run.subarray(i * pageSize, (i + 1) * pageSize));
     }
   };
-  let wanted = 0;
   const limit = maxPagesPayload(pageSize);
   for (;;) {
     const frame = await needFrame(reader, [FRAME.PAGES, FRAME.TRAILER], host);
@@ -295,7 +278,7 @@ async function receivePages(
       // Not synced here: the temp is a source written INTO the local database (SQLite's commit
       // makes that durable) or, on a first pull, synced by pull beside its check (pull.ts).
       await flush();
-      onProgress(pages * pageSize);
+      onProgress(pages * pageSize, wanted);
       if (hash.digest("hex") !== trailer.sha256) {
         throw new OperationError(`The copy from "${host}" does not match the remote's sha256`, {
           hint: "run the pull again; if it persists, check the network and the remote's disk",

@@ -41,13 +41,14 @@ import { publishNew } from "../engine/publish.ts";
 import { VerdictFailed, writeInto } from "../engine/write_into.ts";
 import {
   checkDatabaseFile,
+  closeLeavingNoSideFiles,
   openReadOnly,
   pragmaValue,
   refuseStaleSideFiles,
+  sideFilesOf,
   type TableSummary,
 } from "../engine/sqlite.ts";
 import type { DatabaseSync } from "node:sqlite";
-import { closeLeavingNoSideFiles, sideFilesOf } from "./fetch2.ts";
 import { describeSource, type Fetched, fetchInto, type TransferReport } from "./fetch.ts";
 import { compareCounts, inspectInWorker } from "../engine/verify.ts";
 import type { VerifyMode } from "../engine/sqlite.ts";
