@@ -61,6 +61,13 @@ export interface BackupOptions {
   sourceChecked?: boolean;
   /** The caller holds `db`'s write lock on a connection (see `SnapshotOptions.writeLockHeld`). */
   writeLockHeld?: boolean;
+  /**
+   * Told the backup's final paths (the file, and its sidecar when there is one) just before the
+   * file takes its name, with no await between: a caller that must not leave the backup behind
+   * if a signal ends the run (pull's early backup) marks them there, so no moment exists at
+   * which the backup is in place and not marked.
+   */
+  onNamed?: (paths: string[]) => void;
   /** Told what the backup is doing: copy steps, then the check. */
   onProgress?: (progress: BackupProgress) => void;
 }
@@ -103,7 +110,14 @@ export interface BackupResult {
  * and its sidecar made (how a test proves the sidecar is the hash of what was written, with no
  * pass reading the file back). Nothing in lib/ sets it.
  */
-export const backupTestHooks: { afterCopy?: (temp: string) => void | Promise<void> } = {};
+export const backupTestHooks: {
+  afterCopy?: (temp: string) => void | Promise<void>;
+  /**
+   * Runs once the backup is in place under its name, before its sidecar is written (how a
+   * test lands a signal there).
+   */
+  afterPublish?: (file: string) => void | Promise<void>;
+} = {};
 
 /** How a backup's temporary file ends: pull's and restore's temps in the same folder do not. */
 const BACKUP_TEMP_SUFFIX = "_backup.db";
@@ -190,9 +204,16 @@ export async function backupHoldingLocks(
       `${stem}${BACKUP_TEMP_SUFFIX}`,
       (temp) => copyAndCheck(temp, options, checksum, verify),
       // The free name is chosen once the copy passed: it is the backup's name from then on.
-      { publishTo: () => freeBackupPath(dir, stem, options.now) },
+      {
+        publishTo: async () => {
+          const file = await freeBackupPath(dir, stem, options.now);
+          options.onNamed?.(checksum === "none" ? [file] : [file, sidecarPath(file, checksum)]);
+          return file;
+        },
+      },
     );
     const { snap, inspection, hex, bytes } = copy;
+    await backupTestHooks.afterPublish?.(file);
     await recordSet();
     let sidecar: string | null = null;
     if (hex !== null && checksum !== "none") {

@@ -527,12 +527,18 @@ class EarlyBackup implements AsyncDisposable {
       const before = String(pragmaValue(this.#watch, "data_version"));
       const backupDir = this.options.backupDir ?? defaultBackupDir(localDb);
       this.#lock = await lockBackupFolder(backupDir);
-      const kept = await backupOldLocal(this.options, backupDir, false);
       // Until the write takes it (signals are deferred from then on), a signal that ends the
-      // run during the transfer removes it: no pull followed it.
-      this.#unmark = removeOnInterrupt(kept.sidecar ? [kept.file, kept.sidecar] : [kept.file]);
+      // run during the transfer removes it: no pull followed it. Marked as it takes its name,
+      // not once the backup returns: a signal while its folder is synced and its sidecar
+      // written would leave it, without its sidecar (found by the attack round).
+      const kept = await backupOldLocal(this.options, backupDir, false, (paths) => {
+        this.#unmark = removeOnInterrupt(paths);
+      });
       return { kept, before };
     } catch {
+      // A backup that failed after its name was taken is left as before, not removed later.
+      this.#unmark?.();
+      this.#unmark = undefined;
       // Taken under the lock instead, which reports what is wrong (a busy folder: exit 75).
       this.#closeWatch();
       return undefined;
@@ -615,6 +621,7 @@ function backupOldLocal(
   options: PullOptions,
   backupDir: string,
   writeLockHeld: boolean,
+  onNamed?: (paths: string[]) => void,
 ): Promise<BackupResult> {
   return backupHoldingLocks({
     db: options.localDb,
@@ -624,6 +631,7 @@ function backupOldLocal(
     now: options.now,
     sourceChecked: true,
     writeLockHeld,
+    onNamed,
   });
 }
 
