@@ -68,12 +68,12 @@ export interface BackupOptions {
   /** The caller holds `db`'s write lock on a connection (see `SnapshotOptions.writeLockHeld`). */
   writeLockHeld?: boolean;
   /**
-   * Called with the backup's path, then its sidecar's, just BEFORE each is published (its name
-   * is free, and the folder lock keeps it so): a caller that may still drop the backup (pull's
-   * early backup) marks them for removal on SIGINT/SIGTERM from then on, leaving no window after
-   * the rename in which a signal would leave a backup no pull followed.
+   * Told the backup's final paths (the file, and its sidecar when there is one) just before the
+   * file takes its name, with no await between: a caller that must not leave the backup behind
+   * if a signal ends the run (pull's early backup) marks them there, so no moment exists at
+   * which the backup is in place and not marked.
    */
-  beforePublish?: (path: string) => void;
+  onNamed?: (paths: string[]) => void;
   /** Memory before the copy's speed (see `SnapshotOptions.leanMemory`). */
   leanMemory?: boolean;
   /** Told what the backup is doing: copy steps, then the check. */
@@ -122,7 +122,14 @@ export interface BackupResult {
  * and its sidecar made (how a test proves the sidecar is the hash of what was written, with no
  * pass reading the file back). Nothing in lib/ sets it.
  */
-export const backupTestHooks: { afterCopy?: (temp: string) => void | Promise<void> } = {};
+export const backupTestHooks: {
+  afterCopy?: (temp: string) => void | Promise<void>;
+  /**
+   * Runs once the backup is in place under its name, before its sidecar is written (how a
+   * test lands a signal there).
+   */
+  afterPublish?: (file: string) => void | Promise<void>;
+} = {};
 
 /** How a backup's temporary file ends: pull's and restore's temps in the same folder do not. */
 const BACKUP_TEMP_SUFFIX = "_backup.db";
@@ -219,18 +226,18 @@ export async function backupHoldingLocks(
       // The free name is chosen once the copy passed: it is the backup's name from then on.
       {
         publishTo: async () => {
-          const name = await freeBackupPath(dir, stem, options.now);
-          options.beforePublish?.(name);
-          return name;
+          const file = await freeBackupPath(dir, stem, options.now);
+          options.onNamed?.(checksum === "none" ? [file] : [file, sidecarPath(file, checksum)]);
+          return file;
         },
       },
     );
     const { snap, inspection, hex, bytes } = copy;
+    await backupTestHooks.afterPublish?.(file);
     await recordSet();
     let sidecar: string | null = null;
     if (hex !== null && checksum !== "none") {
       sidecar = sidecarPath(file, checksum);
-      options.beforePublish?.(sidecar);
       await writeFileAtomic(sidecar, sidecarLine(hex, file), { mode: snap.mode });
     }
     const checkpoint = options.checkpoint

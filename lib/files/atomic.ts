@@ -110,8 +110,9 @@ function tempKey(name: string): string | undefined {
 const provisional = new Set<string>();
 
 /**
- * Marks `paths` (in place already) for removal by {@linkcode removeTempsInFlightSync} when a
- * signal ends the run before the returned release is called.
+ * Marks `paths` (in place already, or about to be: a path not there yet is skipped) for removal
+ * by {@linkcode removeTempsInFlightSync} when a signal ends the run before the returned release
+ * is called.
  */
 export function removeOnInterrupt(paths: string[]): () => void {
   for (const path of paths) provisional.add(path);

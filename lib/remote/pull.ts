@@ -529,19 +529,17 @@ class EarlyBackup implements AsyncDisposable {
       const backupDir = this.options.backupDir ?? defaultBackupDir(localDb);
       this.#lock = await lockBackupFolder(backupDir);
       // Until the write takes it (signals are deferred from then on), a signal that ends the
-      // run during the transfer removes it: no pull followed it. Marked before each file is
-      // published, not after the backup returns: a signal in between left it (found by the
-      // suite, SIGTERM just after the sidecar appeared).
-      const marks: Array<() => void> = [];
-      this.#unmark = () => marks.forEach((unmark) => unmark());
-      const kept = await backupOldLocal(
-        this.options,
-        backupDir,
-        false,
-        (path) => marks.push(removeOnInterrupt([path])),
-      );
+      // run during the transfer removes it: no pull followed it. Marked as it takes its name,
+      // not once the backup returns: a signal while its folder is synced and its sidecar
+      // written would leave it, without its sidecar (found by the attack round).
+      const kept = await backupOldLocal(this.options, backupDir, false, (paths) => {
+        this.#unmark = removeOnInterrupt(paths);
+      });
       return { kept, before };
     } catch {
+      // A backup that failed after its name was taken is left as before, not removed later.
+      this.#unmark?.();
+      this.#unmark = undefined;
       // Taken under the lock instead, which reports what is wrong (a busy folder: exit 75).
       this.#closeWatch();
       return undefined;
@@ -624,10 +622,9 @@ function backupOldLocal(
   options: PullOptions,
   backupDir: string,
   writeLockHeld: boolean,
-  beforePublish?: (path: string) => void,
+  onNamed?: (paths: string[]) => void,
 ): Promise<BackupResult> {
   return backupHoldingLocks({
-    beforePublish,
     // Beside the transfer its time is hidden; its memory adds to the transfer's.
     leanMemory: !writeLockHeld,
     db: options.localDb,
@@ -637,6 +634,7 @@ function backupOldLocal(
     now: options.now,
     sourceChecked: true,
     writeLockHeld,
+    onNamed,
   });
 }
 
