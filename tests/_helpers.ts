@@ -5,6 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { hashFile, sidecarLine } from "../lib/backup_set/checksum.ts";
@@ -367,6 +368,35 @@ export async function fakeSsh(dir: string, script: string): Promise<string> {
   await Deno.writeTextFile(join(dir, "ssh"), `#!/bin/sh\n${script}\n`, { mode: 0o755 });
   await Deno.chmod(join(dir, "ssh"), 0o755);
   return `${dir}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`;
+}
+
+/**
+ * A fake `ssh` in `dir` that runs the remote command HERE: it skips its options up to `--` and
+ * the host, runs `first` (a shell command, e.g. `sleep 3;` for a slow link), then the command.
+ * Returns the PATH that finds it first (see {@linkcode fakeSsh}).
+ */
+export function localSsh(dir: string, first = ""): Promise<string> {
+  return fakeSsh(
+    dir,
+    'while [ $# -gt 0 ]; do [ "$1" = "--" ] && { shift; break; }; shift; done; shift; ' +
+      `${first}exec sh -c "$*"`,
+  );
+}
+
+/** Runs `fn` (an in-process pull, say) with `path` in front of PATH, then puts PATH back. */
+export async function withPath<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  const saved = Deno.env.get("PATH");
+  Deno.env.set("PATH", `${path}:${saved}`);
+  try {
+    return await fn();
+  } finally {
+    Deno.env.set("PATH", saved!);
+  }
+}
+
+/** The sha256 of a file's bytes as they are now (e.g. that a database is byte-identical). */
+export async function sha256Of(path: string): Promise<string> {
+  return createHash("sha256").update(await Deno.readFile(path)).digest("hex");
 }
 
 /**

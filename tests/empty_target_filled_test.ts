@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { fakeSsh, ls, remoteLitekeep, spawnCli, tempDir } from "./_helpers.ts";
+import { localSsh, ls, remoteLitekeep, spawnCli, tempDir } from "./_helpers.ts";
 
 Deno.test("pull into a 0-byte database the app fills during the transfer keeps the app's data", async () => {
   await using dir = await tempDir();
@@ -19,10 +19,7 @@ Deno.test("pull into a 0-byte database the app fills during the transfer keeps t
   r.close();
   const bin = await remoteLitekeep(dir.path);
   // A slow link: the remote answers 3 s after the connection.
-  const path = await fakeSsh(
-    join(dir.path, "bin"),
-    'while [ $# -gt 0 ]; do [ "$1" = "--" ] && { shift; break; }; shift; done; shift; sleep 3; exec sh -c "$*"',
-  );
+  const path = await localSsh(join(dir.path, "bin"), "sleep 3; ");
   const local = join(dir.path, "local.db");
   await Deno.writeFile(local, new Uint8Array());
   const bk = join(dir.path, "bk");

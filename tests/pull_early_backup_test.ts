@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { basename, join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { pullDatabase } from "../lib/remote/pull.ts";
-import { fakeSsh, ls, makeDb, remoteLitekeep, sqlite3, tempDir } from "./_helpers.ts";
+import { localSsh, ls, makeDb, remoteLitekeep, sqlite3, tempDir, withPath } from "./_helpers.ts";
 
 /** A local database and a remote one that differs from it by a few rows. */
 async function setUp(dir: string, wal: boolean) {
@@ -19,11 +19,7 @@ async function setUp(dir: string, wal: boolean) {
   conn.exec("UPDATE payments SET amount_cents = amount_cents + 1 WHERE id % 50 = 3");
   conn.close();
   const bin = await remoteLitekeep(dir);
-  // ssh that runs the remote command here: skips its options up to "--" and the host.
-  const path = await fakeSsh(
-    join(dir, "bin"),
-    'while [ $# -gt 0 ]; do [ "$1" = "--" ] && { shift; break; }; shift; done; shift; exec sh -c "$*"',
-  );
+  const path = await localSsh(join(dir, "bin"));
   return { local, remote, bin, path };
 }
 
@@ -31,20 +27,15 @@ async function pullWith(
   s: Awaited<ReturnType<typeof setUp>>,
   onEarlyBackup: (file: string) => Promise<void> | void,
 ) {
-  const saved = Deno.env.get("PATH");
-  Deno.env.set("PATH", `${s.path}:${saved}`);
-  try {
-    return await pullDatabase({
+  return await withPath(s.path, () =>
+    pullDatabase({
       source: { host: "pi", path: s.remote },
       localDb: s.local,
       method: "auto",
       remote: { ssh: {}, bin: s.bin },
       now: new Date(),
       onEarlyBackup,
-    });
-  } finally {
-    Deno.env.set("PATH", saved!);
-  }
+    }));
 }
 
 for (const wal of [true, false]) {

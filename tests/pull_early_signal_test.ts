@@ -13,7 +13,7 @@ import { DatabaseSync } from "node:sqlite";
 import { pullDatabase } from "../lib/remote/pull.ts";
 import { backupTestHooks } from "../lib/backup_set/backup.ts";
 import { removeTempsInFlightSync } from "../lib/files/atomic.ts";
-import { fakeSsh, makeDb, remoteLitekeep, tempDir } from "./_helpers.ts";
+import { localSsh, makeDb, remoteLitekeep, tempDir, withPath } from "./_helpers.ts";
 
 for (const turns of [false, true]) {
   Deno.test(`a signal just after the early backup is named removes it (${turns ? "checks in turns" : "checks together"})`, async () => {
@@ -27,10 +27,7 @@ for (const turns of [false, true]) {
     conn.exec("UPDATE payments SET amount_cents = amount_cents + 1 WHERE id % 50 = 3");
     conn.close();
     const bin = await remoteLitekeep(dir.path);
-    const path = await fakeSsh(
-      join(dir.path, "bin"),
-      'while [ $# -gt 0 ]; do [ "$1" = "--" ] && { shift; break; }; shift; done; shift; exec sh -c "$*"',
-    );
+    const path = await localSsh(join(dir.path, "bin"));
     let left: boolean | undefined;
     backupTestHooks.afterPublish = (file) => {
       backupTestHooks.afterPublish = undefined;
@@ -47,19 +44,17 @@ for (const turns of [false, true]) {
       // The handler exits here: the run goes no further.
       throw new Error("ended by the signal");
     };
-    const saved = Deno.env.get("PATH");
-    Deno.env.set("PATH", `${path}:${saved}`);
     try {
-      await pullDatabase({
-        source: { host: "pi", path: remote },
-        localDb: local,
-        method: "auto",
-        remote: { ssh: {}, bin },
-        now: new Date(),
-        ...(turns ? { checksTogetherMaxBytes: 0 } : {}),
-      }).catch(() => {});
+      await withPath(path, () =>
+        pullDatabase({
+          source: { host: "pi", path: remote },
+          localDb: local,
+          method: "auto",
+          remote: { ssh: {}, bin },
+          now: new Date(),
+          ...(turns ? { checksTogetherMaxBytes: 0 } : {}),
+        })).catch(() => {});
     } finally {
-      Deno.env.set("PATH", saved!);
       backupTestHooks.afterPublish = undefined;
     }
     assert.equal(left, false, "the early backup outlived the signal");

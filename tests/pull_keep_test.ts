@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { fakeSsh, ls, remoteLitekeep, spawnCli, tempDir } from "./_helpers.ts";
+import { localSsh, ls, remoteLitekeep, spawnCli, tempDir } from "./_helpers.ts";
 
 async function setUp(dir: string, keep?: Record<string, number>): Promise<string> {
   const remote = join(dir, "remote.db");
@@ -25,11 +25,7 @@ async function setUp(dir: string, keep?: Record<string, number>): Promise<string
       remote: { host: "pi", db: remote, bin },
     }),
   );
-  // ssh that runs the remote command here: skips its options up to "--" and the host.
-  return await fakeSsh(
-    join(dir, "bin"),
-    'while [ $# -gt 0 ]; do [ "$1" = "--" ] && { shift; break; }; shift; done; shift; exec sh -c "$*"',
-  );
+  return await localSsh(join(dir, "bin"));
 }
 
 /** Backups in the folder, after `runs` pulls one second apart (backup names have seconds). */

@@ -5,18 +5,13 @@
  * The agent's stdout is also saved on the remote, to prove each frame came at its level.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { zstdDecompressSync } from "node:zlib";
 import { compressPayload, FRAME } from "../lib/remote/protocol2.ts";
-import { makeDb, pull, remoteLitekeep, sqlite3, startSshd, tempDir } from "./_helpers.ts";
+import { makeDb, pull, remoteLitekeep, sha256Of, sqlite3, startSshd, tempDir } from "./_helpers.ts";
 
 const LEVELS = [1, 19, 6];
-
-async function sha256(path: string): Promise<string> {
-  return createHash("sha256").update(await Deno.readFile(path)).digest("hex");
-}
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((byte, i) => byte === b[i]);
@@ -88,7 +83,11 @@ if [ "$1 $3 $4" = "agent 2 pull" ]; then "${real}" "$@" | tee "${raw}"; else exe
   let out = JSON.parse(first.stdout);
   assert.deepEqual([out.protocol, out.method, out.compress], [2, "snapshot", "zstd"]);
   assert.ok(assertMixedLevels(await Deno.readFile(raw)) > 10, "a first pull of many frames");
-  assert.equal(out.sha256, await sha256(local), "the copy is the remote's snapshot, byte for byte");
+  assert.equal(
+    out.sha256,
+    await sha256Of(local),
+    "the copy is the remote's snapshot, byte for byte",
+  );
   assert.equal(await sqlite3(local, "PRAGMA integrity_check"), "ok");
   assert.equal(await dump(local), await dump(remote));
 

@@ -9,7 +9,15 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { pullDatabase } from "../lib/remote/pull.ts";
-import { fakeSsh, makeDb, remoteLitekeep, sqlite3, startWriter, tempDir } from "./_helpers.ts";
+import {
+  localSsh,
+  makeDb,
+  remoteLitekeep,
+  sqlite3,
+  startWriter,
+  tempDir,
+  withPath,
+} from "./_helpers.ts";
 
 /** The writer's commit numbers in `db`, after checking the copy is sound and not torn. */
 async function writerCommits(db: string): Promise<number[]> {
@@ -38,16 +46,9 @@ for (const wal of [true, false]) {
       const remote = join(dir.path, "remote.db");
       await Deno.copyFile(local, remote);
       const bin = await remoteLitekeep(dir.path);
-      // ssh that runs the remote command here: skips its options up to "--" and the host.
-      const bindir = await fakeSsh(
-        join(dir.path, "bin"),
-        'while [ $# -gt 0 ]; do [ "$1" = "--" ] && { shift; break; }; shift; done; shift; exec sh -c "$*"',
-      );
-      const saved = Deno.env.get("PATH");
-      Deno.env.set("PATH", `${bindir}:${saved}`);
+      const bindir = await localSsh(join(dir.path, "bin"));
       const backups: string[] = [];
-      let report;
-      try {
+      const report = await withPath(bindir, async () => {
         await using writer = await startWriter(local, dir.path, 150);
         for (let round = 0; round < 4; round++) {
           const conn = new DatabaseSync(remote);
@@ -64,10 +65,8 @@ for (const wal of [true, false]) {
           assert.ok(result.localBackup, `round ${round}: no backup was kept`);
           backups.push(result.localBackup);
         }
-        report = await writer.stop();
-      } finally {
-        Deno.env.set("PATH", saved!);
-      }
+        return await writer.stop();
+      });
       assert.ok(report.commits > 20, `the writer committed only ${report.commits} times`);
       // Every commit once, in order: backups first (each holds what came since the pull
       // before it), then what came after the last pull.

@@ -4,7 +4,6 @@
  * cut connection, and remotes that speak only protocol 1 (or neither).
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import {
@@ -21,15 +20,12 @@ import {
   makeDb,
   pull,
   remoteLitekeep,
+  sha256Of,
   sqlite3,
   startSshd,
   startWriter,
   tempDir,
 } from "./_helpers.ts";
-
-async function sha256(path: string): Promise<string> {
-  return createHash("sha256").update(await Deno.readFile(path)).digest("hex");
-}
 
 const TABLES = ["lockers", "members", "payments", "rentals"];
 
@@ -72,7 +68,11 @@ Deno.test("pull in protocol 2 copies, then sends only changed pages, and equals 
     "zstd",
     false,
   ]);
-  assert.equal(out.sha256, await sha256(local), "the copy is the remote's snapshot, byte for byte");
+  assert.equal(
+    out.sha256,
+    await sha256Of(local),
+    "the copy is the remote's snapshot, byte for byte",
+  );
   assert.equal(await sqlite3(local, "PRAGMA integrity_check"), "ok");
   assert.equal(await counts(local), await counts(remote));
   for (const round of [1, 2]) {

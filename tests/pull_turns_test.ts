@@ -8,7 +8,6 @@
  * as it was, with no backup left.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { basename, join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { pullDatabase, type PullOptions, verdictTimeoutMs } from "../lib/remote/pull.ts";
@@ -16,18 +15,16 @@ import { CHECK_CACHE_MAX_KIB, checkCacheKiB } from "../lib/engine/verify.ts";
 import { LitekeepError } from "../lib/errors.ts";
 import {
   corruptIndexPage,
-  fakeSsh,
+  localSsh,
   ls,
   makeDb,
   remoteLitekeep,
+  sha256Of,
   sqlite3,
   startSshd,
   tempDir,
+  withPath,
 } from "./_helpers.ts";
-
-async function sha256(path: string): Promise<string> {
-  return createHash("sha256").update(await Deno.readFile(path)).digest("hex");
-}
 
 /** A local database and a remote one that differs from it by a few rows (its index corrupt). */
 async function setUp(dir: string, wal: boolean, corrupt = false) {
@@ -41,19 +38,13 @@ async function setUp(dir: string, wal: boolean, corrupt = false) {
   conn.close();
   if (corrupt) await corruptIndexPage(remote);
   const bin = await remoteLitekeep(dir);
-  // ssh that runs the remote command here: skips its options up to "--" and the host.
-  const path = await fakeSsh(
-    join(dir, "bin"),
-    'while [ $# -gt 0 ]; do [ "$1" = "--" ] && { shift; break; }; shift; done; shift; exec sh -c "$*"',
-  );
+  const path = await localSsh(join(dir, "bin"));
   return { local, remote, bin, path };
 }
 
 async function pullInTurns(s: Awaited<ReturnType<typeof setUp>>, more: Partial<PullOptions>) {
-  const saved = Deno.env.get("PATH");
-  Deno.env.set("PATH", `${s.path}:${saved}`);
-  try {
-    return await pullDatabase({
+  return await withPath(s.path, () =>
+    pullDatabase({
       source: { host: "pi", path: s.remote },
       localDb: s.local,
       method: "auto",
@@ -61,10 +52,7 @@ async function pullInTurns(s: Awaited<ReturnType<typeof setUp>>, more: Partial<P
       now: new Date(),
       checksTogetherMaxBytes: 0,
       ...more,
-    });
-  } finally {
-    Deno.env.set("PATH", saved!);
-  }
+    }));
 }
 
 const sum = "SELECT sum(amount_cents) FROM payments";
@@ -127,7 +115,7 @@ for (const wal of [true, false]) {
   Deno.test(`checks in turns: a copy that fails its check before the write changes nothing (${mode})`, async () => {
     await using dir = await tempDir();
     const s = await setUp(dir.path, wal, true);
-    const file = await sha256(s.local);
+    const file = await sha256Of(s.local);
     const dump = await sqlite3(s.local, ".dump");
     let writes = 0;
     await assert.rejects(
@@ -139,7 +127,7 @@ for (const wal of [true, false]) {
       },
     );
     assert.equal(writes, 0, "the write started before the copy's check ended");
-    assert.equal(await sha256(s.local), file, "the local database's file changed");
+    assert.equal(await sha256Of(s.local), file, "the local database's file changed");
     assert.equal(await sqlite3(s.local, ".dump"), dump);
     // The early backup (taken beside the transfer) is not left behind.
     assert.deepEqual(await backupsIn(dir.path), []);
@@ -152,7 +140,7 @@ for (const together of [true, false]) {
     await using sshd = await startSshd();
     await using dir = await tempDir();
     const s = await setUp(dir.path, true, true);
-    const file = await sha256(s.local);
+    const file = await sha256Of(s.local);
     let writes = 0;
     // scp starts no early backup: the old database's backup is taken under the lock, and in
     // turns the copy's check must end before it (one check at a time), so no write starts.
@@ -169,7 +157,7 @@ for (const together of [true, false]) {
       /failed its integrity check/,
     );
     assert.equal(writes, together ? 1 : 0);
-    assert.equal(await sha256(s.local), file);
+    assert.equal(await sha256Of(s.local), file);
     assert.deepEqual(await backupsIn(dir.path), []);
   });
 }

@@ -6,7 +6,6 @@
  * no backup of the failed pull is left.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { pullDatabase } from "../lib/remote/pull.ts";
@@ -18,14 +17,11 @@ import {
   ls,
   makeDb,
   remoteLitekeep,
+  sha256Of,
   sqlite3,
   startSshd,
   tempDir,
 } from "./_helpers.ts";
-
-async function sha256(path: string): Promise<string> {
-  return createHash("sha256").update(await Deno.readFile(path)).digest("hex");
-}
 
 for (const wal of [true, false]) {
   const mode = wal ? "WAL" : "rollback journal";
@@ -44,7 +40,7 @@ for (const wal of [true, false]) {
     app.exec("UPDATE payments SET amount_cents = amount_cents + 1 WHERE id % 50 = 3");
     app.close();
     await corruptIndexPage(remote);
-    const sha = await sha256(local);
+    const sha = await sha256Of(local);
     const dump = await sqlite3(local, ".dump");
     const bin = await remoteLitekeep(dir.path);
     let writes = 0;
@@ -65,7 +61,7 @@ for (const wal of [true, false]) {
       },
     );
     assert.equal(writes, 1, "the write ran beside the check");
-    assert.equal(await sha256(local), sha, "the local database's file changed");
+    assert.equal(await sha256Of(local), sha, "the local database's file changed");
     assert.equal(await sqlite3(local, ".dump"), dump);
     assert.equal(await sqlite3(local, "PRAGMA journal_mode"), wal ? "wal" : "delete");
     const backups = join(dir.path, "backups");

@@ -5,11 +5,10 @@
  * for byte, in WAL and in rollback-journal mode.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { VerdictFailed, writeInto } from "../lib/engine/write_into.ts";
 import { OperationError } from "../lib/errors.ts";
-import { makeDb, sqlite3, tempDir } from "./_helpers.ts";
+import { makeDb, sha256Of, sqlite3, tempDir } from "./_helpers.ts";
 
 /** A worker that sets `flag[0]` to `value` `delayMs` after it is told to (0 pending). */
 function lateVerdict(flag: Int32Array, value: number, delayMs: number) {
@@ -25,10 +24,6 @@ function lateVerdict(flag: Int32Array, value: number, delayMs: number) {
   };
 }
 
-async function sha256(path: string): Promise<string> {
-  return createHash("sha256").update(await Deno.readFile(path)).digest("hex");
-}
-
 /** A local database and a larger source (several steps, more than the target's page cache). */
 async function setUp(dir: string, wal: boolean) {
   const db = join(dir, "live.db");
@@ -39,14 +34,14 @@ async function setUp(dir: string, wal: boolean) {
   return {
     db,
     source,
-    sha: await sha256(db),
+    sha: await sha256Of(db),
     dump: await sqlite3(db, ".dump"),
     mode: await sqlite3(db, "PRAGMA journal_mode"),
   };
 }
 
 async function assertUnchanged(s: Awaited<ReturnType<typeof setUp>>) {
-  assert.equal(await sha256(s.db), s.sha, "the live database's file changed");
+  assert.equal(await sha256Of(s.db), s.sha, "the live database's file changed");
   assert.equal(await sqlite3(s.db, ".dump"), s.dump);
   assert.equal(await sqlite3(s.db, "PRAGMA integrity_check"), "ok");
   assert.equal(await sqlite3(s.db, "PRAGMA journal_mode"), s.mode);
