@@ -210,8 +210,10 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
         // 1 GB at once took a delta pull to 164 MiB peak RSS, and the copy's check beside the
         // write took 15.8 cpu-s instead of 5.4-6.2 (docs/PERF_NOTES.md).
         const sameSize = exists && await samePageSize(temp, localDb);
-        const oneCheckAtATime = exists && (await Deno.stat(temp)).size >
-            (options.checksTogetherMaxBytes ?? CHECKS_TOGETHER_MAX_BYTES);
+        // The copy's size, read once: it sets the checks' order and the verdict's timeout.
+        const copyBytes = (await Deno.stat(temp)).size;
+        const oneCheckAtATime = exists &&
+          copyBytes > (options.checksTogetherMaxBytes ?? CHECKS_TOGETHER_MAX_BYTES);
         const verdict = sameSize && !oneCheckAtATime
           ? new Int32Array(new SharedArrayBuffer(4))
           : undefined;
@@ -232,6 +234,7 @@ export async function pullDatabase(options: PullOptions): Promise<PullResult> {
           ? await writeIntoLocal(temp, options, warnings, target === "database", {
             checked: checking,
             verdict,
+            copyBytes,
             early,
           })
           : null;
@@ -388,9 +391,11 @@ async function writeIntoLocal(
   options: PullOptions,
   warnings: string[],
   hasData: boolean,
-  { checked, verdict, early }: {
+  { checked, verdict, copyBytes, early }: {
     checked: Promise<unknown>;
     verdict: Int32Array | undefined;
+    /** The copy's size (`temp`'s). */
+    copyBytes: number;
     early: EarlyBackup | undefined;
   },
 ): Promise<string | null> {
@@ -447,8 +452,7 @@ async function writeIntoLocal(
     mustBeEmpty: !hasData,
     discard: removeBackup,
     onGap: options.onWrite,
-    verdict: verdict &&
-      { flag: verdict, timeoutMs: verdictTimeoutMs((await Deno.stat(temp)).size) },
+    verdict: verdict && { flag: verdict, timeoutMs: verdictTimeoutMs(copyBytes) },
   }).catch(async (error) => {
     // The write was rolled back for the copy's check: the check's own error says why.
     if (error instanceof VerdictFailed) await checked;
